@@ -1,0 +1,491 @@
+"""Typed configuration: one dataclass per component, all held by :class:`Config`.
+
+Values are validated when a section is built (``__post_init__``) and again where they are used
+(``validate()`` is called by the components), so an assignment after construction such as
+``config.peft.method = "bogus"`` still fails with a clear error when the model is built.
+
+Example::
+
+    config = Config.from_yaml("configs/lora.yaml").with_overrides(["training.learning_rate=1e-4"])
+    config.to_yaml("run.yaml")
+
+Values are never evaluated as code: YAML is read with ``safe_load`` and overrides are parsed as
+YAML scalars, then checked against the field's declared type.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar, get_args, get_origin
+
+import yaml
+
+from supportkit.errors import ConfigError
+
+BUNDLED_MODEL = "bundled:smollm2-135m-instruct"
+
+Device = str  # "cpu", "cuda", "cuda:N" or "auto"
+DTYPES = ("float32", "bfloat16", "float16", "auto")
+MIXED_PRECISION = ("no", "bf16", "fp16")
+ADAPTER_TYPES = ("seq_bn", "double_seq_bn", "par_bn")
+ADAPTER_ALIASES = {"pfeiffer": "seq_bn", "houlsby": "double_seq_bn", "parallel": "par_bn"}
+NON_LINEARITIES = ("relu", "gelu", "swish", "silu", "tanh", "leakyrelu")
+LORA_BIAS = ("none", "all", "lora_only")
+SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
+
+
+def _fail(section: str, name: str, value: Any, allowed: str) -> None:
+    raise ConfigError(f"{section}.{name} = {value!r} is not allowed: expected {allowed}")
+
+
+def _check_positive(section: str, obj: Any, *names: str, allow_zero: bool = False) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            _fail(section, name, value, "a number")
+        if value < 0 or (value == 0 and not allow_zero):
+            _fail(section, name, value, "a number >= 0" if allow_zero else "a number > 0")
+
+
+def _check_choice(section: str, obj: Any, name: str, choices: typing.Iterable[str]) -> None:
+    value = getattr(obj, name)
+    choices = tuple(choices)
+    if value not in choices:
+        _fail(section, name, value, "one of " + ", ".join(map(str, choices)))
+
+
+def _check_fraction(section: str, obj: Any, *names: str, inclusive_high: bool = True) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            _fail(section, name, value, "a number between 0 and 1")
+        if not (0 <= value <= 1) or (value == 1 and not inclusive_high):
+            _fail(section, name, value, "a number between 0 and 1")
+
+
+class _Section:
+    """Shared behaviour of config sections: validate on construction."""
+
+    section: typing.ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:  # pragma: no cover - overridden by every section
+        raise NotImplementedError
+
+
+@dataclass
+class ModelConfig(_Section):
+    """Which base model to load and where to run it."""
+
+    section: typing.ClassVar[str] = "model"
+    #: A hub id, a local directory, or ``bundled:smollm2-135m-instruct`` (the default).
+    name_or_path: str = BUNDLED_MODEL
+    #: ``cpu`` (default), ``cuda``, ``cuda:N`` or ``auto`` (CUDA when present).
+    device: str = "cpu"
+    #: Weights dtype. fp32 is the CPU default: bf16 matrix products are ~8x slower on AVX2 CPUs.
+    dtype: str = "float32"
+    #: Run code shipped with a hub model. Off unless a config turns it on explicitly.
+    trust_remote_code: bool = False
+    revision: str | None = None
+
+    def validate(self) -> None:
+        if not isinstance(self.name_or_path, str) or not self.name_or_path.strip():
+            _fail("model", "name_or_path", self.name_or_path, "a hub id, a directory or bundled:…")
+        _check_choice("model", self, "dtype", DTYPES)
+        if not isinstance(self.trust_remote_code, bool):
+            _fail("model", "trust_remote_code", self.trust_remote_code, "true or false")
+        device = self.device
+        if not isinstance(device, str) or not (
+            device in ("cpu", "cuda", "auto", "mps")
+            or (device.startswith("cuda:") and device[5:].isdigit())
+        ):
+            _fail("model", "device", device, "cpu, cuda, cuda:N, mps or auto")
+
+
+@dataclass
+class GenerationConfig(_Section):
+    """How answers are generated."""
+
+    section: typing.ClassVar[str] = "generation"
+    max_new_tokens: int = 128
+    #: Greedy decoding unless ``do_sample`` is true.
+    do_sample: bool = False
+    temperature: float = 0.7
+    top_p: float = 0.9
+    repetition_penalty: float = 1.1
+    #: Seed for sampling, so sampled answers are reproducible.
+    seed: int | None = None
+
+    def validate(self) -> None:
+        _check_positive("generation", self, "max_new_tokens", "temperature", "repetition_penalty")
+        if not 0 < self.top_p <= 1:
+            _fail("generation", "top_p", self.top_p, "a number in (0, 1]")
+
+
+@dataclass
+class LoRAConfig(_Section):
+    """LoRA / DoRA settings (read by the ``lora`` and ``dora`` methods)."""
+
+    section: typing.ClassVar[str] = "lora"
+    r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    #: Module names, or ``all-linear`` (every linear layer except the output head).
+    target_modules: list[str] | str = "all-linear"
+    bias: str = "none"
+    use_dora: bool = False
+
+    def validate(self) -> None:
+        _check_positive("lora", self, "r", "lora_alpha")
+        _check_fraction("lora", self, "lora_dropout", inclusive_high=False)
+        _check_choice("lora", self, "bias", LORA_BIAS)
+        tm = self.target_modules
+        if isinstance(tm, str):
+            if not tm:
+                _fail("lora", "target_modules", tm, "'all-linear' or a list of module names")
+        elif not (isinstance(tm, list) and tm and all(isinstance(t, str) and t for t in tm)):
+            _fail("lora", "target_modules", tm, "'all-linear' or a non-empty list of module names")
+
+
+@dataclass
+class AdapterConfig(_Section):
+    """Bottleneck adapter settings (read by the ``bottleneck`` method, AdapterHub ``adapters``)."""
+
+    section: typing.ClassVar[str] = "adapter"
+    #: ``seq_bn`` (Pfeiffer), ``double_seq_bn`` (Houlsby) or ``par_bn`` (parallel);
+    #: the aliases ``pfeiffer``, ``houlsby`` and ``parallel`` are accepted.
+    adapter_type: str = "seq_bn"
+    reduction_factor: int = 16
+    non_linearity: str = "relu"
+    #: Name of the adapter that is created and activated.
+    adapter_name: str = "default"
+
+    def validate(self) -> None:
+        self.adapter_type = ADAPTER_ALIASES.get(self.adapter_type, self.adapter_type)
+        _check_choice("adapter", self, "adapter_type", ADAPTER_TYPES)
+        _check_positive("adapter", self, "reduction_factor")
+        _check_choice("adapter", self, "non_linearity", NON_LINEARITIES)
+        if not isinstance(self.adapter_name, str) or not self.adapter_name.isidentifier():
+            _fail("adapter", "adapter_name", self.adapter_name, "an identifier such as 'billing'")
+
+
+@dataclass
+class PEFTConfig(_Section):
+    """Which adaptation technique to use; switching technique is a change of ``method`` only."""
+
+    section: typing.ClassVar[str] = "peft"
+    #: ``lora``, ``dora``, ``ia3``, ``loha``, ``lokr``, ``prefix_tuning``, ``prompt_tuning``,
+    #: ``bottleneck`` or ``full`` (no adapter: every weight trains; the comparison baseline).
+    method: str = "lora"
+    #: Settings for methods without a section of their own, checked against the peft config
+    #: class of that method when the model is built (e.g. ``{"num_virtual_tokens": 20}``).
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        from supportkit.models.methods import METHODS
+
+        if self.method not in METHODS:
+            _fail("peft", "method", self.method, "one of " + ", ".join(METHODS.names()))
+        if not isinstance(self.options, dict):
+            _fail("peft", "options", self.options, "a mapping of option name to value")
+
+
+@dataclass
+class PromptConfig(_Section):
+    """Prompt strategy defaults (each call may override strategy, role and user)."""
+
+    section: typing.ClassVar[str] = "prompt"
+    strategy: str = "zero_shot"
+    role: str = "support_specialist"
+    #: Versioned prompt set (system instructions, roles, CoT format), e.g. ``retail`` or ``saas``.
+    prompt_set: str = "retail"
+    num_examples: int = 3
+    #: Example selector for few-shot: ``similarity``, ``random`` or ``fixed``.
+    selector: str = "similarity"
+    #: MMR trade-off between relevance (1.0) and diversity; ``None`` turns MMR off.
+    mmr_lambda: float | None = None
+    #: Cap on prompt tokens (history and examples are cut first, the query last).
+    max_prompt_tokens: int = 2048
+    #: Optional few-shot bank file (JSONL of question/answer[/intent]).
+    few_shot_file: str | None = None
+    #: Extra roles: name -> description (merged with the built-in roles).
+    custom_roles: dict[str, str] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        _check_positive("prompt", self, "num_examples", allow_zero=True)
+        _check_positive("prompt", self, "max_prompt_tokens")
+        if self.mmr_lambda is not None:
+            _check_fraction("prompt", self, "mmr_lambda")
+        _check_choice("prompt", self, "selector", ("similarity", "random", "fixed"))
+        for name in ("strategy", "role", "prompt_set"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                _fail("prompt", name, value, "a non-empty name")
+        if not isinstance(self.custom_roles, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and v.strip()
+            for k, v in self.custom_roles.items()
+        ):
+            _fail("prompt", "custom_roles", self.custom_roles, "a mapping of role name to text")
+
+
+@dataclass
+class TrainingConfig(_Section):
+    """Training hyperparameters."""
+
+    section: typing.ClassVar[str] = "training"
+    output_dir: str = "outputs/run"
+    num_epochs: int = 1
+    #: Stop after this many optimizer steps (overrides ``num_epochs`` when set).
+    max_steps: int | None = None
+    batch_size: int = 4
+    gradient_accumulation_steps: int = 1
+    learning_rate: float = 2e-4
+    weight_decay: float = 0.0
+    warmup_steps: int = 0
+    lr_scheduler: str = "linear"
+    max_grad_norm: float | None = 1.0
+    #: ``no`` (fp32, the CPU default), ``bf16`` or ``fp16`` (through accelerate).
+    mixed_precision: str = "no"
+    gradient_checkpointing: bool = False
+    seed: int = 42
+    logging_steps: int = 10
+    eval_steps: int | None = 50
+    save_steps: int | None = 50
+    save_total_limit: int = 2
+    #: Resume from ``auto`` (latest valid checkpoint in output_dir) or a checkpoint path.
+    resume_from: str | None = None
+
+    def validate(self) -> None:
+        _check_positive(
+            "training", self, "num_epochs", "batch_size", "gradient_accumulation_steps"
+        )
+        _check_positive("training", self, "learning_rate", "max_steps", "logging_steps")
+        _check_positive("training", self, "eval_steps", "save_steps", "save_total_limit")
+        _check_positive(
+            "training", self, "weight_decay", "warmup_steps", "max_grad_norm", allow_zero=True
+        )
+        _check_choice("training", self, "mixed_precision", MIXED_PRECISION)
+        _check_choice("training", self, "lr_scheduler", SCHEDULERS)
+
+
+@dataclass
+class DataConfig(_Section):
+    """Where the data is and how it is split."""
+
+    section: typing.ClassVar[str] = "data"
+    train_file: str | None = None
+    validation_file: str | None = None
+    train_split: float = 0.8
+    val_split: float = 0.1
+    test_split: float = 0.1
+    max_length: int = 512
+    seed: int = 42
+    stratify: bool = True
+    #: ``raise`` stops at the first malformed row; ``skip`` skips and counts them.
+    on_error: str = "raise"
+    #: CSV column name -> field name (``instruction``, ``response``, ``intent``, ...).
+    column_mapping: dict[str, str] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        _check_fraction("data", self, "train_split", "val_split", "test_split")
+        total = self.train_split + self.val_split + self.test_split
+        if abs(total - 1.0) > 1e-6:
+            raise ConfigError(
+                f"data.train_split + data.val_split + data.test_split = {total:g}; they must sum to 1"
+            )
+        _check_positive("data", self, "max_length")
+        _check_choice("data", self, "on_error", ("raise", "skip"))
+
+
+_SECTIONS: dict[str, type[_Section]] = {
+    "model": ModelConfig,
+    "generation": GenerationConfig,
+    "lora": LoRAConfig,
+    "adapter": AdapterConfig,
+    "peft": PEFTConfig,
+    "prompt": PromptConfig,
+    "training": TrainingConfig,
+    "data": DataConfig,
+}
+
+C = TypeVar("C", bound="Config")
+
+
+@dataclass
+class Config:
+    """Everything a run needs. ``Config()`` is a working default on a laptop CPU."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    lora: LoRAConfig = field(default_factory=LoRAConfig)
+    adapter: AdapterConfig = field(default_factory=AdapterConfig)
+    peft: PEFTConfig = field(default_factory=PEFTConfig)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+
+    def validate(self) -> None:
+        """Validate every section again (values may have been assigned after construction)."""
+        for name, cls in _SECTIONS.items():
+            section = getattr(self, name)
+            if not isinstance(section, cls):
+                raise ConfigError(f"config.{name} must be a {cls.__name__}, got {section!r}")
+            section.validate()
+
+    # --- dict / YAML ---------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls: type[C], data: dict[str, Any] | None) -> C:
+        data = dict(data or {})
+        if not isinstance(data, dict):
+            raise ConfigError(f"a config must be a mapping of sections, got {type(data).__name__}")
+        unknown = sorted(set(data) - set(_SECTIONS))
+        if unknown:
+            raise ConfigError(
+                f"unknown config section(s) {', '.join(unknown)}; known: {', '.join(_SECTIONS)}"
+            )
+        sections = {
+            name: _build_section(section_cls, data.get(name) or {})
+            for name, section_cls in _SECTIONS.items()
+        }
+        return cls(**sections)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_yaml(cls: type[C], path: str | Path) -> C:
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+        if data is not None and not isinstance(data, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of sections")
+        try:
+            return cls.from_dict(data)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+
+    def to_yaml(self, path: str | Path | None = None) -> str:
+        text = yaml.safe_dump(self.to_dict(), sort_keys=False)
+        if path is not None:
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
+    def with_overrides(self: C, overrides: typing.Iterable[str]) -> C:
+        """Return a copy with dotted overrides applied, e.g. ``training.learning_rate=1e-4``."""
+        data = self.to_dict()
+        for item in overrides:
+            key, sep, raw = item.partition("=")
+            if not sep:
+                raise ConfigError(f"override {item!r} must look like section.field=value")
+            parts = key.strip().split(".")
+            if len(parts) < 2:
+                raise ConfigError(f"override {item!r} must name a section and a field")
+            section, name, *rest = parts
+            if section not in _SECTIONS:
+                raise ConfigError(
+                    f"unknown config section {section!r}; known: {', '.join(_SECTIONS)}"
+                )
+            try:
+                value = yaml.safe_load(raw) if raw.strip() else ""
+            except yaml.YAMLError as exc:
+                raise ConfigError(f"override {item!r}: value is not valid YAML: {exc}") from exc
+            target = data[section]
+            if rest:  # e.g. peft.options.num_virtual_tokens=20 sets a key of a mapping field
+                container = target.get(name)
+                if not isinstance(container, dict):
+                    raise ConfigError(f"{section}.{name} is not a mapping; cannot set {key}")
+                for part in rest[:-1]:
+                    container = container.setdefault(part, {})
+                container[rest[-1]] = value
+            else:
+                if name not in target:
+                    fields = ", ".join(target)
+                    raise ConfigError(f"unknown field {section}.{name}; known: {fields}")
+                target[name] = value
+        return type(self).from_dict(data)
+
+
+def _build_section(cls: type[_Section], values: Any) -> _Section:
+    section = cls.section
+    if not isinstance(values, dict):
+        raise ConfigError(f"config section {section!r} must be a mapping, got {values!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(
+            f"unknown field(s) {', '.join(f'{section}.{u}' for u in unknown)}; "
+            f"known: {', '.join(sorted(known))}"
+        )
+    kwargs = {name: _coerce(value, hints[name], f"{section}.{name}") for name, value in values.items()}
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, annotation: Any, where: str) -> Any:
+    """Check ``value`` against a field annotation, converting only lossless cases (int -> float)."""
+    origin = get_origin(annotation)
+    args = get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[-1] if errors else f"{where}: invalid value {value!r}")
+    if origin is Literal:
+        if value in args:
+            return value
+        raise ConfigError(f"{where} = {value!r}: expected one of {', '.join(map(repr, args))}")
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where} = {value!r}: expected a list")
+        return [_coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)] if args else value
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} = {value!r}: expected a mapping")
+        return dict(value)
+    if annotation is Any:
+        return value
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where} = {value!r}: expected true or false")
+    if annotation is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads "1e-4" as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{where} = {value!r}: expected a number")
+    if annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ConfigError(f"{where} = {value!r}: expected a whole number")
+    if annotation is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{where} = {value!r}: expected a string")
+    return value

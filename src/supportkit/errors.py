@@ -1,0 +1,34 @@
+"""One exception hierarchy for the whole library.
+
+Every message says what went wrong *and* what to do about it. The CLI turns these into one
+readable line and a non-zero exit code; the server turns them into HTTP statuses.
+"""
+
+from __future__ import annotations
+
+
+class SupportKitError(Exception):
+    """Base class of every error the library raises on purpose."""
+
+
+class ConfigError(SupportKitError, ValueError):
+    """A configuration value is missing, unknown or out of range."""
+
+
+class UnknownNameError(ConfigError, KeyError):
+    """A name looked up in a registry (method, strategy, metric, ...) is not registered."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable.
+        return str(self.args[0]) if self.args else ""
+
+
+class ModelLoadError(SupportKitError, RuntimeError):
+    """A model, tokenizer or adapter could not be found or loaded."""
+
+
+class AdapterMismatchError(ModelLoadError):
+    """A saved adapter was trained on a different base model than the one it is loaded onto."""
+
+
+class DataError(SupportKitError, ValueError):
+    """Input data is malformed; the message names the file and line."""

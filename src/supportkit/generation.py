@@ -1,0 +1,67 @@
+"""Turn chat messages into a reply with ``model.generate`` (the one place generation happens).
+
+Prompts are encoded with :func:`supportkit.models.tokenizer.encode_chat`, so text inside messages
+can never become special tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from supportkit.config import GenerationConfig
+from supportkit.models.tokenizer import encode_chat
+
+
+@dataclass
+class Generated:
+    text: str
+    prompt_tokens: int
+    generated_tokens: int
+    #: True when generation stopped at the end-of-turn token (not at max_new_tokens).
+    finished: bool
+
+
+def generation_kwargs(settings: GenerationConfig, tokenizer: Any) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "max_new_tokens": settings.max_new_tokens,
+        "do_sample": settings.do_sample,
+        "repetition_penalty": settings.repetition_penalty,
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+    }
+    if settings.do_sample:
+        kwargs.update(temperature=settings.temperature, top_p=settings.top_p)
+    else:  # silence warnings about sampling settings that greedy decoding ignores
+        kwargs.update(temperature=None, top_p=None, top_k=None)
+    return kwargs
+
+
+def generate_chat(
+    model: Any,
+    tokenizer: Any,
+    messages: Sequence[Mapping[str, str]],
+    settings: GenerationConfig | None = None,
+) -> Generated:
+    """Generate the assistant's next turn for ``messages`` (greedy unless settings say otherwise)."""
+    import torch
+
+    settings = settings or GenerationConfig()
+    ids = encode_chat(tokenizer, messages, add_generation_prompt=True)
+    device = next(model.parameters()).device
+    input_ids = torch.tensor([ids], device=device)
+    if settings.do_sample and settings.seed is not None:
+        torch.manual_seed(settings.seed)
+    with torch.inference_mode():
+        out = model.generate(
+            input_ids=input_ids,
+            attention_mask=torch.ones_like(input_ids),
+            **generation_kwargs(settings, tokenizer),
+        )
+    new = out[0, input_ids.shape[1] :].tolist()
+    finished = bool(new) and new[-1] == tokenizer.eos_token_id
+    if finished:
+        new = new[:-1]
+    text = tokenizer.decode(new, skip_special_tokens=True).strip()
+    return Generated(text=text, prompt_tokens=len(ids), generated_tokens=len(new), finished=finished)

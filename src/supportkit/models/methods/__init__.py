@@ -1,0 +1,24 @@
+"""Adaptation methods: one file + one registration each.
+
+``METHODS`` maps a method name (``config.peft.method``) to its :class:`MethodSpec`. Importing this
+package is cheap: the method modules import peft / adapters only when a model is built.
+"""
+
+from __future__ import annotations
+
+from supportkit.models.methods.base import METHODS, MethodSpec
+
+# Each import registers one method.
+from supportkit.models.methods import (  # noqa: E402, F401  (imported for registration)
+    bottleneck,
+    dora,
+    full,
+    ia3,
+    loha,
+    lokr,
+    lora,
+    prefix_tuning,
+    prompt_tuning,
+)
+
+__all__ = ["METHODS", "MethodSpec"]

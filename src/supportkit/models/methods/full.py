@@ -1,0 +1,15 @@
+"""Full fine-tuning: every weight trains. The reference point the adapters are compared with."""
+
+from __future__ import annotations
+
+from supportkit.models.methods.base import METHODS, MethodSpec
+
+METHODS.add(
+    "full",
+    MethodSpec(
+        name="full",
+        backend="full",
+        can_merge=False,
+        summary="all weights train (baseline); saves a whole model",
+    ),
+)

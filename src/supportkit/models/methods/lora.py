@@ -1,0 +1,36 @@
+"""LoRA: trainable low-rank updates next to frozen linear layers (peft). Reads ``config.lora``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from supportkit.config import Config
+from supportkit.models.methods.base import METHODS, MethodSpec
+
+
+def lora_config(config: Config, *, use_dora: bool | None = None) -> Any:
+    from peft import LoraConfig
+
+    section = config.lora
+    section.validate()
+    return LoraConfig(
+        r=section.r,
+        lora_alpha=section.lora_alpha,
+        lora_dropout=section.lora_dropout,
+        target_modules=section.target_modules,
+        bias=section.bias,
+        use_dora=section.use_dora if use_dora is None else use_dora,
+        task_type="CAUSAL_LM",
+    )
+
+
+METHODS.add(
+    "lora",
+    MethodSpec(
+        name="lora",
+        backend="peft",
+        can_merge=True,
+        summary="low-rank update matrices on the chosen linear layers; mergeable",
+        peft_config=lora_config,
+    ),
+)

@@ -1,0 +1,61 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from supportkit.cli import main
+
+
+def test_help_is_fast_because_heavy_imports_are_lazy() -> None:
+    code = (
+        "import sys\nfrom supportkit.cli import build_parser\nbuild_parser().format_help()\n"
+        "import supportkit\nsupportkit.Config\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    help_text = subprocess.run(
+        [sys.executable, "-m", "supportkit", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    for name in ("env", "prepare", "ask"):
+        assert name in help_text
+
+
+def test_env_reports_versions_devices_and_fingerprint(capsys: pytest.CaptureFixture[str], bundled_dir: Path) -> None:
+    from supportkit.models.gguf_cache import read_meta
+
+    assert main(["env", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["packages"]["transformers"].startswith("4.57")
+    assert report["devices"]["cpu_count"] >= 1
+    entry = report["bundled_models"]["smollm2-135m-instruct"]
+    meta = read_meta(bundled_dir)
+    assert meta is not None and entry["fingerprint"] == meta["fingerprint"]
+    assert main(["env"]) == 0
+    assert "fingerprint" in capsys.readouterr().out
+
+
+def test_errors_become_one_line_and_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ask", "hello", "--set", "model.device=gpu"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: model.device = 'gpu' is not allowed")
+    assert main(["ask", "hello", "--set", "training.nope=1"]) == 2
+    assert "unknown field training.nope" in capsys.readouterr().err
+
+
+def test_ask_answers_with_a_configured_model(capsys: pytest.CaptureFixture[str], tiny_model_dir: Path) -> None:
+    rc = main(
+        [
+            "ask",
+            "Where is my parcel?",
+            "--set",
+            f"model.name_or_path={tiny_model_dir}",
+            "--set",
+            "generation.max_new_tokens=4",
+        ]
+    )
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Q: Where is my parcel?\nA: ") and "4 tokens" in out or "tokens in" in out
