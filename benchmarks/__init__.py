@@ -1,0 +1,1 @@
+"""Benchmarks: one script per figure; results land in benchmarks/results and BENCHMARKS.md."""
