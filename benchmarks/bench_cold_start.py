@@ -12,7 +12,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import fmt_ratio, fmt_seconds, interleaved, machine_info, parse_args, write_result
+from benchmarks.harness import (
+    fmt_ratio,
+    fmt_seconds,
+    interleaved,
+    machine_info,
+    parse_args,
+    write_result,
+)
 
 NAME = "cold_start"
 COMMAND = "python -m benchmarks.bench_cold_start"

@@ -95,6 +95,36 @@ def interleaved(
     return {"a": summarize(a_values), "b": summarize(b_values), "ratio": summarize(ratios)}
 
 
+def round_robin(
+    variants: dict[str, Callable[[], Any]],
+    *,
+    baseline: str,
+    repeats: int,
+    warmup: int = 1,
+    measure: Callable[[Callable[[], Any]], float] = timed,
+) -> dict[str, Any]:
+    """Like :func:`interleaved` for several variants: each round runs every variant once, in order.
+
+    Returns per-variant summaries and, for each variant, the summary of its per-round ratio to
+    ``baseline`` (so a slow round on a noisy machine affects both sides of the ratio).
+    """
+    for _ in range(warmup):
+        for fn in variants.values():
+            fn()
+    values: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(repeats):
+        for name, fn in variants.items():
+            values[name].append(measure(fn))
+    base = values[baseline]
+    return {
+        name: {
+            "value": summarize(vals),
+            "ratio": summarize([v / b if b else float("inf") for v, b in zip(vals, base, strict=True)]),
+        }
+        for name, vals in values.items()
+    }
+
+
 def parse_args(description: str, argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny inputs, one repeat")

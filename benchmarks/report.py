@@ -19,7 +19,7 @@ min-max, because these machines are shared and noisy.
 """
 
 
-def _table(rows: list[dict[str, Any]]) -> str:
+def table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "(no rows)\n"
     columns = list(rows[0])
@@ -44,7 +44,7 @@ def render(results: list[dict[str, Any]]) -> str:
         for key in ("model", "config"):
             if result.get(key):
                 parts.append(f"- {key.capitalize()}: {result[key]}\n")
-        parts.append("\n" + _table(result.get("rows", [])))
+        parts.append("\n" + table(result.get("rows", [])))
         ratio = result.get("ratio")
         if ratio:
             parts.append(f"\n**{ratio['label']}**: {ratio['value']}\n")

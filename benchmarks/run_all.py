@@ -1,8 +1,8 @@
 """Run every ``bench_*.py`` benchmark, then rewrite BENCHMARKS.md.
 
-    python -m benchmarks.run_all            # full runs (minutes)
-    python -m benchmarks.run_all --quick    # smoke runs (results kept apart; BENCHMARKS.md untouched)
-    python -m benchmarks.run_all --only cold_start
+python -m benchmarks.run_all            # full runs (minutes)
+python -m benchmarks.run_all --quick    # smoke runs (results kept apart; BENCHMARKS.md untouched)
+python -m benchmarks.run_all --only cold_start
 """
 
 from __future__ import annotations
@@ -19,9 +19,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def discover() -> list[ModuleType]:
-    return [
-        importlib.import_module(f"benchmarks.{p.stem}") for p in sorted(HERE.glob("bench_*.py"))
-    ]
+    return [importlib.import_module(f"benchmarks.{p.stem}") for p in sorted(HERE.glob("bench_*.py"))]
 
 
 def main(argv: list[str] | None = None) -> None:

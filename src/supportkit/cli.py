@@ -50,9 +50,7 @@ def command(
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """``CONFIG.yaml`` (optional) and ``section.field=value`` overrides, for config-driven commands."""
     parser.add_argument("config", nargs="?", help="YAML config file (defaults when omitted)")
-    parser.add_argument(
-        "overrides", nargs="*", help="dotted overrides, e.g. training.learning_rate=1e-4"
-    )
+    parser.add_argument("overrides", nargs="*", help="dotted overrides, e.g. training.learning_rate=1e-4")
 
 
 def load_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]

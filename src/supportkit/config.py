@@ -104,8 +104,7 @@ class ModelConfig(_Section):
             _fail("model", "trust_remote_code", self.trust_remote_code, "true or false")
         device = self.device
         if not isinstance(device, str) or not (
-            device in ("cpu", "cuda", "auto", "mps")
-            or (device.startswith("cuda:") and device[5:].isdigit())
+            device in ("cpu", "cuda", "auto", "mps") or (device.startswith("cuda:") and device[5:].isdigit())
         ):
             _fail("model", "device", device, "cpu, cuda, cuda:N, mps or auto")
 
@@ -230,8 +229,7 @@ class PromptConfig(_Section):
             if not isinstance(value, str) or not value:
                 _fail("prompt", name, value, "a non-empty name")
         if not isinstance(self.custom_roles, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) and v.strip()
-            for k, v in self.custom_roles.items()
+            isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in self.custom_roles.items()
         ):
             _fail("prompt", "custom_roles", self.custom_roles, "a mapping of role name to text")
 
@@ -264,14 +262,10 @@ class TrainingConfig(_Section):
     resume_from: str | None = None
 
     def validate(self) -> None:
-        _check_positive(
-            "training", self, "num_epochs", "batch_size", "gradient_accumulation_steps"
-        )
+        _check_positive("training", self, "num_epochs", "batch_size", "gradient_accumulation_steps")
         _check_positive("training", self, "learning_rate", "max_steps", "logging_steps")
         _check_positive("training", self, "eval_steps", "save_steps", "save_total_limit")
-        _check_positive(
-            "training", self, "weight_decay", "warmup_steps", "max_grad_norm", allow_zero=True
-        )
+        _check_positive("training", self, "weight_decay", "warmup_steps", "max_grad_norm", allow_zero=True)
         _check_choice("training", self, "mixed_precision", MIXED_PRECISION)
         _check_choice("training", self, "lr_scheduler", SCHEDULERS)
 
@@ -355,8 +349,7 @@ class Config:
                 f"unknown config section(s) {', '.join(unknown)}; known: {', '.join(_SECTIONS)}"
             )
         sections = {
-            name: _build_section(section_cls, data.get(name) or {})
-            for name, section_cls in _SECTIONS.items()
+            name: _build_section(section_cls, data.get(name) or {}) for name, section_cls in _SECTIONS.items()
         }
         return cls(**sections)  # type: ignore[arg-type]
 
@@ -396,9 +389,7 @@ class Config:
                 raise ConfigError(f"override {item!r} must name a section and a field")
             section, name, *rest = parts
             if section not in _SECTIONS:
-                raise ConfigError(
-                    f"unknown config section {section!r}; known: {', '.join(_SECTIONS)}"
-                )
+                raise ConfigError(f"unknown config section {section!r}; known: {', '.join(_SECTIONS)}")
             try:
                 value = yaml.safe_load(raw) if raw.strip() else ""
             except yaml.YAMLError as exc:
@@ -424,7 +415,7 @@ def _build_section(cls: type[_Section], values: Any) -> _Section:
     if not isinstance(values, dict):
         raise ConfigError(f"config section {section!r} must be a mapping, got {values!r}")
     hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls) if f.init}
+    known = {f.name for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
     unknown = sorted(set(values) - known)
     if unknown:
         raise ConfigError(

@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from benchmarks import report
 from benchmarks.harness import interleaved, write_result
 from benchmarks.run_all import discover

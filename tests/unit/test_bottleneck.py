@@ -15,7 +15,9 @@ from tests.helpers import chat_batch, logits, train_steps
 
 
 @pytest.mark.parametrize("variant", ["pfeiffer", "houlsby", "parallel"])
-def test_untrained_adapter_is_an_exact_identity(tiny_config: Config, smol_tokenizer: Any, variant: str) -> None:
+def test_untrained_adapter_is_an_exact_identity(
+    tiny_config: Config, smol_tokenizer: Any, variant: str
+) -> None:
     batch = chat_batch(smol_tokenizer, ["Hello there, how can I help?"])
     base = load_base(tiny_config.model.name_or_path)
     reference = logits(base.model, batch)
@@ -37,7 +39,9 @@ def test_generation_uses_the_kv_cache_correctly(tiny_config: Config, smol_tokeni
     assert torch.allclose(step, full, atol=1e-4)
 
 
-def test_saved_adapter_is_safetensors_without_head(tiny_config: Config, smol_tokenizer: Any, tmp_path: Path) -> None:
+def test_saved_adapter_is_safetensors_without_head(
+    tiny_config: Config, smol_tokenizer: Any, tmp_path: Path
+) -> None:
     model = AdapterModel(tiny_config)
     batch = chat_batch(smol_tokenizer, ["Yes."])
     train_steps(model, batch, steps=2)
@@ -50,7 +54,9 @@ def test_saved_adapter_is_safetensors_without_head(tiny_config: Config, smol_tok
     assert torch.allclose(logits(again, batch), logits(model, batch), atol=1e-6)
 
 
-def test_adapter_fusion_trains_only_the_fusion_layer(tiny_config: Config, smol_tokenizer: Any, tmp_path: Path) -> None:
+def test_adapter_fusion_trains_only_the_fusion_layer(
+    tiny_config: Config, smol_tokenizer: Any, tmp_path: Path
+) -> None:
     model = AdapterModel(tiny_config, adapter_name="billing")
     model.add_adapter("shipping")
     billing = chat_batch(smol_tokenizer, ["Your invoice is attached."], question="Invoice please")

@@ -23,7 +23,9 @@ def test_help_is_fast_because_heavy_imports_are_lazy() -> None:
         assert name in help_text
 
 
-def test_env_reports_versions_devices_and_fingerprint(capsys: pytest.CaptureFixture[str], bundled_dir: Path) -> None:
+def test_env_reports_versions_devices_and_fingerprint(
+    capsys: pytest.CaptureFixture[str], bundled_dir: Path
+) -> None:
     from supportkit.models.gguf_cache import read_meta
 
     assert main(["env", "--json"]) == 0
@@ -45,7 +47,9 @@ def test_errors_become_one_line_and_exit_code(capsys: pytest.CaptureFixture[str]
     assert "unknown field training.nope" in capsys.readouterr().err
 
 
-def test_ask_answers_with_a_configured_model(capsys: pytest.CaptureFixture[str], tiny_model_dir: Path) -> None:
+def test_ask_answers_with_a_configured_model(
+    capsys: pytest.CaptureFixture[str], tiny_model_dir: Path
+) -> None:
     rc = main(
         [
             "ask",
@@ -58,4 +62,4 @@ def test_ask_answers_with_a_configured_model(capsys: pytest.CaptureFixture[str],
     )
     assert rc == 0
     out = capsys.readouterr().out
-    assert out.startswith("Q: Where is my parcel?\nA: ") and "4 tokens" in out or "tokens in" in out
+    assert (out.startswith("Q: Where is my parcel?\nA: ") and "4 tokens" in out) or "tokens in" in out

@@ -84,7 +84,7 @@ def test_bad_overrides_name_the_problem(override: str, message: str) -> None:
 
 def test_override_values_are_never_evaluated() -> None:
     # A Python expression stays a plain string (and here is simply an unknown method name).
-    with pytest.raises(ConfigError, match="peft.method"):
+    with pytest.raises(ConfigError, match=r"peft\.method"):
         Config().with_overrides(["peft.method=__import__('os').system('echo pwned')"])
     config = Config().with_overrides(["data.train_file=__import__('os')"])
     assert config.data.train_file == "__import__('os')"
@@ -146,7 +146,7 @@ def test_assignment_after_construction_fails_on_validate() -> None:
         config.validate()
     config = Config()
     config.training = "fast"  # type: ignore[assignment]
-    with pytest.raises(ConfigError, match="config.training must be a TrainingConfig"):
+    with pytest.raises(ConfigError, match=r"config\.training must be a TrainingConfig"):
         config.validate()
 
 

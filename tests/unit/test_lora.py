@@ -78,7 +78,10 @@ def test_save_merged_is_a_plain_transformers_model(trained_lora, tmp_path: Path)
 def test_methods_that_cannot_merge_say_which_can(tiny_config: Config, method: str) -> None:
     tiny_config.peft.method = method
     model = PEFTModel(tiny_config)
-    with pytest.raises(ConfigError, match=rf"'{method}' cannot be merged; mergeable methods: dora, ia3, loha, lokr, lora"):
+    with pytest.raises(
+        ConfigError,
+        match=rf"'{method}' cannot be merged; mergeable methods: dora, ia3, loha, lokr, lora",
+    ):
         model.merge()
 
 

@@ -20,15 +20,15 @@ from supportkit.models.peft import PEFTModel
 from tests.helpers import chat_batch, logits, train_steps
 
 # Tiny Llama (tests/conftest.py): hidden 64, MLP 128, 2 layers, 4 heads of 16, 2 KV heads -> kv dim 32.
-H, I, L, KV = 64, 128, 2, 32
+H, FF, L, KV = 64, 128, 2, 32
 LINEARS = {  # name: (d_in, d_out)
     "q_proj": (H, H),
     "k_proj": (H, KV),
     "v_proj": (H, KV),
     "o_proj": (H, H),
-    "gate_proj": (H, I),
-    "up_proj": (H, I),
-    "down_proj": (I, H),
+    "gate_proj": (H, FF),
+    "up_proj": (H, FF),
+    "down_proj": (FF, H),
 }
 ATTN = ("q_proj", "k_proj", "v_proj", "o_proj")
 R = 8
@@ -47,7 +47,7 @@ EXPECTED = {
     # DoRA: LoRA + one magnitude per output feature.
     "dora": L * sum(R * (i + o) + o for i, o in LINEARS.values()),
     # IA3 (peft's Llama defaults): vectors on k and v outputs and on the down_proj input.
-    "ia3": L * (KV + KV + I),
+    "ia3": L * (KV + KV + FF),
     # LoHa: two rank-r pairs per targeted linear: 2 x r x (d_in + d_out).
     "loha": L * sum(2 * R * (LINEARS[n][0] + LINEARS[n][1]) for n in ATTN),
     "lokr": L * sum(_lokr_linear(*LINEARS[n]) for n in ATTN),
@@ -128,7 +128,8 @@ def test_save_then_load_in_a_fresh_process_gives_identical_logits(
         "    with torch.inference_mode():\n"
         "        out = m(**batch).logits.float()\n"
         "    ref = torch.load(root / f'{name}.pt', weights_only=True)\n"
-        "    result[name] = [(out - ref).abs().max().item(), bool(torch.equal(out.argmax(-1), ref.argmax(-1)))]\n"
+        "    same = bool(torch.equal(out.argmax(-1), ref.argmax(-1)))\n"
+        "    result[name] = [(out - ref).abs().max().item(), same]\n"
         "print(json.dumps(result))\n"
     )
     proc = subprocess.run(
@@ -161,15 +162,15 @@ def _assert_adapter_files_hold_adapter_weights_only(model: PEFTModel, path: Path
         return
     # Exactly the adapter's values: one base matrix would add thousands of values.
     assert numel == trainable, f"{method}: file holds {numel} values, adapter has {trainable}"
-    assert all(any(m in k for m in (*ADAPTER_MARKERS, "prompt_embeddings", "lora_magnitude")) for k in keys), keys[:5]
+    assert all(
+        any(m in k for m in (*ADAPTER_MARKERS, "prompt_embeddings", "lora_magnitude")) for k in keys
+    ), keys[:5]
     meta = json.loads((path / "supportkit_adapter.json").read_text())
     assert meta["method"] == method and len(meta["base_fingerprint"]) == 64
     assert (path / "tokenizer.json").is_file() and (path / "chat_template.jinja").is_file()
 
 
-def test_adapter_refuses_a_different_base(
-    tiny_config: Config, smol_tokenizer: Any, tmp_path: Path
-) -> None:
+def test_adapter_refuses_a_different_base(tiny_config: Config, smol_tokenizer: Any, tmp_path: Path) -> None:
     from supportkit.testing import build_tiny_model_dir
 
     model = _build(tiny_config, "lora")
@@ -196,7 +197,10 @@ def test_bad_method_assigned_after_construction_fails_when_building(tiny_config:
 
 def test_unknown_peft_option_is_rejected_with_the_known_ones(tiny_config: Config) -> None:
     config = tiny_config.with_overrides(["peft.method=prefix_tuning", "peft.options.num_virtual_tokenz=4"])
-    with pytest.raises(ConfigError, match=r"num_virtual_tokenz not understood by method 'prefix_tuning'.*num_virtual_tokens"):
+    with pytest.raises(
+        ConfigError,
+        match=r"num_virtual_tokenz not understood by method 'prefix_tuning'.*num_virtual_tokens",
+    ):
         PEFTModel(config)
     config = tiny_config.with_overrides(["peft.method=prefix_tuning", "peft.options.num_virtual_tokens=4"])
     assert PEFTModel(config).trainable_parameters()[0] == 4 * L * 2 * KV

@@ -1,10 +1,10 @@
 """``AdapterModel``: bottleneck adapters (Pfeiffer, Houlsby, parallel) and AdapterFusion.
 
-    model = AdapterModel(Config().with_overrides(["adapter.adapter_type=houlsby"]))
-    model.add_adapter("billing"); model.add_adapter("shipping")
-    ...train each...
-    model.add_fusion(["billing", "shipping"])
-    model.train_fusion(["billing", "shipping"])   # only the fusion layer trains
+model = AdapterModel(Config().with_overrides(["adapter.adapter_type=houlsby"]))
+model.add_adapter("billing"); model.add_adapter("shipping")
+...train each...
+model.add_fusion(["billing", "shipping"])
+model.train_fusion(["billing", "shipping"])   # only the fusion layer trains
 """
 
 from __future__ import annotations

@@ -57,19 +57,13 @@ class BaseModel(ABC):
         return self.train(False)
 
     # --- generation ------------------------------------------------------------------------------
-    def generate_full(
-        self, prompt: str | Messages, settings: GenerationConfig | None = None
-    ) -> Generated:
+    def generate_full(self, prompt: str | Messages, settings: GenerationConfig | None = None) -> Generated:
         """Generate a reply with token counts; ``prompt`` is a question or chat messages."""
-        messages: Messages = (
-            [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
-        )
+        messages: Messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
         was_training = self.model.training
         self.model.eval()
         try:
-            return generate_chat(
-                self.model, self.tokenizer, messages, settings or self.config.generation
-            )
+            return generate_chat(self.model, self.tokenizer, messages, settings or self.config.generation)
         finally:
             self.model.train(was_training)
 

@@ -41,7 +41,7 @@ def environment_report() -> dict[str, Any]:
     )
     from supportkit.utils.hashing import sha256_file
 
-    versions = {}
+    versions: dict[str, str | None] = {}
     for name in _PACKAGES:
         try:
             versions[name] = metadata.version(name)

@@ -18,8 +18,7 @@ def resolve_device(spec: str) -> Any:
     if spec.startswith("cuda"):
         if not torch.cuda.is_available():
             raise ConfigError(
-                f"model.device = {spec!r} but CUDA is not available here; "
-                "use model.device=cpu (or auto)"
+                f"model.device = {spec!r} but CUDA is not available here; use model.device=cpu (or auto)"
             )
         index = int(spec.split(":", 1)[1]) if ":" in spec else 0
         if index >= torch.cuda.device_count():

@@ -57,9 +57,7 @@ def cache_root() -> Path:
 
 def find_bundled_gguf(name: str) -> Path:
     if name not in BUNDLED_MODELS:
-        raise ModelLoadError(
-            f"unknown bundled model {name!r}; known: {', '.join(sorted(BUNDLED_MODELS))}"
-        )
+        raise ModelLoadError(f"unknown bundled model {name!r}; known: {', '.join(sorted(BUNDLED_MODELS))}")
     spec = BUNDLED_MODELS[name]
     # find_spec locates the package without importing it (its __init__ needs llm + llama-cpp).
     found = importlib.util.find_spec(spec.module)
@@ -121,11 +119,10 @@ def convert_gguf(gguf_path: Path, target: Path) -> Path:
                 model_max_length=int(meta["context_length"]) if meta["context_length"] else None,
             )
             fix_tokenizer(tokenizer, pad_token=choose_pad_token(tokenizer))
-            model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+            model: Any = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
             for cfg in (model.config, model.generation_config):
                 cfg.eos_token_id = tokenizer.eos_token_id
                 cfg.pad_token_id = tokenizer.pad_token_id
-            model.config.name_or_path = str(target)
             model.save_pretrained(tmp, safe_serialization=True)
             tokenizer.save_pretrained(tmp)
             record = {

@@ -109,7 +109,7 @@ def load_base(
     tokenizer = load_tokenizer(model_dir, trust_remote_code=trust_remote_code)
     torch_device = resolve_device(device)
     try:
-        model = AutoModelForCausalLM.from_pretrained(
+        model: Any = AutoModelForCausalLM.from_pretrained(
             str(model_dir),
             dtype=resolve_dtype(dtype, torch_device),
             use_safetensors=True,

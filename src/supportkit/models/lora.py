@@ -1,15 +1,14 @@
 """``LoRAModel``: LoRA (or DoRA with ``config.lora.use_dora``) through peft.
 
-    model = LoRAModel(Config())
-    model.add_adapter("billing")          # several named adapters on one base
-    model.set_adapter("billing")
-    model.merge()                         # verified fold-in for zero-overhead inference
+model = LoRAModel(Config())
+model.add_adapter("billing")          # several named adapters on one base
+model.set_adapter("billing")
+model.merge()                         # verified fold-in for zero-overhead inference
 """
 
 from __future__ import annotations
 
 from supportkit.config import Config
-
 from supportkit.errors import ConfigError
 from supportkit.models.peft import PEFTModel
 

@@ -1,9 +1,9 @@
 """``PEFTModel``: every adaptation method behind one interface, chosen by ``config.peft.method``.
 
-    config = Config().with_overrides(["peft.method=ia3"])
-    model = PEFTModel(config)            # switching technique is a config change only
-    model.save_model("out/ia3")
-    again = PEFTModel.from_saved("out/ia3")
+config = Config().with_overrides(["peft.method=ia3"])
+model = PEFTModel(config)            # switching technique is a config change only
+model.save_model("out/ia3")
+again = PEFTModel.from_saved("out/ia3")
 """
 
 from __future__ import annotations
@@ -129,15 +129,12 @@ class PEFTModel(BaseModel):
             ).write(tmp)
         return path
 
-    def load_model(
-        self, path: str | Path, adapter_name: str | None = None, *, force: bool = False
-    ) -> None:
+    def load_model(self, path: str | Path, adapter_name: str | None = None, *, force: bool = False) -> None:
         """Load an adapter saved by :meth:`save_model`, after checking it was trained on this base."""
         path = Path(path)
         meta = AdapterMeta.read(path)
         if meta.method != self.spec.name and not (
-            {meta.method, self.spec.name} <= {"lora", "dora"}
-            and self.spec.backend == "peft"
+            {meta.method, self.spec.name} <= {"lora", "dora"} and self.spec.backend == "peft"
         ):
             raise ConfigError(
                 f"{path} holds a {meta.method!r} adapter but this model uses {self.spec.name!r}; "
@@ -149,9 +146,7 @@ class PEFTModel(BaseModel):
         self.model.train(was_training)  # loading must not switch dropout on
 
     @classmethod
-    def from_saved(
-        cls, path: str | Path, config: Config | None = None, *, force: bool = False
-    ) -> PEFTModel:
+    def from_saved(cls, path: str | Path, config: Config | None = None, *, force: bool = False) -> PEFTModel:
         """Rebuild a model from a saved adapter directory (its recorded config unless given one)."""
         meta = AdapterMeta.read(Path(path))
         config = config if config is not None else Config.from_dict(meta.config)

@@ -95,9 +95,7 @@ def encode_trusted(tokenizer: Any, text: str) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False).input_ids)
 
 
-def render_chat(
-    tokenizer: Any, messages: Sequence[Message], *, add_generation_prompt: bool = True
-) -> str:
+def render_chat(tokenizer: Any, messages: Sequence[Message], *, add_generation_prompt: bool = True) -> str:
     """The chat template's text for ``messages`` (for display and logging)."""
     return str(
         tokenizer.apply_chat_template(

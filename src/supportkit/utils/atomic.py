@@ -72,7 +72,7 @@ def _pid_alive(pid: int) -> bool:
 
 def clean_stale_temporaries(parent: Path, name: str) -> list[Path]:
     """Remove temporaries left next to ``parent/name`` by writers that are no longer running."""
-    removed = []
+    removed: list[Path] = []
     if not parent.is_dir():
         return removed
     for mark in (_TMP_MARK, _OLD_MARK):

@@ -78,7 +78,10 @@ class PeftBackend(Backend):
             saved = PeftConfig.from_pretrained(str(path))
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"{path} is not a peft adapter directory: {exc}") from exc
-        if saved.peft_type.value.lower() != self.module.peft_config[self.active_adapter].peft_type.value.lower():
+        if (
+            saved.peft_type.value.lower()
+            != self.module.peft_config[self.active_adapter].peft_type.value.lower()
+        ):
             raise ModelLoadError(
                 f"{path} holds a {saved.peft_type.value} adapter but this model uses "
                 f"{self.spec.name!r}; build the model with that method to load it"
@@ -86,7 +89,7 @@ class PeftBackend(Backend):
         if name in self.adapter_names:
             # Same name: overwrite its weights in place (shapes are checked by torch).
             state = load_file(str(path / self.weights_file))
-            result = set_peft_model_state_dict(self.module, state, adapter_name=name)
+            result: Any = set_peft_model_state_dict(self.module, state, adapter_name=name)
             if self.module.peft_config[name].is_prompt_learning:
                 # peft copies prompt embeddings directly; the key report does not apply to them.
                 unexpected = [] if "prompt_embeddings" in state else ["(no prompt_embeddings)"]

@@ -6,10 +6,8 @@ package is cheap: the method modules import peft / adapters only when a model is
 
 from __future__ import annotations
 
-from supportkit.models.methods.base import METHODS, MethodSpec
-
 # Each import registers one method.
-from supportkit.models.methods import (  # noqa: E402, F401  (imported for registration)
+from supportkit.models.methods import (  # noqa: F401  (imported for registration)
     bottleneck,
     dora,
     full,
@@ -20,5 +18,6 @@ from supportkit.models.methods import (  # noqa: E402, F401  (imported for regis
     prefix_tuning,
     prompt_tuning,
 )
+from supportkit.models.methods.base import METHODS, MethodSpec
 
 __all__ = ["METHODS", "MethodSpec"]

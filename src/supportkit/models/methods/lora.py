@@ -18,7 +18,7 @@ def lora_config(config: Config, *, use_dora: bool | None = None) -> Any:
         lora_alpha=section.lora_alpha,
         lora_dropout=section.lora_dropout,
         target_modules=section.target_modules,
-        bias=section.bias,
+        bias=section.bias,  # type: ignore[arg-type]  # validated against LORA_BIAS
         use_dora=section.use_dora if use_dora is None else use_dora,
         task_type="CAUSAL_LM",
     )

@@ -13,9 +13,7 @@ DEFAULTS = {"num_virtual_tokens": 20}
 def prefix_tuning_config(config: Config) -> Any:
     from peft import PrefixTuningConfig
 
-    return peft_config_from_options(
-        "prefix_tuning", PrefixTuningConfig, config.peft.options, DEFAULTS
-    )
+    return peft_config_from_options("prefix_tuning", PrefixTuningConfig, config.peft.options, DEFAULTS)
 
 
 METHODS.add(

@@ -13,9 +13,7 @@ DEFAULTS = {"num_virtual_tokens": 20}
 def prompt_tuning_config(config: Config) -> Any:
     from peft import PromptTuningConfig
 
-    return peft_config_from_options(
-        "prompt_tuning", PromptTuningConfig, config.peft.options, DEFAULTS
-    )
+    return peft_config_from_options("prompt_tuning", PromptTuningConfig, config.peft.options, DEFAULTS)
 
 
 METHODS.add(

@@ -1,0 +1,1 @@
+"""Reading files into examples (validated, with line numbers), and later tokenization and splits."""

@@ -1,0 +1,78 @@
+"""What a prompt strategy is: a small class that adds its part to a :class:`PromptPlan`.
+
+A plan is structured (system sections, examples, history, query) rather than text, so the
+renderer can enforce the token budget by cutting the right things first (examples and history
+before the query), and strategies compose: ``combined`` runs the others' ``contribute`` in turn.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from supportkit.prompts.bank import ExampleBank
+from supportkit.prompts.prompt_sets import PromptSet
+from supportkit.prompts.selection import Selected, Selector
+from supportkit.registry import Registry
+
+Message = Mapping[str, str]
+
+
+@dataclass
+class PromptRequest:
+    """One customer request, as the strategies see it."""
+
+    query: str
+    role: str
+    user_context: Mapping[str, Any] | None = None
+    #: Earlier turns of this conversation, oldest first (user/assistant messages).
+    history: Sequence[Message] = ()
+    #: Restrict few-shot examples to one intent (e.g. from an intent detector).
+    intent: str | None = None
+
+
+@dataclass
+class PromptContext:
+    """What strategies may draw on; built once per pipeline."""
+
+    prompt_set: PromptSet
+    bank: ExampleBank
+    selector: Selector
+    num_examples: int
+    custom_roles: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class PromptPlan:
+    strategy: str
+    system: list[str]
+    query: str
+    history: list[Message] = field(default_factory=list)
+    #: Few-shot examples, most relevant first (the budget cuts from the end).
+    examples: list[Selected] = field(default_factory=list)
+    role: str | None = None
+    #: Set by chain-of-thought: where the customer-facing answer starts in the output.
+    answer_marker: str | None = None
+
+
+class Strategy(ABC):
+    name: ClassVar[str]
+
+    def build(self, request: PromptRequest, ctx: PromptContext) -> PromptPlan:
+        plan = PromptPlan(
+            strategy=self.name,
+            system=[ctx.prompt_set.system],
+            query=request.query,
+            history=list(request.history),
+        )
+        self.contribute(plan, request, ctx)
+        return plan
+
+    @abstractmethod
+    def contribute(self, plan: PromptPlan, request: PromptRequest, ctx: PromptContext) -> None:
+        """Add this strategy's part to ``plan``."""
+
+
+STRATEGIES: Registry[type[Strategy]] = Registry("prompt strategy")

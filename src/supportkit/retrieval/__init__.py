@@ -1,0 +1,1 @@
+"""Embeddings and vector search, shared by few-shot selection and knowledge retrieval."""
