@@ -114,7 +114,7 @@ class GenerationConfig(_Section):
     """How answers are generated."""
 
     section: typing.ClassVar[str] = "generation"
-    max_new_tokens: int = 128
+    max_new_tokens: int = 96
     #: Greedy decoding unless ``do_sample`` is true.
     do_sample: bool = False
     temperature: float = 0.7
@@ -122,9 +122,13 @@ class GenerationConfig(_Section):
     repetition_penalty: float = 1.1
     #: Seed for sampling, so sampled answers are reproducible.
     seed: int | None = None
+    #: Most requests generated together by ``generate_batch`` (grouped by prompt length).
+    batch_size: int = 8
 
     def validate(self) -> None:
-        _check_positive("generation", self, "max_new_tokens", "temperature", "repetition_penalty")
+        _check_positive(
+            "generation", self, "max_new_tokens", "temperature", "repetition_penalty", "batch_size"
+        )
         if not 0 < self.top_p <= 1:
             _fail("generation", "top_p", self.top_p, "a number in (0, 1]")
 
@@ -217,9 +221,17 @@ class PromptConfig(_Section):
     few_shot_file: str | None = None
     #: Extra roles: name -> description (merged with the built-in roles).
     custom_roles: dict[str, str] = field(default_factory=dict)
+    #: Named adapter to use per role (e.g. ``billing_specialist: billing``).
+    role_adapters: dict[str, str] = field(default_factory=dict)
+    #: SQLite file for user profiles and conversation history (``None``: no store).
+    store_path: str | None = None
+    #: Append each answered turn to the user's stored history.
+    remember_history: bool = True
+    #: How many stored history messages a prompt may include (the budget may cut more).
+    history_turns: int = 6
 
     def validate(self) -> None:
-        _check_positive("prompt", self, "num_examples", allow_zero=True)
+        _check_positive("prompt", self, "num_examples", "history_turns", allow_zero=True)
         _check_positive("prompt", self, "max_prompt_tokens")
         if self.mmr_lambda is not None:
             _check_fraction("prompt", self, "mmr_lambda")

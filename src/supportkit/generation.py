@@ -65,3 +65,47 @@ def generate_chat(
         new = new[:-1]
     text = tokenizer.decode(new, skip_special_tokens=True).strip()
     return Generated(text=text, prompt_tokens=len(ids), generated_tokens=len(new), finished=finished)
+
+
+def generate_ids(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[Sequence[int]],
+    settings: GenerationConfig,
+    *,
+    streamer: Any = None,
+) -> list[Generated]:
+    """Batched generation: left-padded prompts, one ``model.generate`` call, cut at end-of-turn."""
+    import torch
+
+    if not prompts:
+        return []
+    width = max(len(p) for p in prompts)
+    pad = tokenizer.pad_token_id
+    device = next(model.parameters()).device
+    input_ids = torch.full((len(prompts), width), pad, dtype=torch.long)
+    attention = torch.zeros((len(prompts), width), dtype=torch.long)
+    for row, ids in enumerate(prompts):
+        input_ids[row, width - len(ids) :] = torch.tensor(list(ids), dtype=torch.long)
+        attention[row, width - len(ids) :] = 1
+    if settings.do_sample and settings.seed is not None:
+        torch.manual_seed(settings.seed)
+    with torch.inference_mode():
+        out = model.generate(
+            input_ids=input_ids.to(device),
+            attention_mask=attention.to(device),
+            streamer=streamer,
+            **generation_kwargs(settings, tokenizer),
+        )
+    results = []
+    eos = tokenizer.eos_token_id
+    for row, ids in enumerate(prompts):
+        new = out[row, width:].tolist()
+        finished = eos in new
+        if finished:
+            new = new[: new.index(eos)]
+        text = tokenizer.decode(new, skip_special_tokens=True).strip()
+        results.append(
+            Generated(text=text, prompt_tokens=len(ids), generated_tokens=len(new), finished=finished)
+        )
+    return results

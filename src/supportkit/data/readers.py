@@ -79,10 +79,10 @@ def _rows(path: Path) -> Iterator[tuple[int, Any]]:
         yield line, DataError(f"{path}:{line}: not valid UTF-8 ({exc.reason})")
         text = raw.decode("utf-8", errors="replace")
     if suffix == ".jsonl":
-        for number, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
+        for number, content in enumerate(text.splitlines(), start=1):
+            if content.strip():
                 try:
-                    yield number, json.loads(line)
+                    yield number, json.loads(content)
                 except json.JSONDecodeError as exc:
                     yield number, ValueError(f"bad JSON: {exc.msg} (column {exc.colno})")
     elif suffix == ".json":

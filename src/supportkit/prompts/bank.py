@@ -145,7 +145,11 @@ class ExampleBank:
         missing = questions[len(vectors) :]
         if missing:
             log.info("embedding %d example(s) (%d reused)", len(missing), len(vectors))
-            vectors = np.vstack([vectors, self.embedder.embed(missing)]) if len(vectors) else self.embedder.embed(missing)
+            vectors = (
+                np.vstack([vectors, self.embedder.embed(missing)])
+                if len(vectors)
+                else self.embedder.embed(missing)
+            )
             cache.parent.mkdir(parents=True, exist_ok=True)
             _atomic_save(
                 cache,

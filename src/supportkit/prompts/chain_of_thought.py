@@ -25,6 +25,8 @@ class ChainOfThought(Strategy):
 class ParsedAnswer:
     answer: str
     reasoning: str | None
+    #: Whether the answer marker was found (with text after it).
+    found: bool = False
 
 
 def split_reasoning(text: str, marker: str) -> ParsedAnswer:
@@ -36,5 +38,5 @@ def split_reasoning(text: str, marker: str) -> ParsedAnswer:
         answer = text[last.end() :].strip()
         reasoning = text[: last.start()].strip()
         if answer:
-            return ParsedAnswer(answer=answer, reasoning=reasoning or None)
+            return ParsedAnswer(answer=answer, reasoning=reasoning or None, found=True)
     return ParsedAnswer(answer=text.strip(), reasoning=None)

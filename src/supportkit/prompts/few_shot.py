@@ -10,8 +10,6 @@ class FewShot(Strategy):
     name = "few_shot"
 
     def contribute(self, plan: PromptPlan, request: PromptRequest, ctx: PromptContext) -> None:
-        plan.examples = ctx.selector.select(
-            ctx.bank, request.query, ctx.num_examples, intent=request.intent
-        )
+        plan.examples = ctx.selector.select(ctx.bank, request.query, ctx.num_examples, intent=request.intent)
         if plan.examples:
             plan.system.append(ctx.prompt_set.few_shot_intro)

@@ -38,6 +38,4 @@ def resolve_role(name: str, prompt_set: PromptSet, custom: Mapping[str, str] | N
             return Role(name=name, description=text)
     if name in prompt_set.roles:
         return prompt_set.roles[name]
-    raise UnknownNameError(
-        f"unknown role {name!r}; known: {', '.join(role_names(prompt_set, custom))}"
-    )
+    raise UnknownNameError(f"unknown role {name!r}; known: {', '.join(role_names(prompt_set, custom))}")

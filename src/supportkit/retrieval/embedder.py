@@ -6,6 +6,7 @@ Every embedder returns L2-normalised float32 rows, so cosine similarity is a dot
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import threading
 from collections.abc import Sequence
@@ -87,7 +88,7 @@ class HashingEmbedder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for row, text in enumerate(texts):
             words = re.findall(r"[a-z0-9]+", text.lower())
-            for token in words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]:
+            for token in words + [f"{a} {b}" for a, b in itertools.pairwise(words)]:
                 index, sign = self._bucket(token)
                 out[row, index] += sign
         norms = np.linalg.norm(out, axis=1, keepdims=True)

@@ -1,0 +1,1 @@
+"""Metrics (ROUGE, semantic similarity, custom), later the evaluator and reports."""

@@ -1,0 +1,87 @@
+"""The metric registry: per-example scores of predictions against references.
+
+Built in: ``rouge1``, ``rouge2``, ``rougeL`` (rouge-score, stemmed F-measure) and ``similarity``
+(cosine of all-MiniLM-L6-v2 embeddings). Add your own with :func:`register_metric`::
+
+    @register_metric("exact_match")
+    def exact_match(predictions, references):
+        return [float(p.strip() == r.strip()) for p, r in zip(predictions, references)]
+
+Empty predictions score 0 and never crash.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from supportkit.registry import Registry
+from supportkit.retrieval.embedder import Embedder, default_embedder
+
+MetricFn = Callable[[Sequence[str], Sequence[str]], list[float]]
+
+METRICS: Registry[MetricFn] = Registry("metric")
+
+
+def register_metric(name: str, *, replace: bool = False) -> Callable[[MetricFn], MetricFn]:
+    return METRICS.register(name, replace=replace)
+
+
+@functools.lru_cache(maxsize=1)
+def _rouge_scorer() -> Any:
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+
+
+def _rouge(kind: str) -> MetricFn:
+    def metric(predictions: Sequence[str], references: Sequence[str]) -> list[float]:
+        scorer = _rouge_scorer()
+        return [
+            float(scorer.score(r, p)[kind].fmeasure) if p.strip() and r.strip() else 0.0
+            for p, r in zip(predictions, references, strict=True)
+        ]
+
+    metric.__name__ = kind
+    return metric
+
+
+for _kind in ("rouge1", "rouge2", "rougeL"):
+    METRICS.add(_kind, _rouge(_kind))
+
+
+def similarity_with(embedder: Embedder) -> MetricFn:
+    def similarity(predictions: Sequence[str], references: Sequence[str]) -> list[float]:
+        if len(predictions) != len(references):
+            raise ValueError("predictions and references differ in length")
+        if not predictions:
+            return []
+        pv = embedder.embed([p if p.strip() else " " for p in predictions])
+        rv = embedder.embed(list(references))
+        scores = np.sum(pv * rv, axis=1)
+        return [0.0 if not p.strip() else float(s) for p, s in zip(predictions, scores, strict=True)]
+
+    return similarity
+
+
+@register_metric("similarity")
+def similarity(predictions: Sequence[str], references: Sequence[str]) -> list[float]:
+    """Cosine similarity of MiniLM sentence embeddings (-1..1; 1 = same meaning)."""
+    return similarity_with(default_embedder())(predictions, references)
+
+
+def score(
+    predictions: Sequence[str], references: Sequence[str], metrics: Sequence[str] | None = None
+) -> dict[str, list[float]]:
+    """Per-example scores for each metric (default: every registered metric)."""
+    if len(predictions) != len(references):
+        raise ValueError(f"{len(predictions)} predictions but {len(references)} references")
+    names = list(metrics) if metrics is not None else METRICS.names()
+    return {name: METRICS.get(name)(predictions, references) for name in names}
+
+
+def score_one(prediction: str, reference: str, metrics: Sequence[str] | None = None) -> dict[str, float]:
+    return {k: v[0] for k, v in score([prediction], [reference], metrics).items()}

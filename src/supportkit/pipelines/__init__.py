@@ -1,0 +1,1 @@
+"""End-to-end workflows: inference (and, later, training)."""
