@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml constraints.txt
 setup: $(STAMP)
 
 demo: setup
-	$(BIN)/supportkit ask "Hi, I ordered a jacket last week and it hasn't arrived yet. What can I do?"
+	$(BIN)/supportkit demo
 
 test: setup
 	$(BIN)/pytest --durations=30 $(PYTEST_ARGS)

@@ -28,6 +28,9 @@ _EXPORTS = {
     "LoRAModel": "supportkit.models.lora",
     "AdapterModel": "supportkit.models.adapter",
     "PEFTModel": "supportkit.models.peft",
+    "InferencePipeline": "supportkit.pipelines.inference",
+    "Request": "supportkit.pipelines.response",
+    "Response": "supportkit.pipelines.response",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

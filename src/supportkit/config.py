@@ -186,7 +186,7 @@ class PEFTConfig(_Section):
 
     section: typing.ClassVar[str] = "peft"
     #: ``lora``, ``dora``, ``ia3``, ``loha``, ``lokr``, ``prefix_tuning``, ``prompt_tuning``,
-    #: ``bottleneck`` or ``full`` (no adapter: every weight trains; the comparison baseline).
+    #: ``bottleneck``, ``full`` (no adapter: every weight trains) or ``none`` (the base model as is).
     method: str = "lora"
     #: Settings for methods without a section of their own, checked against the peft config
     #: class of that method when the model is built (e.g. ``{"num_virtual_tokens": 20}``).

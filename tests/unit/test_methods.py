@@ -58,6 +58,7 @@ EXPECTED = {
     # Pfeiffer (seq_bn), reduction 16: one bottleneck (down + up, with biases) per layer.
     "bottleneck": L * ((H * (H // 16) + H // 16) + ((H // 16) * H + H)),
     "full": None,  # every parameter
+    "none": 0,  # the base model, frozen
 }
 
 ADAPTER_MARKERS = ("lora_", "ia3_", "hada_", "lokr_", "prompt_encoder", "adapters.", "adapter_")
@@ -79,7 +80,9 @@ def test_only_adapter_parameters_train_and_count_matches_formula(tiny_config: Co
     expected = EXPECTED[method] if EXPECTED[method] is not None else total
     assert trainable == expected
     names = [n for n, p in model.model.named_parameters() if p.requires_grad]
-    if method != "full":
+    if method == "none":
+        assert names == [] and trainable == 0
+    elif method != "full":
         assert names and all(any(m in n for m in ADAPTER_MARKERS) for n in names), names[:5]
         assert 0 < trainable < total
     assert f"({100 * trainable / total:.2f}%)" in model.parameter_summary()
@@ -95,6 +98,9 @@ def test_training_moves_every_adapter_tensor_and_no_base_tensor(
     trainable = {n for n, p in model.model.named_parameters() if p.requires_grad}
     # Two steps: LoRA's B and the bottleneck up-projection start at zero, so the tensors that
     # feed them get their first non-zero gradient only on the second step.
+    if method == "none":
+        assert trainable == set()
+        return
     losses = train_steps(model, batch, steps=2)
     assert all(torch.isfinite(torch.tensor(losses)))
     after = dict(model.model.named_parameters())
@@ -109,7 +115,10 @@ def test_save_then_load_in_a_fresh_process_gives_identical_logits(
 ) -> None:
     batch = chat_batch(smol_tokenizer, ["Sure, I can help with that.", "No."])
     expected = {}
-    for method in METHODS.names():
+    methods = [m for m in METHODS.names() if m != "none"]
+    with pytest.raises(ConfigError, match="nothing to save"):
+        _build(Config.from_dict(tiny_config.to_dict()), "none").save_model(tmp_path / "none")
+    for method in methods:
         model = _build(Config.from_dict(tiny_config.to_dict()), method)
         train_steps(model, batch, steps=2)
         out = model.save_model(tmp_path / method)
@@ -133,14 +142,14 @@ def test_save_then_load_in_a_fresh_process_gives_identical_logits(
         "print(json.dumps(result))\n"
     )
     proc = subprocess.run(
-        [sys.executable, "-c", code, str(tmp_path), *METHODS.names()],
+        [sys.executable, "-c", code, str(tmp_path), *methods],
         capture_output=True,
         text=True,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert sorted(result) == METHODS.names()
+    assert sorted(result) == methods
     for method, (diff, same_argmax) in result.items():
         assert diff <= 1e-5 and same_argmax, (method, diff)
 

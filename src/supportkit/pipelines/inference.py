@@ -121,6 +121,16 @@ class InferencePipeline:
         """The answer with its metadata (strategy, role, prompt version, examples, tokens, ...)."""
         return self.generate_batch([Request(query, strategy, user_context=user_context, **kwargs)])[0]
 
+    def prompt_for(
+        self,
+        query: str,
+        strategy: str | None = None,
+        user_context: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> RenderedPrompt:
+        """The chat messages and token ids a request would be sent as (nothing is generated)."""
+        return self._prepare(Request(query, strategy, user_context=user_context, **kwargs)).rendered
+
     # --- batches -------------------------------------------------------------------------------------
     def generate_batch(self, requests: Sequence[Request | Mapping[str, Any]]) -> list[Response]:
         """Answer many requests with real batched generation, grouped by adapter and prompt length."""

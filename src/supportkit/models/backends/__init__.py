@@ -29,6 +29,10 @@ def create_backend(spec: MethodSpec, model: Any, config: Config, adapter_name: s
         from supportkit.models.backends.full_backend import FullBackend
 
         return FullBackend(spec, model, config, adapter_name)
+    if spec.backend == "none":
+        from supportkit.models.backends.none_backend import NoneBackend
+
+        return NoneBackend(spec, model, config, adapter_name)
     raise ValueError(f"method {spec.name!r} names an unknown backend {spec.backend!r}")
 
 

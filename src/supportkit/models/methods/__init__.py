@@ -15,6 +15,7 @@ from supportkit.models.methods import (  # noqa: F401  (imported for registratio
     loha,
     lokr,
     lora,
+    none,
     prefix_tuning,
     prompt_tuning,
 )

@@ -1,0 +1,103 @@
+"""CLI subcommands owned by the pipelines: ``chat`` (interactive) and ``demo``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from supportkit.cli import add_config_arguments, command, load_config
+
+#: The project's own few-shot bank (a fictional online store), used when no file is configured.
+DEFAULT_BANK = Path(__file__).resolve().parents[3] / "data" / "few_shot_examples.jsonl"
+DEMO_STRATEGIES = ("zero_shot", "few_shot", "cot", "role_context", "combined")
+DEMO_QUESTIONS = [
+    ("I was charged twice for my last order, can you fix it?", {"account_type": "Plus member"}),
+    ("My package arrived crushed and the mug inside is broken.", {"previous_issues": "late delivery in May"}),
+]
+
+
+def build_pipeline(config: Any, adapter_path: str | None = None) -> Any:
+    from supportkit.models.peft import PEFTModel
+    from supportkit.pipelines.inference import InferencePipeline
+
+    model = PEFTModel.from_saved(adapter_path) if adapter_path else PEFTModel(config)
+    if not config.prompt.few_shot_file and DEFAULT_BANK.is_file():
+        config.prompt.few_shot_file = str(DEFAULT_BANK)
+    return InferencePipeline(model, config)
+
+
+def _configure_chat(p: argparse.ArgumentParser) -> None:
+    add_config_arguments(p)
+    p.add_argument("--strategy", default=None, help="zero_shot, few_shot, cot, role_context, combined")
+    p.add_argument("--role", default=None, help="e.g. technical_support")
+    p.add_argument("--user-id", default=None, help="remember history/profile under this id")
+    p.add_argument("--adapter", default=None, help="a saved adapter directory to answer with")
+    p.add_argument("--show-meta", action="store_true", help="print examples, reasoning and timing")
+
+
+@command("chat", "chat with the assistant in the terminal (one question per line)", _configure_chat)
+def run_chat(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    pipeline = build_pipeline(config, args.adapter)
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print("supportkit chat: type a question, or 'quit'. (Ctrl-D to leave)")
+    for line in sys.stdin:
+        query = line.strip()
+        if not query:
+            continue
+        if query.lower() in ("quit", "exit"):
+            break
+        handle = pipeline.stream(query, args.strategy, role=args.role, user_id=args.user_id)
+        print("assistant: ", end="", flush=True)
+        for chunk in handle:
+            print(chunk, end="", flush=True)
+        print()
+        response = handle.response
+        if args.show_meta and response is not None:
+            _print_meta(response)
+    return 0
+
+
+def _print_meta(response: Any) -> None:
+    for e in response.examples:
+        sim = f"{e.similarity:.2f}" if e.similarity is not None else "-"
+        print(f"    example ({sim}): {e.question}")
+    if response.reasoning:
+        print("    reasoning: " + response.reasoning.replace("\n", " ")[:300])
+    if response.cut:
+        print(f"    cut by the token budget: {response.cut}")
+    print(
+        f"    [{response.strategy}, role {response.role or '-'}, prompts {response.prompt_version}, "
+        f"{response.prompt_tokens} prompt + {response.generated_tokens} new tokens, "
+        f"{response.latency_s:.1f} s]"
+    )
+
+
+def _configure_demo(p: argparse.ArgumentParser) -> None:
+    add_config_arguments(p)
+    p.add_argument("--quick", action="store_true", help="one question, short answers (for tests)")
+
+
+@command("demo", "answer sample support questions with every prompt strategy", _configure_demo)
+def run_demo(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    config = load_config(args)
+    questions = DEMO_QUESTIONS[:1] if args.quick else DEMO_QUESTIONS
+    if args.quick:
+        config.generation.max_new_tokens = min(config.generation.max_new_tokens, 16)
+    pipeline = build_pipeline(config)
+    print(f"model: {config.model.name_or_path} ({pipeline.model.parameter_summary()} in the adapter)")
+    print(f"few-shot bank: {len(pipeline.bank)} examples; prompt set {pipeline.prompt_set.label}\n")
+    for query, context in questions:
+        print(f"Q: {query}   (customer: {context})")
+        for strategy in DEMO_STRATEGIES:
+            response = pipeline.respond(query, strategy, user_context=context, role="billing_specialist")
+            print(f"  [{strategy}] {response.text}")
+            _print_meta(response)
+        print()
+    print(f"demo finished in {time.perf_counter() - started:.0f} s")
+    return 0

@@ -1,0 +1,53 @@
+"""The metric core against known values."""
+
+from __future__ import annotations
+
+import pytest
+
+from supportkit.errors import UnknownNameError
+from supportkit.evaluation.metrics import METRICS, register_metric, score, score_one
+
+
+def test_identical_and_disjoint() -> None:
+    same = score_one("Refunds take five days.", "Refunds take five days.", ["rouge1", "rouge2", "rougeL"])
+    assert same == {"rouge1": 1.0, "rouge2": 1.0, "rougeL": 1.0}
+    disjoint = score_one("apple banana", "car train", ["rouge1", "rouge2", "rougeL"])
+    assert disjoint == {"rouge1": 0.0, "rouge2": 0.0, "rougeL": 0.0}
+
+
+def test_hand_computed_rouge() -> None:
+    # "the cat sat on the mat" vs "the cat lay on the mat": 5 of 6 unigrams shared -> P = R = 5/6.
+    s = score_one("the cat sat on the mat", "the cat lay on the mat", ["rouge1", "rouge2", "rougeL"])
+    assert s["rouge1"] == pytest.approx(5 / 6)
+    # bigrams: the-cat, on-the, the-mat shared of 5 -> 3/5.
+    assert s["rouge2"] == pytest.approx(3 / 5)
+    # LCS "the cat on the mat" = 5 tokens -> 5/6.
+    assert s["rougeL"] == pytest.approx(5 / 6)
+    # Stemming: "refunds" and "refund" match.
+    assert score_one("refunds", "refund", ["rouge1"])["rouge1"] == 1.0
+
+
+def test_similarity_with_real_minilm() -> None:
+    s = score(
+        ["Your refund will arrive within a week.", "Your refund will arrive within a week.", ""],
+        ["Your refund will arrive within a week.", "The weather is sunny in Madrid.", "anything"],
+        ["similarity"],
+    )["similarity"]
+    assert s[0] == pytest.approx(1.0, abs=1e-5)
+    assert s[1] < 0.3
+    assert s[2] == 0.0  # empty prediction: scored 0, no crash
+
+
+def test_custom_metric_registration_and_unknown_names() -> None:
+    @register_metric("exact_match_test")
+    def exact(predictions, references):  # type: ignore[no-untyped-def]
+        return [float(p == r) for p, r in zip(predictions, references, strict=True)]
+
+    try:
+        assert score(["a", "b"], ["a", "c"], ["exact_match_test"]) == {"exact_match_test": [1.0, 0.0]}
+    finally:
+        METRICS._items.pop("exact_match_test")
+    with pytest.raises(UnknownNameError, match="unknown metric 'bleu_x'"):
+        score(["a"], ["a"], ["bleu_x"])
+    with pytest.raises(ValueError, match="2 predictions but 1 references"):
+        score(["a", "b"], ["a"])
