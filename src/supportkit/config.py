@@ -115,6 +115,8 @@ class GenerationConfig(_Section):
 
     section: typing.ClassVar[str] = "generation"
     max_new_tokens: int = 96
+    #: Generate at least this many tokens (end-of-turn is suppressed until then).
+    min_new_tokens: int = 0
     #: Greedy decoding unless ``do_sample`` is true.
     do_sample: bool = False
     temperature: float = 0.7
@@ -129,6 +131,9 @@ class GenerationConfig(_Section):
         _check_positive(
             "generation", self, "max_new_tokens", "temperature", "repetition_penalty", "batch_size"
         )
+        _check_positive("generation", self, "min_new_tokens", allow_zero=True)
+        if self.min_new_tokens > self.max_new_tokens:
+            _fail("generation", "min_new_tokens", self.min_new_tokens, "at most generation.max_new_tokens")
         if not 0 < self.top_p <= 1:
             _fail("generation", "top_p", self.top_p, "a number in (0, 1]")
 
@@ -272,6 +277,17 @@ class TrainingConfig(_Section):
     save_total_limit: int = 2
     #: Resume from ``auto`` (latest valid checkpoint in output_dir) or a checkpoint path.
     resume_from: str | None = None
+    #: Resume even if the data or config differ from the checkpoint's (normally refused).
+    force_resume: bool = False
+    #: Validation examples whose answers are generated at each evaluation (ROUGE-L, similarity).
+    eval_samples: int = 8
+    #: Metric that picks the best checkpoint and drives early stopping:
+    #: ``val_loss`` (lower is better), ``rougeL`` or ``similarity`` (higher is better).
+    metric_for_best: str = "val_loss"
+    #: Stop after this many evaluations without improvement (``None``: never stop early).
+    early_stopping_patience: int | None = None
+    #: Compute output-layer logits only at labelled positions (saves much compute and memory).
+    logits_only_on_labels: bool = True
 
     def validate(self) -> None:
         _check_positive("training", self, "num_epochs", "batch_size", "gradient_accumulation_steps")
@@ -280,6 +296,9 @@ class TrainingConfig(_Section):
         _check_positive("training", self, "weight_decay", "warmup_steps", "max_grad_norm", allow_zero=True)
         _check_choice("training", self, "mixed_precision", MIXED_PRECISION)
         _check_choice("training", self, "lr_scheduler", SCHEDULERS)
+        _check_choice("training", self, "metric_for_best", ("val_loss", "rougeL", "similarity"))
+        _check_positive("training", self, "eval_samples", allow_zero=True)
+        _check_positive("training", self, "early_stopping_patience")
 
 
 @dataclass
@@ -299,6 +318,17 @@ class DataConfig(_Section):
     on_error: str = "raise"
     #: CSV column name -> field name (``instruction``, ``response``, ``intent``, ...).
     column_mapping: dict[str, str] = field(default_factory=dict)
+    #: Replace emails, phone numbers and card numbers on import.
+    redact_pii: bool = False
+    #: Questions more similar than this (MiniLM cosine) stay in one split; ``None``: exact only.
+    dedup_threshold: float | None = 0.95
+    #: Hold these intents out entirely (all in test) to measure generalisation.
+    leave_out_intents: list[str] = field(default_factory=list)
+    #: Prepend the prompt set's system instruction to conversations that have none, so training
+    #: sees the same system prompt as zero-shot inference.
+    add_system_prompt: bool = True
+    #: Batch similar lengths together (less padding); order stays seeded and reproducible.
+    group_by_length: bool = True
 
     def validate(self) -> None:
         _check_fraction("data", self, "train_split", "val_split", "test_split")
@@ -309,6 +339,8 @@ class DataConfig(_Section):
             )
         _check_positive("data", self, "max_length")
         _check_choice("data", self, "on_error", ("raise", "skip"))
+        if self.dedup_threshold is not None:
+            _check_fraction("data", self, "dedup_threshold")
 
 
 _SECTIONS: dict[str, type[_Section]] = {

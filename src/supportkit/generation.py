@@ -26,6 +26,7 @@ class Generated:
 def generation_kwargs(settings: GenerationConfig, tokenizer: Any) -> dict[str, Any]:
     kwargs: dict[str, Any] = {
         "max_new_tokens": settings.max_new_tokens,
+        "min_new_tokens": settings.min_new_tokens or None,
         "do_sample": settings.do_sample,
         "repetition_penalty": settings.repetition_penalty,
         "eos_token_id": tokenizer.eos_token_id,

@@ -111,8 +111,8 @@ def _sentinel(i: int) -> str:
 
 def chat_segments(
     tokenizer: Any, messages: Sequence[Message], *, add_generation_prompt: bool = True
-) -> list[tuple[str, str]]:
-    """Split the rendered chat into ("markup", text) and ("content", text) segments, in order."""
+) -> list[tuple[str, str, int]]:
+    """Split the rendered chat into ("markup", text, -1) and ("content", text, message index)."""
     if getattr(tokenizer, "chat_template", None) is None:
         raise ModelLoadError("this tokenizer has no chat template; use a chat/instruct model")
     for m in messages:
@@ -120,7 +120,7 @@ def chat_segments(
             raise TypeError("every message needs a string 'role' and 'content'")
     placeholders = [{**dict(m), "content": _sentinel(i)} for i, m in enumerate(messages)]
     rendered = render_chat(tokenizer, placeholders, add_generation_prompt=add_generation_prompt)
-    segments: list[tuple[str, str]] = []
+    segments: list[tuple[str, str, int]] = []
     pos = 0
     for i, message in enumerate(messages):
         marker = _sentinel(i)
@@ -130,11 +130,11 @@ def chat_segments(
                 "the chat template rewrites message contents, so user text cannot be encoded "
                 "safely; use a template that inserts content verbatim"
             )
-        segments.append(("markup", rendered[pos:idx]))
-        segments.append(("content", message["content"]))
+        segments.append(("markup", rendered[pos:idx], -1))
+        segments.append(("content", message["content"], i))
         pos = idx + len(marker)
-    segments.append(("markup", rendered[pos:]))
-    return [(kind, text) for kind, text in segments if text]
+    segments.append(("markup", rendered[pos:], -1))
+    return [s for s in segments if s[1]]
 
 
 def encode_chat(
@@ -142,6 +142,6 @@ def encode_chat(
 ) -> list[int]:
     """Token ids of a conversation: template markup as special tokens, contents as plain text."""
     ids: list[int] = []
-    for kind, text in chat_segments(tokenizer, messages, add_generation_prompt=add_generation_prompt):
+    for kind, text, _ in chat_segments(tokenizer, messages, add_generation_prompt=add_generation_prompt):
         ids.extend(encode_trusted(tokenizer, text) if kind == "markup" else encode_untrusted(tokenizer, text))
     return ids

@@ -12,6 +12,8 @@ from supportkit.cli import add_config_arguments, command, load_config
 
 #: The project's own few-shot bank (a fictional online store), used when no file is configured.
 DEFAULT_BANK = Path(__file__).resolve().parents[3] / "data" / "few_shot_examples.jsonl"
+#: The project's own dataset (a fictional online store), used when no data file is configured.
+DEFAULT_DATA = Path(__file__).resolve().parents[3] / "data" / "store" / "conversations.jsonl"
 DEMO_STRATEGIES = ("zero_shot", "few_shot", "cot", "role_context", "combined")
 DEMO_QUESTIONS = [
     ("I was charged twice for my last order, can you fix it?", {"account_type": "Plus member"}),
@@ -101,3 +103,44 @@ def run_demo(args: argparse.Namespace) -> int:
         print()
     print(f"demo finished in {time.perf_counter() - started:.0f} s")
     return 0
+
+
+def _configure_train(p: argparse.ArgumentParser) -> None:
+    add_config_arguments(p)
+    p.add_argument("--resume", default=None, help="'auto' (latest checkpoint in output_dir) or a checkpoint path")
+
+
+@command("train", "fine-tune the configured adaptation method on a data file", _configure_train)
+def run_train(args: argparse.Namespace) -> int:
+    from supportkit.data.loader import DataLoader
+    from supportkit.models.peft import PEFTModel
+    from supportkit.pipelines.training import TrainingPipeline
+
+    config = load_config(args)
+    if not config.data.train_file:
+        config.data.train_file = str(DEFAULT_DATA)
+    model = PEFTModel(config)
+    data = DataLoader(config, model.tokenizer).prepare()
+    loader = DataLoader(config, model.tokenizer)
+    train_dl = loader._dataloader(data.train, shuffle=True)
+    val_dl = loader._dataloader(data.validation, shuffle=False) if data.validation else None
+    sizes = data.splits.sizes()
+    trainer = TrainingPipeline(model, config)
+    if trainer_is_main():
+        print(
+            f"data: {config.data.train_file}: {sizes['train']} train / {sizes['validation']} validation / "
+            f"{sizes['test']} test conversations ({data.truncated} truncated, {data.skipped_rows} bad rows skipped)"
+        )
+        print(f"model: {config.model.name_or_path}, method {model.method}: {model.parameter_summary()}")
+    summary = trainer.train(train_dl, val_dl, resume_from=args.resume)
+    if trainer.accelerator.is_main_process:
+        adapter = model.save_model(Path(config.training.output_dir) / "adapter")
+        print(f"done: {summary.format()}")
+        print(f"adapter saved to {adapter}; checkpoints and metrics.jsonl in {config.training.output_dir}")
+    return 0
+
+
+def trainer_is_main() -> bool:
+    import os
+
+    return os.environ.get("RANK", "0") == "0"

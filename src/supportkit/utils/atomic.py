@@ -89,6 +89,20 @@ def clean_stale_temporaries(parent: Path, name: str) -> list[Path]:
     return removed
 
 
+def clean_all_stale_temporaries(parent: Path) -> list[Path]:
+    """Remove every leftover temporary in ``parent`` whose writer is no longer running."""
+    removed: list[Path] = []
+    if not parent.is_dir():
+        return removed
+    for entry in parent.iterdir():
+        for mark in (_TMP_MARK, _OLD_MARK):
+            if entry.name.startswith(".") and mark in entry.name:
+                name = entry.name[1:].split(mark, 1)[0]
+                removed.extend(clean_stale_temporaries(parent, name))
+                break
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_directory(target: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary directory; on success it replaces ``target`` atomically.

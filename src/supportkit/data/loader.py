@@ -1,0 +1,226 @@
+"""Batches for training: collation, seeded length-grouped batch order, and the overview's DataLoader.
+
+    loader = DataLoader(config, tokenizer)
+    train_dl, val_dl = loader.create_dataloaders("data/store/conversations.jsonl")   # assistant-only labels
+    train_dl = loader.create_dataloader(input_ids, attention_mask)                   # the overview's call
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from supportkit.config import Config
+from supportkit.data.readers import Conversation, read_conversations
+from supportkit.data.splits import Splits, split_conversations
+from supportkit.data.tokenize import IGNORE, TokenizedExample, tokenize_conversation
+from supportkit.errors import ConfigError, DataError
+from supportkit.models.tokenizer import encode_chat
+
+log = logging.getLogger(__name__)
+
+
+def collate(examples: Sequence[TokenizedExample], pad_id: int) -> dict[str, Any]:
+    """Right-padded tensors: input_ids, attention_mask, labels (padding labelled -100)."""
+    import torch
+
+    width = max(len(e.input_ids) for e in examples)
+    ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(examples), width), dtype=torch.long)
+    labels = torch.full((len(examples), width), IGNORE, dtype=torch.long)
+    for row, e in enumerate(examples):
+        n = len(e.input_ids)
+        ids[row, :n] = torch.tensor(e.input_ids)
+        mask[row, :n] = 1
+        labels[row, :n] = torch.tensor(e.labels)
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+class SeededBatchSampler:
+    """Batches of indices in a seeded order that depends only on (seed, epoch).
+
+    With ``group_by_length``, indices are shuffled, cut into mega-batches of 50 batches, sorted by
+    length inside each, then the batches are shuffled: little padding, still random. The same seed
+    and epoch always give the same batches, which is what makes resumed training exact.
+    """
+
+    def __init__(
+        self, lengths: Sequence[int], batch_size: int, *, seed: int, shuffle: bool = True, group_by_length: bool = True
+    ) -> None:
+        self.lengths = list(lengths)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.shuffle = shuffle
+        self.group_by_length = group_by_length
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def batches(self) -> list[list[int]]:
+        order = list(range(len(self.lengths)))
+        if not self.shuffle:
+            return [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        rng = random.Random(f"{self.seed}:{self.epoch}")
+        rng.shuffle(order)
+        if self.group_by_length:
+            mega = self.batch_size * 50
+            order = [
+                i
+                for start in range(0, len(order), mega)
+                for i in sorted(order[start : start + mega], key=lambda j: -self.lengths[j])
+            ]
+        batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        rng.shuffle(batches)
+        return batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.batches())
+
+    def __len__(self) -> int:
+        return (len(self.lengths) + self.batch_size - 1) // self.batch_size
+
+
+@dataclass
+class PreparedData:
+    splits: Splits
+    train: list[TokenizedExample]
+    validation: list[TokenizedExample]
+    truncated: int
+    skipped_rows: int
+
+
+class _Examples:
+    """A map-style dataset over tokenized examples."""
+
+    def __init__(self, examples: Sequence[TokenizedExample]) -> None:
+        self.examples = list(examples)
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index: int) -> TokenizedExample:
+        return self.examples[index]
+
+
+class DataLoader:
+    """The overview's ``DataLoader(config)``: files -> splits -> tokenized, batched data."""
+
+    def __init__(self, config: Config | None = None, tokenizer: Any = None) -> None:
+        self.config = config if config is not None else Config()
+        self.config.data.validate()
+        self._tokenizer = tokenizer
+
+    @property
+    def tokenizer(self) -> Any:
+        if self._tokenizer is None:
+            from supportkit.models.loading import load_tokenizer, resolve_model_dir
+
+            self._tokenizer = load_tokenizer(resolve_model_dir(self.config.model.name_or_path))
+        return self._tokenizer
+
+    # --- the overview's call ---------------------------------------------------------------------
+    def create_dataloader(self, input_ids: Any, attention_mask: Any, *, shuffle: bool = True) -> Any:
+        """Batches from already-tokenized tensors; labels = input ids with padding set to -100.
+
+        Every non-padding token is a training target here, prompt included; for assistant-only
+        labels use :meth:`create_dataloaders` on a data file instead.
+        """
+        import torch
+
+        input_ids = torch.as_tensor(input_ids, dtype=torch.long)
+        attention_mask = torch.as_tensor(attention_mask, dtype=torch.long)
+        if input_ids.shape != attention_mask.shape or input_ids.dim() != 2:
+            raise DataError("input_ids and attention_mask must be 2-D tensors of the same shape")
+        log.warning(
+            "create_dataloader(input_ids, attention_mask): prompt tokens are trained too; "
+            "use create_dataloaders(path) for assistant-only labels"
+        )
+        examples = [
+            TokenizedExample(
+                ids[m.bool()].tolist(), [t if keep else IGNORE for t, keep in zip(ids.tolist(), m.tolist(), strict=True) if keep]
+            )
+            for ids, m in zip(input_ids, attention_mask, strict=True)
+        ]
+        return self._dataloader(examples, shuffle=shuffle)
+
+    # --- files -----------------------------------------------------------------------------------
+    def read(self, path: str | Path | None = None) -> tuple[list[Conversation], int]:
+        d = self.config.data
+        path = path or d.train_file
+        if path is None:
+            raise ConfigError("no data file: set data.train_file or pass a path")
+        conversations, report = read_conversations(
+            path, on_error=d.on_error, column_mapping=d.column_mapping, redact_pii=d.redact_pii
+        )
+        if not conversations:
+            raise DataError(f"{path} holds no usable conversations")
+        return conversations, report.skipped
+
+    def split(self, conversations: Sequence[Conversation], embedder: Any = None) -> Splits:
+        d = self.config.data
+        if embedder is None and d.dedup_threshold is not None:
+            from supportkit.retrieval.embedder import default_embedder
+
+            embedder = default_embedder()
+        return split_conversations(
+            conversations,
+            fractions=(d.train_split, d.val_split, d.test_split),
+            seed=d.seed,
+            stratify=d.stratify,
+            embedder=embedder,
+            dedup_threshold=d.dedup_threshold,
+            leave_out_intents=d.leave_out_intents,
+        )
+
+    def tokenize(self, conversations: Sequence[Conversation]) -> tuple[list[TokenizedExample], int]:
+        d = self.config.data
+        system = None
+        if d.add_system_prompt:
+            from supportkit.prompts.prompt_sets import load_prompt_set
+
+            system = load_prompt_set(self.config.prompt.prompt_set).system
+        out = []
+        for c in conversations:
+            messages = list(c.messages)
+            if system and messages[0]["role"] != "system":
+                messages.insert(0, {"role": "system", "content": system})
+            example = tokenize_conversation(self.tokenizer, messages, max_length=d.max_length)
+            prompt = encode_chat(self.tokenizer, messages[:-1], add_generation_prompt=True)
+            out.append(replace(example, prompt_ids=tuple(prompt), reference=messages[-1]["content"]))
+        truncated = sum(e.truncated for e in out)
+        if truncated:
+            log.warning("%d of %d conversations truncated to data.max_length=%d", truncated, len(out), d.max_length)
+        return [e for e in out if e.target_tokens > 0], truncated
+
+    def prepare(self, path: str | Path | None = None, *, embedder: Any = None) -> PreparedData:
+        conversations, skipped = self.read(path)
+        splits = self.split(conversations, embedder)
+        train, t1 = self.tokenize(splits.train)
+        val, t2 = self.tokenize(splits.validation)
+        return PreparedData(splits, train, val, t1 + t2, skipped)
+
+    def create_dataloaders(self, path: str | Path | None = None, *, embedder: Any = None) -> tuple[Any, Any]:
+        """(train, validation) dataloaders with assistant-only labels from a data file."""
+        data = self.prepare(path, embedder=embedder)
+        return self._dataloader(data.train, shuffle=True), self._dataloader(data.validation, shuffle=False)
+
+    def _dataloader(self, examples: Sequence[TokenizedExample], *, shuffle: bool) -> Any:
+        import torch
+
+        t, d = self.config.training, self.config.data
+        sampler = SeededBatchSampler(
+            [len(e.input_ids) for e in examples],
+            t.batch_size,
+            seed=t.seed,
+            shuffle=shuffle,
+            group_by_length=d.group_by_length,
+        )
+        pad = self.tokenizer.pad_token_id
+        return torch.utils.data.DataLoader(
+            _Examples(examples), batch_sampler=sampler, collate_fn=lambda batch: collate(batch, pad)
+        )
