@@ -43,7 +43,11 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
     from supportkit.retrieval.embedder import HashingEmbedder
 
     new_tokens = 8 if quick else 32
-    overrides = ["peft.method=none", f"generation.max_new_tokens={new_tokens}", f"generation.min_new_tokens={new_tokens}"]
+    overrides = [
+        "peft.method=none",
+        f"generation.max_new_tokens={new_tokens}",
+        f"generation.min_new_tokens={new_tokens}",
+    ]
     if quick:
         from benchmarks.bench_adaptation import _tiny_model_dir
 
@@ -70,7 +74,8 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
     sizes = [1, 2, 4] if quick else [1, 2, 4, 8, 16]
     prompts = [pipeline.prompt_for(q).input_ids for q in QUESTIONS * 2]
     variants = {
-        f"batch {n}": (lambda n=n: generate_ids(model.model, tok, prompts[:n], config.generation)) for n in sizes
+        f"batch {n}": (lambda n=n: generate_ids(model.model, tok, prompts[:n], config.generation))
+        for n in sizes
     }
     # tokens/s is the figure of merit: time per round divided into n * new_tokens.
     stats = round_robin(variants, baseline="batch 1", repeats=repeats or (1 if quick else 5), measure=timed)
@@ -95,7 +100,9 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
             "what": f"pipeline.generate_response vs bare model.generate ({new_tokens} tokens, batch 1)",
             "pipeline": f"{overhead['a']['median']:.3f} s",
             "bare": f"{overhead['b']['median']:.3f} s",
-            "ratio (median of pairs)": f"{r['median']:.3f}x (min {r['min']:.3f}, max {r['max']:.3f}, n={r['n']})",
+            "ratio (median of pairs)": (
+                f"{r['median']:.3f}x (min {r['min']:.3f}, max {r['max']:.3f}, n={r['n']})"
+            ),
         }
     ]
     from benchmarks.report import table
@@ -106,7 +113,10 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
         "machine": machine_info(),
         "model": "tiny random Llama" if quick else "SmolLM2-135M-Instruct (bundled), fp32, CPU, greedy",
         "rows": rows,
-        "notes": [f"Batch scaling ({new_tokens} new tokens per row, left-padded support questions):", table(batch_rows)],
+        "notes": [
+            f"Batch scaling ({new_tokens} new tokens per row, left-padded support questions):",
+            table(batch_rows),
+        ],
         "batch": batch_rows,
     }
 

@@ -52,7 +52,9 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
         bank.load_file(PROJECT_BANK)
         banks[f"{len(bank)} real (project bank)"] = bank
         if source is None and not quick:
-            notes.append("The Bitext sample was not found (SUPPORTKIT_SHARED_DIR): real rows are the project bank.")
+            notes.append(
+                "The Bitext sample was not found (SUPPORTKIT_SHARED_DIR): real rows are the project bank."
+            )
     else:
         full = ExampleBank()
         full.load_file(source)
@@ -85,7 +87,9 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
             fn()
         return (time.perf_counter() - start) / n
 
-    stats = round_robin(variants, baseline="query embedding only", repeats=repeats or (1 if quick else 7), measure=per_call)
+    stats = round_robin(
+        variants, baseline="query embedding only", repeats=repeats or (1 if quick else 7), measure=per_call
+    )
     rows = [
         {
             "what": name,
@@ -97,7 +101,9 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
     ]
     ten_k = [s for n, s in stats.items() if n.startswith("select k=3, 10,000")]
     if ten_k:
-        notes.append(f"Target: <= 25 ms median at 10k examples; measured {1000 * ten_k[0]['value']['median']:.2f} ms.")
+        notes.append(
+            f"Target: <= 25 ms median at 10k examples; measured {1000 * ten_k[0]['value']['median']:.2f} ms."
+        )
     return {
         "title": "Few-shot selection latency (MiniLM query embedding + exact cosine search)",
         "command": COMMAND + (" --quick" if quick else ""),

@@ -44,7 +44,8 @@ def generate() -> str:
     for strategy in STRATEGIES:
         r = pipeline.respond(QUESTION, strategy, user_context=CONTEXT, role="billing_specialist")
         lines.append("")
-        lines.append(f"[{strategy}]  role={r.role or '-'}  prompt={r.prompt_version}  tokens={r.prompt_tokens}+{r.generated_tokens}")
+        tokens = f"{r.prompt_tokens}+{r.generated_tokens}"
+        lines.append(f"[{strategy}]  role={r.role or '-'}  prompt={r.prompt_version}  tokens={tokens}")
         for e in r.examples:
             lines.append(f"  example ({e.similarity:.2f}, {e.intent}): {e.question}")
         if r.reasoning:
@@ -67,7 +68,10 @@ def main() -> int:
     fresh = "\n" + generate() + "\n"
     if args.check:
         if current != fresh:
-            print("README.md strategy examples are stale; run: python scripts/readme_examples.py", file=sys.stderr)
+            print(
+                "README.md strategy examples are stale; run: python scripts/readme_examples.py",
+                file=sys.stderr,
+            )
             print(fresh, file=sys.stderr)
             return 1
         return 0

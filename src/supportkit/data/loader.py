@@ -1,8 +1,8 @@
 """Batches for training: collation, seeded length-grouped batch order, and the overview's DataLoader.
 
-    loader = DataLoader(config, tokenizer)
-    train_dl, val_dl = loader.create_dataloaders("data/store/conversations.jsonl")   # assistant-only labels
-    train_dl = loader.create_dataloader(input_ids, attention_mask)                   # the overview's call
+loader = DataLoader(config, tokenizer)
+train_dl, val_dl = loader.create_dataloaders("data/store/conversations.jsonl")   # assistant-only labels
+train_dl = loader.create_dataloader(input_ids, attention_mask)                   # the overview's call
 """
 
 from __future__ import annotations
@@ -49,7 +49,13 @@ class SeededBatchSampler:
     """
 
     def __init__(
-        self, lengths: Sequence[int], batch_size: int, *, seed: int, shuffle: bool = True, group_by_length: bool = True
+        self,
+        lengths: Sequence[int],
+        batch_size: int,
+        *,
+        seed: int,
+        shuffle: bool = True,
+        group_by_length: bool = True,
     ) -> None:
         self.lengths = list(lengths)
         self.batch_size = batch_size
@@ -142,7 +148,8 @@ class DataLoader:
         )
         examples = [
             TokenizedExample(
-                ids[m.bool()].tolist(), [t if keep else IGNORE for t, keep in zip(ids.tolist(), m.tolist(), strict=True) if keep]
+                ids[m.bool()].tolist(),
+                [t if keep else IGNORE for t, keep in zip(ids.tolist(), m.tolist(), strict=True) if keep],
             )
             for ids, m in zip(input_ids, attention_mask, strict=True)
         ]
@@ -194,7 +201,9 @@ class DataLoader:
             out.append(replace(example, prompt_ids=tuple(prompt), reference=messages[-1]["content"]))
         truncated = sum(e.truncated for e in out)
         if truncated:
-            log.warning("%d of %d conversations truncated to data.max_length=%d", truncated, len(out), d.max_length)
+            log.warning(
+                "%d of %d conversations truncated to data.max_length=%d", truncated, len(out), d.max_length
+            )
         return [e for e in out if e.target_tokens > 0], truncated
 
     def prepare(self, path: str | Path | None = None, *, embedder: Any = None) -> PreparedData:
@@ -206,8 +215,12 @@ class DataLoader:
 
     def create_dataloaders(self, path: str | Path | None = None, *, embedder: Any = None) -> tuple[Any, Any]:
         """(train, validation) dataloaders with assistant-only labels from a data file."""
-        data = self.prepare(path, embedder=embedder)
-        return self._dataloader(data.train, shuffle=True), self._dataloader(data.validation, shuffle=False)
+        return self.dataloaders_for(self.prepare(path, embedder=embedder))
+
+    def dataloaders_for(self, data: PreparedData) -> tuple[Any, Any]:
+        """(train, validation) dataloaders for prepared data (validation is None when empty)."""
+        val = self._dataloader(data.validation, shuffle=False) if data.validation else None
+        return self._dataloader(data.train, shuffle=True), val
 
     def _dataloader(self, examples: Sequence[TokenizedExample], *, shuffle: bool) -> Any:
         import torch
@@ -222,5 +235,7 @@ class DataLoader:
         )
         pad = self.tokenizer.pad_token_id
         return torch.utils.data.DataLoader(
-            _Examples(examples), batch_sampler=sampler, collate_fn=lambda batch: collate(batch, pad)
+            _Examples(examples),  # type: ignore[arg-type]  # map-style: __len__ + __getitem__
+            batch_sampler=sampler,
+            collate_fn=lambda batch: collate(batch, pad),
         )

@@ -163,7 +163,9 @@ def _rows(path: Path) -> Iterator[tuple[int, Any]]:
         for row in reader:
             yield reader.line_num, row
     else:
-        raise DataError(f"{path}: unsupported file type {suffix!r}; use .jsonl, .json, .csv or a datasets directory")
+        raise DataError(
+            f"{path}: unsupported file type {suffix!r}; use .jsonl, .json, .csv or a datasets directory"
+        )
 
 
 def read_conversations(

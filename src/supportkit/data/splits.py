@@ -87,7 +87,9 @@ def split_conversations(
     held_out = set(leave_out_intents)
     unknown = held_out - {c.intent for c in conversations}
     if unknown:
-        raise ConfigError(f"data.leave_out_intents names intents not in the data: {', '.join(sorted(unknown))}")
+        raise ConfigError(
+            f"data.leave_out_intents names intents not in the data: {', '.join(sorted(unknown))}"
+        )
     groups_of = near_duplicate_groups([c.question for c in conversations], embedder, dedup_threshold)
     groups: dict[int, list[int]] = defaultdict(list)
     for index, group in enumerate(groups_of):
@@ -118,7 +120,5 @@ def split_conversations(
             counts[choice] += len(members)
             assigned[SPLITS[choice]].extend(members)
     ordered = {name: sorted(idx) for name, idx in assigned.items()}
-    return Splits(
-        *(([conversations[i] for i in ordered[name]]) for name in SPLITS),
-        duplicate_groups=sum(1 for m in groups.values() if len(m) > 1),
-    )
+    train, validation, test = ([conversations[i] for i in ordered[name]] for name in SPLITS)
+    return Splits(train, validation, test, duplicate_groups=sum(1 for m in groups.values() if len(m) > 1))

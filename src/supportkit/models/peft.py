@@ -8,7 +8,10 @@ again = PEFTModel.from_saved("out/ia3")
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,13 +52,30 @@ class PEFTModel(BaseModel):
     ) -> None:
         super().__init__(config)
         self.spec = METHODS.get(method or self._default_method())
-        self._backend: Backend = create_backend(self.spec, self.base.model, self.config, adapter_name)
+        with self._seeded(adapter_name):
+            self._backend: Backend = create_backend(self.spec, self.base.model, self.config, adapter_name)
         self._merged_model: Any = None
         self.model.eval()  # inference mode until a trainer says otherwise
         log.info("%s: %s", self.spec.name, self.parameter_summary())
 
     def _default_method(self) -> str:
         return self.config.peft.method
+
+    @contextlib.contextmanager
+    def _seeded(self, adapter_name: str) -> Iterator[None]:
+        """Adapter initialisation depends only on training.seed and the adapter's name.
+
+        Runs are reproducible, and every process of a multi-process run starts from the same
+        weights, without touching the global random state.
+        """
+        import torch
+
+        seed = int.from_bytes(
+            hashlib.sha256(f"{self.config.training.seed}:{adapter_name}".encode()).digest()[:4], "little"
+        )
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            yield
 
     @property
     def method(self) -> str:
@@ -90,7 +110,8 @@ class PEFTModel(BaseModel):
         """Add another adapter of this method (e.g. one per department); it is not activated."""
         if not name.isidentifier():
             raise ConfigError(f"adapter name {name!r} must be an identifier such as 'billing'")
-        self._backend_or_fail().add_adapter(name, config or self.config)
+        with self._seeded(name):
+            self._backend_or_fail().add_adapter(name, config or self.config)
 
     def set_adapter(self, name: str) -> None:
         """Activate adapter ``name`` for generation and training."""

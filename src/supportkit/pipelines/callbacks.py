@@ -17,7 +17,9 @@ class Callback:
     def on_train_begin(self, trainer: TrainingPipeline, state: TrainerState) -> None:
         """Called once, after a resume has been applied."""
 
-    def compute_loss(self, trainer: TrainingPipeline, module: Any, batch: dict[str, Any]) -> tuple[Any, int] | None:
+    def compute_loss(
+        self, trainer: TrainingPipeline, module: Any, batch: dict[str, Any]
+    ) -> tuple[Any, int] | None:
         """Return ``(summed loss, target tokens)`` to replace the built-in loss, or ``None``.
 
         The loop divides by the target tokens of the whole accumulation window itself, so a custom
@@ -28,7 +30,9 @@ class Callback:
     def on_step_end(self, trainer: TrainingPipeline, state: TrainerState, metrics: dict[str, float]) -> None:
         """After each optimizer step; ``metrics`` has loss, learning_rate, tokens_per_s."""
 
-    def on_evaluate(self, trainer: TrainingPipeline, state: TrainerState, metrics: dict[str, float]) -> dict[str, float] | None:
+    def on_evaluate(
+        self, trainer: TrainingPipeline, state: TrainerState, metrics: dict[str, float]
+    ) -> dict[str, float] | None:
         """After each evaluation; return extra metrics to record (they are logged too)."""
         return None
 

@@ -57,7 +57,7 @@ def rng_state() -> dict[str, Any]:
     import torch
 
     version, internal, gauss = random.getstate()
-    np_state = np.random.get_state()
+    np_state: Any = np.random.get_state()
     state: dict[str, Any] = {
         "python": [version, list(internal), gauss],
         "numpy": [np_state[0], np_state[1].tolist(), int(np_state[2]), int(np_state[3]), float(np_state[4])],
@@ -105,7 +105,11 @@ class CheckpointManager:
         with atomic_directory(target, overwrite=True) as tmp:
             model.save_model(tmp / "adapter")
             torch.save(
-                {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_state()},
+                {
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "rng": rng_state(),
+                },
                 tmp / TENSORS_FILE,
             )
             (tmp / STATE_FILE).write_text(json.dumps(asdict(state), indent=1), encoding="utf-8")

@@ -107,7 +107,9 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def _configure_train(p: argparse.ArgumentParser) -> None:
     add_config_arguments(p)
-    p.add_argument("--resume", default=None, help="'auto' (latest checkpoint in output_dir) or a checkpoint path")
+    p.add_argument(
+        "--resume", default=None, help="'auto' (latest checkpoint in output_dir) or a checkpoint path"
+    )
 
 
 @command("train", "fine-tune the configured adaptation method on a data file", _configure_train)
@@ -120,16 +122,16 @@ def run_train(args: argparse.Namespace) -> int:
     if not config.data.train_file:
         config.data.train_file = str(DEFAULT_DATA)
     model = PEFTModel(config)
-    data = DataLoader(config, model.tokenizer).prepare()
     loader = DataLoader(config, model.tokenizer)
-    train_dl = loader._dataloader(data.train, shuffle=True)
-    val_dl = loader._dataloader(data.validation, shuffle=False) if data.validation else None
+    data = loader.prepare()
+    train_dl, val_dl = loader.dataloaders_for(data)
     sizes = data.splits.sizes()
     trainer = TrainingPipeline(model, config)
     if trainer_is_main():
         print(
             f"data: {config.data.train_file}: {sizes['train']} train / {sizes['validation']} validation / "
-            f"{sizes['test']} test conversations ({data.truncated} truncated, {data.skipped_rows} bad rows skipped)"
+            f"{sizes['test']} test conversations ({data.truncated} truncated, "
+            f"{data.skipped_rows} bad rows skipped)"
         )
         print(f"model: {config.model.name_or_path}, method {model.method}: {model.parameter_summary()}")
     summary = trainer.train(train_dl, val_dl, resume_from=args.resume)

@@ -20,7 +20,9 @@ def target_positions(labels: Any) -> Any:
     return torch.nonzero(has_target, as_tuple=False).flatten()
 
 
-def token_loss_sum(model: Any, batch: dict[str, Any], *, logits_only_on_labels: bool = True, prefix: int = 0) -> tuple[Any, int]:
+def token_loss_sum(
+    model: Any, batch: dict[str, Any], *, logits_only_on_labels: bool = True, prefix: int = 0
+) -> tuple[Any, int]:
     """(sum of token cross-entropies, number of target tokens) for one micro-batch.
 
     ``prefix`` is the number of virtual tokens a prompt-tuning model puts before the input.
@@ -38,6 +40,9 @@ def token_loss_sum(model: Any, batch: dict[str, Any], *, logits_only_on_labels: 
         logits = model(**inputs).logits[:, prefix:-1]
         targets = labels[:, 1:]
     loss = F.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=IGNORE, reduction="sum"
+        logits.reshape(-1, logits.shape[-1]).float(),
+        targets.reshape(-1),
+        ignore_index=IGNORE,
+        reduction="sum",
     )
     return loss, n_targets

@@ -13,7 +13,9 @@ from supportkit.generation import generate_ids
 from supportkit.pipelines.loss import token_loss_sum
 
 
-def validation_loss(module: Any, dataloader: Any, *, device: Any, autocast: Any, rank: int, world: int, reduce: Any) -> float:
+def validation_loss(
+    module: Any, dataloader: Any, *, device: Any, autocast: Any, rank: int, world: int, reduce: Any
+) -> float:
     import torch
 
     total = torch.zeros(2, dtype=torch.float64, device=device)

@@ -62,11 +62,16 @@ class TrainingSummary:
         return asdict(self)
 
     def format(self) -> str:
-        best = f"{self.metric_for_best} {self.best_metric:.4f} at step {self.best_step}" if self.best_metric is not None else "-"
+        best = (
+            f"{self.metric_for_best} {self.best_metric:.4f} at step {self.best_step}"
+            if self.best_metric is not None
+            else "-"
+        )
         share = 100 * self.trainable_params / max(self.total_params, 1)
         return (
             f"{self.steps} steps ({self.epochs_completed:.2f} epochs) in {self.train_time_s:.1f} s, "
-            f"{self.tokens_per_s:.0f} target tokens/s, final loss {self.final_loss if self.final_loss is not None else float('nan'):.4f}, "
+            f"{self.tokens_per_s:.0f} target tokens/s, final loss "
+            f"{self.final_loss if self.final_loss is not None else float('nan'):.4f}, "
             f"best {best}, peak memory {self.peak_memory_mb:.0f} MB, trainable {self.trainable_params:,} "
             f"({share:.2f}%), {self.world_size} process(es){' (stopped early)' if self.stopped_early else ''}"
         )
@@ -97,7 +102,9 @@ def _peak_memory_mb() -> float:
 
 
 class TrainingPipeline:
-    def __init__(self, model: Any, config: Config | None = None, *, callbacks: Sequence[Callback] = ()) -> None:
+    def __init__(
+        self, model: Any, config: Config | None = None, *, callbacks: Sequence[Callback] = ()
+    ) -> None:
         self.model = model
         self.config = config if config is not None else model.config
         self.config.validate()
@@ -107,10 +114,31 @@ class TrainingPipeline:
     # --- configuration fingerprints -------------------------------------------------------------------
     def _config_fingerprint(self) -> str:
         c = self.config.to_dict()
-        training = {k: v for k, v in c["training"].items() if k not in {
-            "output_dir", "resume_from", "force_resume", "logging_steps", "eval_steps", "save_steps",
-            "save_total_limit", "eval_samples", "early_stopping_patience"}}
-        return _fingerprint({"model": c["model"], "peft": c["peft"], "lora": c["lora"], "adapter": c["adapter"], "training": training})
+        training = {
+            k: v
+            for k, v in c["training"].items()
+            if k
+            not in {
+                "output_dir",
+                "resume_from",
+                "force_resume",
+                "logging_steps",
+                "eval_steps",
+                "save_steps",
+                "save_total_limit",
+                "eval_samples",
+                "early_stopping_patience",
+            }
+        }
+        return _fingerprint(
+            {
+                "model": c["model"],
+                "peft": c["peft"],
+                "lora": c["lora"],
+                "adapter": c["adapter"],
+                "training": training,
+            }
+        )
 
     def _resume_point(self, manager: CheckpointManager, resume_from: str | None) -> Path | None:
         if not resume_from:
@@ -126,7 +154,9 @@ class TrainingPipeline:
         return path
 
     # --- the loop --------------------------------------------------------------------------------------
-    def train(self, train_dataloader: Any, val_dataloader: Any = None, *, resume_from: str | None = None) -> TrainingSummary:
+    def train(
+        self, train_dataloader: Any, val_dataloader: Any = None, *, resume_from: str | None = None
+    ) -> TrainingSummary:
         import torch
         from accelerate import Accelerator
         from accelerate.utils import set_seed
@@ -138,7 +168,9 @@ class TrainingPipeline:
         self.accelerator = accelerator
         world, rank = accelerator.num_processes, accelerator.process_index
         set_seed(t.seed)
-        manager = CheckpointManager(t.output_dir, keep_last=t.save_total_limit, greater_is_better=t.metric_for_best != "val_loss")
+        manager = CheckpointManager(
+            t.output_dir, keep_last=t.save_total_limit, greater_is_better=t.metric_for_best != "val_loss"
+        )
         state = TrainerState(
             data_fingerprint=data_fingerprint(train_dataloader),
             config_fingerprint=self._config_fingerprint(),
@@ -149,10 +181,12 @@ class TrainingPipeline:
         if resume_path is not None:
             saved, tensors = manager.load(resume_path)
             problems = [
-                name for name, a, b in (
+                name
+                for name, a, b in (
                     ("training data", saved.data_fingerprint, state.data_fingerprint),
                     ("config", saved.config_fingerprint, state.config_fingerprint),
-                ) if a != b
+                )
+                if a != b
             ]
             if problems and not t.force_resume:
                 raise ResumeError(
@@ -178,7 +212,9 @@ class TrainingPipeline:
         if steps_per_epoch == 0:
             raise ResumeError(f"{batches_per_epoch} batches cannot fill one step of {window} micro-batches")
         total_steps = t.max_steps or steps_per_epoch * t.num_epochs
-        scheduler = get_scheduler(t.lr_scheduler, optimizer, num_warmup_steps=t.warmup_steps, num_training_steps=total_steps)
+        scheduler = get_scheduler(
+            t.lr_scheduler, optimizer, num_warmup_steps=t.warmup_steps, num_training_steps=total_steps
+        )
         module, optimizer = accelerator.prepare(module, optimizer)
         if tensors:
             optimizer.load_state_dict(tensors["optimizer"])
@@ -195,7 +231,14 @@ class TrainingPipeline:
         stopped_early = False
         patience_left = t.early_stopping_patience
         kill_at = int(os.environ.get(KILL_ENV, "0") or 0)
-        log.info("rank %d/%d: training %d steps (%d per epoch, %d micro-batches each)", rank, world, total_steps, steps_per_epoch, window)
+        log.info(
+            "rank %d/%d: training %d steps (%d per epoch, %d micro-batches each)",
+            rank,
+            world,
+            total_steps,
+            steps_per_epoch,
+            window,
+        )
 
         def do_step(micro_batches: list[dict[str, Any]]) -> None:
             nonlocal stopped_early, patience_left
@@ -218,7 +261,9 @@ class TrainingPipeline:
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
-            step_loss = float(accelerator.reduce(torch.tensor([local], device=accelerator.device), "sum")[0]) / max(n_total, 1)
+            step_loss = float(
+                accelerator.reduce(torch.tensor([local], device=accelerator.device), "sum")[0]
+            ) / max(n_total, 1)
             state.global_step += 1
             state.tokens_seen += n_total
             state.losses.append(step_loss)
@@ -231,11 +276,23 @@ class TrainingPipeline:
                 "tokens_per_s": n_total / elapsed if elapsed else 0.0,
             }
             if state.global_step % t.logging_steps == 0 or state.global_step == total_steps:
-                log.info("rank %d/%d step %d loss %.4f lr %.2e %.0f tok/s", rank, world, state.global_step, step_loss, record["learning_rate"], record["tokens_per_s"])
+                log.info(
+                    "rank %d/%d step %d loss %.4f lr %.2e %.0f tok/s",
+                    rank,
+                    world,
+                    state.global_step,
+                    step_loss,
+                    record["learning_rate"],
+                    record["tokens_per_s"],
+                )
             for cb in self.callbacks:
                 cb.on_step_end(self, state, record)
             evaluated = None
-            if val_dataloader is not None and t.eval_steps and (state.global_step % t.eval_steps == 0 or state.global_step == total_steps):
+            if (
+                val_dataloader is not None
+                and t.eval_steps
+                and (state.global_step % t.eval_steps == 0 or state.global_step == total_steps)
+            ):
                 evaluated = self._evaluate(module, val_dataloader, state)
                 record.update({f"eval_{k}": v for k, v in evaluated.items()})
                 improved = self._track_best(state, evaluated)
@@ -250,21 +307,38 @@ class TrainingPipeline:
                         if isinstance(value, float):
                             writer.add_scalar(key, value, state.global_step)
             progress.update(1)
-            progress.set_postfix(loss=f"{step_loss:.4f}", lr=f"{record['learning_rate']:.1e}", tok_s=f"{record['tokens_per_s']:.0f}")
-            if (t.save_steps and state.global_step % t.save_steps == 0) or state.global_step == total_steps or stopped_early:
+            progress.set_postfix(
+                loss=f"{step_loss:.4f}",
+                lr=f"{record['learning_rate']:.1e}",
+                tok_s=f"{record['tokens_per_s']:.0f}",
+            )
+            if (
+                (t.save_steps and state.global_step % t.save_steps == 0)
+                or state.global_step == total_steps
+                or stopped_early
+            ):
                 self._save(manager, optimizer, scheduler, state)
             if kill_at and state.global_step == kill_at:
                 os.kill(os.getpid(), signal.SIGKILL)
 
         from tqdm.auto import tqdm
 
-        progress = tqdm(total=total_steps, initial=state.global_step, disable=not accelerator.is_main_process, desc="training")
+        progress = tqdm(
+            total=total_steps,
+            initial=state.global_step,
+            disable=not accelerator.is_main_process,
+            desc="training",
+        )
         while state.global_step < total_steps and not stopped_early:
-            sampler = getattr(train_dataloader, "batch_sampler", None)
+            sampler: Any = getattr(train_dataloader, "batch_sampler", None)
             if hasattr(sampler, "set_epoch"):
                 sampler.set_epoch(state.epoch)
             pending: list[dict[str, Any]] = []
-            for index, batch in enumerate(train_dataloader):
+            # A torch DataLoader draws a seed from the global RNG when an iterator starts; a resumed
+            # run starts one at a different moment, so keep it off the global RNG (dropout uses it).
+            with torch.random.fork_rng(devices=[]):
+                batches = iter(train_dataloader)
+            for index, batch in enumerate(batches):
                 if index < state.batches_done:
                     continue  # already trained on before the resume
                 pending.append(batch)
@@ -279,7 +353,11 @@ class TrainingPipeline:
                     state.batches_done = batches_per_epoch
                     do_step(pending)
                 elif pending:
-                    log.info("rank %d: %d trailing micro-batches do not fill a step and are skipped", rank, len(pending))
+                    log.info(
+                        "rank %d: %d trailing micro-batches do not fill a step and are skipped",
+                        rank,
+                        len(pending),
+                    )
                 if state.global_step < total_steps and not stopped_early:
                     state.epoch += 1
                     state.batches_done = 0
@@ -305,7 +383,9 @@ class TrainingPipeline:
             resumed_from=str(resume_path) if resume_path else None,
         )
         if accelerator.is_main_process:
-            (Path(t.output_dir) / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2), encoding="utf-8")
+            (Path(t.output_dir) / "summary.json").write_text(
+                json.dumps(summary.to_dict(), indent=2), encoding="utf-8"
+            )
         if writer is not None:
             writer.close()
         for cb in self.callbacks:
@@ -327,24 +407,41 @@ class TrainingPipeline:
             custom = cb.compute_loss(self, module, batch)
             if custom is not None:
                 return custom
-        return token_loss_sum(module, batch, logits_only_on_labels=self.config.training.logits_only_on_labels, prefix=prefix)
+        return token_loss_sum(
+            module, batch, logits_only_on_labels=self.config.training.logits_only_on_labels, prefix=prefix
+        )
 
     def _evaluate(self, module: Any, val_dataloader: Any, state: TrainerState) -> dict[str, float]:
         t = self.config.training
         acc = self.accelerator
         metrics = {
             "val_loss": validation_loss(
-                module, val_dataloader, device=acc.device, autocast=acc.autocast,
-                rank=acc.process_index, world=acc.num_processes, reduce=lambda x: acc.reduce(x, "sum"),
+                module,
+                val_dataloader,
+                device=acc.device,
+                autocast=acc.autocast,
+                rank=acc.process_index,
+                world=acc.num_processes,
+                reduce=lambda x: acc.reduce(x, "sum"),
             )
         }
         if t.eval_samples:
             settings = self.config.generation
-            metrics.update(generated_metrics(acc.unwrap_model(module), self.model.tokenizer, val_dataloader, samples=t.eval_samples, settings=settings))
+            metrics.update(
+                generated_metrics(
+                    acc.unwrap_model(module),
+                    self.model.tokenizer,
+                    val_dataloader,
+                    samples=t.eval_samples,
+                    settings=settings,
+                )
+            )
         for cb in self.callbacks:
             metrics.update(cb.on_evaluate(self, state, metrics) or {})
         state.evaluations.append({"step": state.global_step, **metrics})
-        log.info("step %d evaluation: %s", state.global_step, ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+        log.info(
+            "step %d evaluation: %s", state.global_step, ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+        )
         return metrics
 
     def _track_best(self, state: TrainerState, metrics: dict[str, float]) -> bool:
@@ -352,7 +449,9 @@ class TrainingPipeline:
         value = metrics.get(name)
         if value is None or math.isnan(value):
             return False
-        better = state.best_metric is None or (value < state.best_metric if name == "val_loss" else value > state.best_metric)
+        better = state.best_metric is None or (
+            value < state.best_metric if name == "val_loss" else value > state.best_metric
+        )
         if better:
             state.best_metric, state.best_step = value, state.global_step
         return better
