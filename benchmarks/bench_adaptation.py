@@ -51,8 +51,11 @@ def method_rows(model_dir: str | None, work: Path) -> list[dict[str, Any]]:
     for method in METHODS.names():
         model = PEFTModel(_config(model_dir, method))
         trainable, total = model.trainable_parameters()
-        saved = model.save_model(work / method)
-        size = sum(p.stat().st_size for p in saved.glob("*.safetensors"))
+        size = 0
+        if method != "none":  # the untouched base: nothing to save
+            saved = model.save_model(work / method)
+            size = sum(p.stat().st_size for p in saved.glob("*.safetensors"))
+            shutil.rmtree(saved)
         rows.append(
             {
                 "method": method,
@@ -62,7 +65,6 @@ def method_rows(model_dir: str | None, work: Path) -> list[dict[str, Any]]:
                 "mergeable": "yes" if model.spec.can_merge else "no",
             }
         )
-        shutil.rmtree(saved)
         del model
     return rows
 

@@ -29,6 +29,8 @@ _EXPORTS = {
     "AdapterModel": "supportkit.models.adapter",
     "PEFTModel": "supportkit.models.peft",
     "InferencePipeline": "supportkit.pipelines.inference",
+    "TrainingPipeline": "supportkit.pipelines.training",
+    "DataLoader": "supportkit.data.loader",
     "Request": "supportkit.pipelines.response",
     "Response": "supportkit.pipelines.response",
 }
