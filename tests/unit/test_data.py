@@ -66,7 +66,8 @@ def test_every_format_reads(tmp_path: Path) -> None:
 
 
 def test_datasets_save_to_disk_directory_reads(tmp_path: Path) -> None:
-    datasets = pytest.importorskip("datasets", reason="the 'datasets' extra is not installed")
+    import datasets
+
     datasets.Dataset.from_list([{"instruction": "q", "response": "a"}]).save_to_disk(str(tmp_path / "ds"))
     (c,), _ = read_conversations(tmp_path / "ds")
     assert c.answer == "a"
