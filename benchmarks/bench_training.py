@@ -122,7 +122,9 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
                 "LoRA peak (MB)": f"{lora['peak_delta_mb']:.0f}",
                 "full peak (MB)": f"{full['peak_delta_mb']:.0f}",
                 "LoRA / full peak": f"{lora['peak_delta_mb'] / max(full['peak_delta_mb'], 1e-9):.2f}",
-                "grad+optimizer LoRA / full (MB)": f"{lora['grad_optimizer_mb']:.0f} / {full['grad_optimizer_mb']:.0f}",
+                "grad+optimizer LoRA / full (MB)": (
+                    f"{lora['grad_optimizer_mb']:.0f} / {full['grad_optimizer_mb']:.0f}"
+                ),
                 "grad+optimizer saved": f"{100 * saved:.1f}%",
             }
         )

@@ -68,11 +68,11 @@ def ours(config: Any, conversations: list[Any], steps: int) -> float:
 
 
 def trl_run(config: Any, conversations: list[Any], system: str, padding_free: bool, work: Path) -> float:
-    from datasets import Dataset
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM
     from trl import SFTConfig, SFTTrainer
 
+    from datasets import Dataset
     from supportkit.models.loading import load_tokenizer, resolve_model_dir
 
     model_dir = resolve_model_dir(config.model.name_or_path)
