@@ -1,8 +1,8 @@
 """Does fine-tuning help? LoRA and a Pfeiffer adapter trained on the project's dataset on CPU,
 compared with the untuned model on the held-out test split.
 
-Each method trains from ``configs/train_<method>.yaml`` (40 steps of 8 conversations, about one
-epoch) with ``supportkit``'s TrainingPipeline, then answers every test conversation greedily (zero-shot
+Each method trains from ``configs/train_<method>.yaml`` (80 steps of 8 conversations, about two
+epochs) with ``supportkit``'s TrainingPipeline, then answers every test conversation greedily (zero-shot
 prompt, batched). Reported: ROUGE-L, similarity, answer length, training time and tokens/s.
 Target: tuned ROUGE-L >= untuned + 0.1 with answer lengths in the data's range.
 ``--quick`` trains the tiny random model for 2 steps on 16 conversations (a smoke run).
@@ -108,7 +108,7 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
         "command": COMMAND + (" --quick" if quick else ""),
         "machine": machine_info(),
         "model": "tiny random Llama" if quick else "SmolLM2-135M-Instruct (bundled), fp32, CPU",
-        "config": "configs/train_lora.yaml, configs/train_bottleneck.yaml (batch 8, lr 1e-3, 40 steps)",
+        "config": "configs/train_lora.yaml, configs/train_bottleneck.yaml (batch 8, lr 1e-3, 80 steps = 2 epochs)",
         "rows": rows,
         "notes": [
             f"Test split: {len(test or [])} held-out conversations (deduplicated against training). "
