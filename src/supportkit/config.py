@@ -16,15 +16,15 @@ YAML scalars, then checked against the field's declared type.
 from __future__ import annotations
 
 import dataclasses
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args, get_origin
+from typing import Any, TypeVar
 
 import yaml
 
 from supportkit.errors import ConfigError
+from supportkit.utils.validation import check_choice, check_fraction, check_positive, coerce, fail
 
 BUNDLED_MODEL = "bundled:smollm2-135m-instruct"
 
@@ -36,37 +36,6 @@ ADAPTER_ALIASES = {"pfeiffer": "seq_bn", "houlsby": "double_seq_bn", "parallel":
 NON_LINEARITIES = ("relu", "gelu", "swish", "silu", "tanh", "leakyrelu")
 LORA_BIAS = ("none", "all", "lora_only")
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
-
-
-def _fail(section: str, name: str, value: Any, allowed: str) -> None:
-    raise ConfigError(f"{section}.{name} = {value!r} is not allowed: expected {allowed}")
-
-
-def _check_positive(section: str, obj: Any, *names: str, allow_zero: bool = False) -> None:
-    for name in names:
-        value = getattr(obj, name)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            _fail(section, name, value, "a number")
-        if value < 0 or (value == 0 and not allow_zero):
-            _fail(section, name, value, "a number >= 0" if allow_zero else "a number > 0")
-
-
-def _check_choice(section: str, obj: Any, name: str, choices: typing.Iterable[str]) -> None:
-    value = getattr(obj, name)
-    choices = tuple(choices)
-    if value not in choices:
-        _fail(section, name, value, "one of " + ", ".join(map(str, choices)))
-
-
-def _check_fraction(section: str, obj: Any, *names: str, inclusive_high: bool = True) -> None:
-    for name in names:
-        value = getattr(obj, name)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            _fail(section, name, value, "a number between 0 and 1")
-        if not (0 <= value <= 1) or (value == 1 and not inclusive_high):
-            _fail(section, name, value, "a number between 0 and 1")
 
 
 class _Section:
@@ -98,15 +67,15 @@ class ModelConfig(_Section):
 
     def validate(self) -> None:
         if not isinstance(self.name_or_path, str) or not self.name_or_path.strip():
-            _fail("model", "name_or_path", self.name_or_path, "a hub id, a directory or bundled:…")
-        _check_choice("model", self, "dtype", DTYPES)
+            fail("model", "name_or_path", self.name_or_path, "a hub id, a directory or bundled:…")
+        check_choice("model", self, "dtype", DTYPES)
         if not isinstance(self.trust_remote_code, bool):
-            _fail("model", "trust_remote_code", self.trust_remote_code, "true or false")
+            fail("model", "trust_remote_code", self.trust_remote_code, "true or false")
         device = self.device
         if not isinstance(device, str) or not (
             device in ("cpu", "cuda", "auto", "mps") or (device.startswith("cuda:") and device[5:].isdigit())
         ):
-            _fail("model", "device", device, "cpu, cuda, cuda:N, mps or auto")
+            fail("model", "device", device, "cpu, cuda, cuda:N, mps or auto")
 
 
 @dataclass
@@ -128,14 +97,14 @@ class GenerationConfig(_Section):
     batch_size: int = 8
 
     def validate(self) -> None:
-        _check_positive(
+        check_positive(
             "generation", self, "max_new_tokens", "temperature", "repetition_penalty", "batch_size"
         )
-        _check_positive("generation", self, "min_new_tokens", allow_zero=True)
+        check_positive("generation", self, "min_new_tokens", allow_zero=True)
         if self.min_new_tokens > self.max_new_tokens:
-            _fail("generation", "min_new_tokens", self.min_new_tokens, "at most generation.max_new_tokens")
+            fail("generation", "min_new_tokens", self.min_new_tokens, "at most generation.max_new_tokens")
         if not 0 < self.top_p <= 1:
-            _fail("generation", "top_p", self.top_p, "a number in (0, 1]")
+            fail("generation", "top_p", self.top_p, "a number in (0, 1]")
 
 
 @dataclass
@@ -152,15 +121,15 @@ class LoRAConfig(_Section):
     use_dora: bool = False
 
     def validate(self) -> None:
-        _check_positive("lora", self, "r", "lora_alpha")
-        _check_fraction("lora", self, "lora_dropout", inclusive_high=False)
-        _check_choice("lora", self, "bias", LORA_BIAS)
+        check_positive("lora", self, "r", "lora_alpha")
+        check_fraction("lora", self, "lora_dropout", inclusive_high=False)
+        check_choice("lora", self, "bias", LORA_BIAS)
         tm = self.target_modules
         if isinstance(tm, str):
             if not tm:
-                _fail("lora", "target_modules", tm, "'all-linear' or a list of module names")
+                fail("lora", "target_modules", tm, "'all-linear' or a list of module names")
         elif not (isinstance(tm, list) and tm and all(isinstance(t, str) and t for t in tm)):
-            _fail("lora", "target_modules", tm, "'all-linear' or a non-empty list of module names")
+            fail("lora", "target_modules", tm, "'all-linear' or a non-empty list of module names")
 
 
 @dataclass
@@ -178,11 +147,11 @@ class AdapterConfig(_Section):
 
     def validate(self) -> None:
         self.adapter_type = ADAPTER_ALIASES.get(self.adapter_type, self.adapter_type)
-        _check_choice("adapter", self, "adapter_type", ADAPTER_TYPES)
-        _check_positive("adapter", self, "reduction_factor")
-        _check_choice("adapter", self, "non_linearity", NON_LINEARITIES)
+        check_choice("adapter", self, "adapter_type", ADAPTER_TYPES)
+        check_positive("adapter", self, "reduction_factor")
+        check_choice("adapter", self, "non_linearity", NON_LINEARITIES)
         if not isinstance(self.adapter_name, str) or not self.adapter_name.isidentifier():
-            _fail("adapter", "adapter_name", self.adapter_name, "an identifier such as 'billing'")
+            fail("adapter", "adapter_name", self.adapter_name, "an identifier such as 'billing'")
 
 
 @dataclass
@@ -201,9 +170,9 @@ class PEFTConfig(_Section):
         from supportkit.models.methods import METHODS
 
         if self.method not in METHODS:
-            _fail("peft", "method", self.method, "one of " + ", ".join(METHODS.names()))
+            fail("peft", "method", self.method, "one of " + ", ".join(METHODS.names()))
         if not isinstance(self.options, dict):
-            _fail("peft", "options", self.options, "a mapping of option name to value")
+            fail("peft", "options", self.options, "a mapping of option name to value")
 
 
 @dataclass
@@ -236,19 +205,19 @@ class PromptConfig(_Section):
     history_turns: int = 6
 
     def validate(self) -> None:
-        _check_positive("prompt", self, "num_examples", "history_turns", allow_zero=True)
-        _check_positive("prompt", self, "max_prompt_tokens")
+        check_positive("prompt", self, "num_examples", "history_turns", allow_zero=True)
+        check_positive("prompt", self, "max_prompt_tokens")
         if self.mmr_lambda is not None:
-            _check_fraction("prompt", self, "mmr_lambda")
-        _check_choice("prompt", self, "selector", ("similarity", "random", "fixed"))
+            check_fraction("prompt", self, "mmr_lambda")
+        check_choice("prompt", self, "selector", ("similarity", "random", "fixed"))
         for name in ("strategy", "role", "prompt_set"):
             value = getattr(self, name)
             if not isinstance(value, str) or not value:
-                _fail("prompt", name, value, "a non-empty name")
+                fail("prompt", name, value, "a non-empty name")
         if not isinstance(self.custom_roles, dict) or not all(
             isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in self.custom_roles.items()
         ):
-            _fail("prompt", "custom_roles", self.custom_roles, "a mapping of role name to text")
+            fail("prompt", "custom_roles", self.custom_roles, "a mapping of role name to text")
 
 
 @dataclass
@@ -290,15 +259,15 @@ class TrainingConfig(_Section):
     logits_only_on_labels: bool = True
 
     def validate(self) -> None:
-        _check_positive("training", self, "num_epochs", "batch_size", "gradient_accumulation_steps")
-        _check_positive("training", self, "learning_rate", "max_steps", "logging_steps")
-        _check_positive("training", self, "eval_steps", "save_steps", "save_total_limit")
-        _check_positive("training", self, "weight_decay", "warmup_steps", "max_grad_norm", allow_zero=True)
-        _check_choice("training", self, "mixed_precision", MIXED_PRECISION)
-        _check_choice("training", self, "lr_scheduler", SCHEDULERS)
-        _check_choice("training", self, "metric_for_best", ("val_loss", "rougeL", "similarity"))
-        _check_positive("training", self, "eval_samples", allow_zero=True)
-        _check_positive("training", self, "early_stopping_patience")
+        check_positive("training", self, "num_epochs", "batch_size", "gradient_accumulation_steps")
+        check_positive("training", self, "learning_rate", "max_steps", "logging_steps")
+        check_positive("training", self, "eval_steps", "save_steps", "save_total_limit")
+        check_positive("training", self, "weight_decay", "warmup_steps", "max_grad_norm", allow_zero=True)
+        check_choice("training", self, "mixed_precision", MIXED_PRECISION)
+        check_choice("training", self, "lr_scheduler", SCHEDULERS)
+        check_choice("training", self, "metric_for_best", ("val_loss", "rougeL", "similarity"))
+        check_positive("training", self, "eval_samples", allow_zero=True)
+        check_positive("training", self, "early_stopping_patience")
 
 
 @dataclass
@@ -331,16 +300,16 @@ class DataConfig(_Section):
     group_by_length: bool = True
 
     def validate(self) -> None:
-        _check_fraction("data", self, "train_split", "val_split", "test_split")
+        check_fraction("data", self, "train_split", "val_split", "test_split")
         total = self.train_split + self.val_split + self.test_split
         if abs(total - 1.0) > 1e-6:
             raise ConfigError(
                 f"data.train_split + data.val_split + data.test_split = {total:g}; they must sum to 1"
             )
-        _check_positive("data", self, "max_length")
-        _check_choice("data", self, "on_error", ("raise", "skip"))
+        check_positive("data", self, "max_length")
+        check_choice("data", self, "on_error", ("raise", "skip"))
         if self.dedup_threshold is not None:
-            _check_fraction("data", self, "dedup_threshold")
+            check_fraction("data", self, "dedup_threshold")
 
 
 _SECTIONS: dict[str, type[_Section]] = {
@@ -466,61 +435,5 @@ def _build_section(cls: type[_Section], values: Any) -> _Section:
             f"unknown field(s) {', '.join(f'{section}.{u}' for u in unknown)}; "
             f"known: {', '.join(sorted(known))}"
         )
-    kwargs = {name: _coerce(value, hints[name], f"{section}.{name}") for name, value in values.items()}
+    kwargs = {name: coerce(value, hints[name], f"{section}.{name}") for name, value in values.items()}
     return cls(**kwargs)
-
-
-def _coerce(value: Any, annotation: Any, where: str) -> Any:
-    """Check ``value`` against a field annotation, converting only lossless cases (int -> float)."""
-    origin = get_origin(annotation)
-    args = get_args(annotation)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg, where)
-            except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(errors[-1] if errors else f"{where}: invalid value {value!r}")
-    if origin is Literal:
-        if value in args:
-            return value
-        raise ConfigError(f"{where} = {value!r}: expected one of {', '.join(map(repr, args))}")
-    if origin is list:
-        if not isinstance(value, list):
-            raise ConfigError(f"{where} = {value!r}: expected a list")
-        return [_coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)] if args else value
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where} = {value!r}: expected a mapping")
-        return dict(value)
-    if annotation is Any:
-        return value
-    if annotation is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{where} = {value!r}: expected true or false")
-    if annotation is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads "1e-4" as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise ConfigError(f"{where} = {value!r}: expected a number")
-    if annotation is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise ConfigError(f"{where} = {value!r}: expected a whole number")
-    if annotation is str:
-        if isinstance(value, str):
-            return value
-        raise ConfigError(f"{where} = {value!r}: expected a string")
-    return value

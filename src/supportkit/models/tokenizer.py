@@ -118,8 +118,8 @@ def chat_segments(
     for m in messages:
         if not isinstance(m.get("content"), str) or not isinstance(m.get("role"), str):
             raise TypeError("every message needs a string 'role' and 'content'")
-    placeholders = [{**dict(m), "content": _sentinel(i)} for i, m in enumerate(messages)]
-    rendered = render_chat(tokenizer, placeholders, add_generation_prompt=add_generation_prompt)
+    templated = [{**dict(m), "content": _sentinel(i)} for i, m in enumerate(messages)]
+    rendered = render_chat(tokenizer, templated, add_generation_prompt=add_generation_prompt)
     segments: list[tuple[str, str, int]] = []
     pos = 0
     for i, message in enumerate(messages):

@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import math
@@ -24,7 +23,6 @@ import os
 import signal
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,72 +31,18 @@ from supportkit.pipelines.callbacks import Callback
 from supportkit.pipelines.checkpoints import CheckpointManager, ResumeError, TrainerState, set_rng_state
 from supportkit.pipelines.loss import IGNORE, token_loss_sum
 from supportkit.pipelines.train_eval import generated_metrics, validation_loss
+from supportkit.pipelines.training_summary import (
+    TrainingSummary,
+    config_hash,
+    data_fingerprint,
+    peak_memory_mb,
+    tensorboard_writer,
+)
 
 log = logging.getLogger(__name__)
 
 #: Test hook: SIGKILL this process right after the given optimizer step (and its checkpoint).
 KILL_ENV = "SUPPORTKIT_KILL_AT_STEP"
-
-
-@dataclass
-class TrainingSummary:
-    steps: int
-    epochs_completed: float
-    train_time_s: float
-    tokens_per_s: float
-    final_loss: float | None
-    best_metric: float | None
-    best_step: int | None
-    metric_for_best: str
-    peak_memory_mb: float
-    trainable_params: int
-    total_params: int
-    world_size: int
-    output_dir: str
-    stopped_early: bool
-    resumed_from: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def format(self) -> str:
-        best = (
-            f"{self.metric_for_best} {self.best_metric:.4f} at step {self.best_step}"
-            if self.best_metric is not None
-            else "-"
-        )
-        share = 100 * self.trainable_params / max(self.total_params, 1)
-        return (
-            f"{self.steps} steps ({self.epochs_completed:.2f} epochs) in {self.train_time_s:.1f} s, "
-            f"{self.tokens_per_s:.0f} target tokens/s, final loss "
-            f"{self.final_loss if self.final_loss is not None else float('nan'):.4f}, "
-            f"best {best}, peak memory {self.peak_memory_mb:.0f} MB, trainable {self.trainable_params:,} "
-            f"({share:.2f}%), {self.world_size} process(es){' (stopped early)' if self.stopped_early else ''}"
-        )
-
-
-def _fingerprint(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def data_fingerprint(dataloader: Any) -> str:
-    examples = getattr(getattr(dataloader, "dataset", None), "examples", None)
-    if examples is None:
-        return _fingerprint({"batches": len(dataloader)})
-    digest = hashlib.sha256()
-    for e in examples:
-        digest.update(json.dumps([e.input_ids, e.labels]).encode())
-    return digest.hexdigest()[:16]
-
-
-def _peak_memory_mb() -> float:
-    import resource
-
-    import torch
-
-    if torch.cuda.is_available():
-        return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 class TrainingPipeline:
@@ -130,7 +74,7 @@ class TrainingPipeline:
                 "early_stopping_patience",
             }
         }
-        return _fingerprint(
+        return config_hash(
             {
                 "model": c["model"],
                 "peft": c["peft"],
@@ -224,7 +168,7 @@ class TrainingPipeline:
             cb.on_train_begin(self, state)
 
         metrics_file = Path(t.output_dir) / "metrics.jsonl"
-        writer = _tensorboard(Path(t.output_dir)) if accelerator.is_main_process else None
+        writer = tensorboard_writer(Path(t.output_dir)) if accelerator.is_main_process else None
         prefix = self._virtual_prefix()
         started = time.perf_counter()
         tokens_at_start = state.tokens_seen
@@ -374,7 +318,7 @@ class TrainingPipeline:
             best_metric=state.best_metric,
             best_step=state.best_step,
             metric_for_best=t.metric_for_best,
-            peak_memory_mb=_peak_memory_mb(),
+            peak_memory_mb=peak_memory_mb(),
             trainable_params=trainable,
             total_params=total,
             world_size=world,
@@ -464,11 +408,3 @@ class TrainingPipeline:
             for cb in self.callbacks:
                 cb.on_save(self, state, path)
         acc.wait_for_everyone()
-
-
-def _tensorboard(directory: Path) -> Any:
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        return None
-    return SummaryWriter(log_dir=str(directory / "tensorboard"))
