@@ -20,3 +20,14 @@ def test_readme_strategy_examples_match_the_generator() -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_demo_quick_mode_answers_with_every_strategy(capsys: pytest.CaptureFixture[str]) -> None:
+    from supportkit.cli import main
+
+    assert main(["demo", "--quick"]) == 0
+    out = capsys.readouterr().out
+    for strategy in ("zero_shot", "few_shot", "cot", "role_context", "combined"):
+        assert f"  [{strategy}] " in out
+    assert "few-shot bank: 30 examples; prompt set retail@1.0" in out and "demo finished in" in out

@@ -63,3 +63,16 @@ def test_ask_answers_with_a_configured_model(
     assert rc == 0
     out = capsys.readouterr().out
     assert (out.startswith("Q: Where is my parcel?\nA: ") and "4 tokens" in out) or "tokens in" in out
+
+
+def test_chat_streams_answers_for_each_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tiny_model_dir: Path
+) -> None:
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("Where is my order?\n\nquit\nnever read\n"))
+    rc = main(["chat", f"model.name_or_path={tiny_model_dir}", "generation.max_new_tokens=3", "--show-meta"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert out.count("assistant: ") == 1  # one question; the blank line is skipped, quit stops
+    assert "prompts retail@1.0" in out and "new tokens" in out
