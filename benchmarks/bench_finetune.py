@@ -108,7 +108,9 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
         "command": COMMAND + (" --quick" if quick else ""),
         "machine": machine_info(),
         "model": "tiny random Llama" if quick else "SmolLM2-135M-Instruct (bundled), fp32, CPU",
-        "config": "configs/train_lora.yaml, configs/train_bottleneck.yaml (batch 8, lr 1e-3, 80 steps = 2 epochs)",
+        "config": (
+            "configs/train_lora.yaml, configs/train_bottleneck.yaml (batch 8, lr 1e-3, 80 steps = 2 epochs)"
+        ),
         "rows": rows,
         "notes": [
             f"Test split: {len(test or [])} held-out conversations (deduplicated against training). "
