@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from benchmarks.datasets import tiny_model_dir
 from benchmarks.harness import machine_info, parse_args, round_robin, write_result
 
 NAME = "adaptation"
@@ -32,15 +33,6 @@ def _config(model_dir: str | None, method: str) -> Any:
     if model_dir:
         overrides.append(f"model.name_or_path={model_dir}")
     return Config().with_overrides(overrides)
-
-
-def _tiny_model_dir(work: Path) -> str:
-    from supportkit.models.gguf_cache import bundled_model_dir
-    from supportkit.models.loading import load_tokenizer
-    from supportkit.testing import build_tiny_model_dir
-
-    tokenizer = load_tokenizer(bundled_model_dir("smollm2-135m-instruct"))
-    return str(build_tiny_model_dir(work / "tiny", tokenizer))
 
 
 def method_rows(model_dir: str | None, work: Path) -> list[dict[str, Any]]:
@@ -134,7 +126,7 @@ def latency_rows(model_dir: str | None, repeats: int, new_tokens: int) -> tuple[
 def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="bench-adapt-"))
     try:
-        model_dir = _tiny_model_dir(work) if quick else None
+        model_dir = tiny_model_dir(work) if quick else None
         rows = method_rows(model_dir, work)
         latency, same = latency_rows(model_dir, repeats or (1 if quick else 7), 8 if quick else 32)
     finally:

@@ -49,9 +49,9 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
         f"generation.min_new_tokens={new_tokens}",
     ]
     if quick:
-        from benchmarks.bench_adaptation import _tiny_model_dir
+        from benchmarks.datasets import tiny_model_dir
 
-        overrides.append(f"model.name_or_path={_tiny_model_dir(Path(tempfile.mkdtemp()))}")
+        overrides.append(f"model.name_or_path={tiny_model_dir(Path(tempfile.mkdtemp()))}")
     config = Config().with_overrides(overrides)
     model = PEFTModel(config)
     pipeline = InferencePipeline(model, config, bank=ExampleBank(embedder=HashingEmbedder()))

@@ -59,10 +59,10 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="bench-finetune-"))
     extra = [f"training.output_dir={work}/{{method}}", "generation.max_new_tokens=96"]
     if quick:
-        from benchmarks.bench_adaptation import _tiny_model_dir
+        from benchmarks.datasets import tiny_model_dir
 
         extra += [
-            f"model.name_or_path={_tiny_model_dir(work)}",
+            f"model.name_or_path={tiny_model_dir(work)}",
             "training.max_steps=2",
             "training.eval_steps=null",
             "generation.max_new_tokens=4",

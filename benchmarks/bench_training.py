@@ -106,9 +106,9 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
 def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
     model_dir = None
     if quick:
-        from benchmarks.bench_adaptation import _tiny_model_dir
+        from benchmarks.datasets import tiny_model_dir
 
-        model_dir = _tiny_model_dir(Path(tempfile.mkdtemp()))
+        model_dir = tiny_model_dir(Path(tempfile.mkdtemp()))
     sizes = [(1, 64)] if quick else [(1, 256), (4, 256), (8, 256)]
     steps = 1 if quick else 2
     rows = []

@@ -122,9 +122,9 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
         "data.group_by_length=false",
     ]
     if quick:
-        from benchmarks.bench_adaptation import _tiny_model_dir
+        from benchmarks.datasets import tiny_model_dir
 
-        overrides.append(f"model.name_or_path={_tiny_model_dir(work)}")
+        overrides.append(f"model.name_or_path={tiny_model_dir(work)}")
     config = Config().with_overrides(overrides)
     conversations = _conversations(n)
     system = load_prompt_set(config.prompt.prompt_set).system

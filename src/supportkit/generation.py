@@ -46,26 +46,8 @@ def generate_chat(
     settings: GenerationConfig | None = None,
 ) -> Generated:
     """Generate the assistant's next turn for ``messages`` (greedy unless settings say otherwise)."""
-    import torch
-
-    settings = settings or GenerationConfig()
     ids = encode_chat(tokenizer, messages, add_generation_prompt=True)
-    device = next(model.parameters()).device
-    input_ids = torch.tensor([ids], device=device)
-    if settings.do_sample and settings.seed is not None:
-        torch.manual_seed(settings.seed)
-    with torch.inference_mode():
-        out = model.generate(
-            input_ids=input_ids,
-            attention_mask=torch.ones_like(input_ids),
-            **generation_kwargs(settings, tokenizer),
-        )
-    new = out[0, input_ids.shape[1] :].tolist()
-    finished = bool(new) and new[-1] == tokenizer.eos_token_id
-    if finished:
-        new = new[:-1]
-    text = tokenizer.decode(new, skip_special_tokens=True).strip()
-    return Generated(text=text, prompt_tokens=len(ids), generated_tokens=len(new), finished=finished)
+    return generate_ids(model, tokenizer, [ids], settings or GenerationConfig())[0]
 
 
 def generate_ids(

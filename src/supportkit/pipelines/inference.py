@@ -241,7 +241,6 @@ class InferencePipeline:
             intent=request.intent,
         )
         plan = strategy.build(prompt_request, self._context)
-        plan.role = plan.role or (role if strategy_name in ("role_context", "combined") else None)
         rendered = render(
             plan,
             self.tokenizer,

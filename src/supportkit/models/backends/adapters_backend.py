@@ -150,10 +150,3 @@ class AdaptersBackend(Backend):
 
     def save_fusion(self, path: Path, names: list[str]) -> None:
         self.module.save_adapter_fusion(str(path), ",".join(names), use_safetensors=True)
-
-    def base_parameter_names(self) -> set[str]:
-        return {
-            n
-            for n, _ in self.module.named_parameters()
-            if "adapters." not in n and "adapter_fusion_layer" not in n
-        }

@@ -57,10 +57,6 @@ class Backend(ABC):
     def merge_and_unload(self) -> Any:
         raise ConfigError(f"method {self.spec.name!r} cannot be merged")
 
-    def base_parameter_names(self) -> set[str]:
-        """Names (as in ``module.named_parameters()``) of the base model's own weights."""
-        return set()
-
     def _require(self, name: str) -> None:
         if name not in self.adapter_names:
             raise ConfigError(

@@ -136,10 +136,3 @@ class PeftBackend(Backend):
         # The weights are merged already (merge_adapter); unload() only removes the adapter layers.
         self._snapshot = {}
         return self.module.unload()
-
-    def base_parameter_names(self) -> set[str]:
-        names = set()
-        for pname, _ in self.module.named_parameters():
-            if not any(a in pname for a in self.adapter_names) or "base_layer" in pname:
-                names.add(pname)
-        return names
