@@ -65,7 +65,7 @@ def test_every_strategy_with_and_without_adapter() -> None:
                 "My package arrived damaged.", strategy, user_context={"account_type": "premium"}
             )
             assert r.text.strip(), (method, strategy)
-            assert r.strategy == strategy and r.prompt_version == "retail@1.0"
+            assert r.strategy == strategy and r.prompt_version == "retail@1.1"
 
 
 OVERVIEW_EXAMPLES = textwrap.dedent(

@@ -30,4 +30,4 @@ def test_demo_quick_mode_answers_with_every_strategy(capsys: pytest.CaptureFixtu
     out = capsys.readouterr().out
     for strategy in ("zero_shot", "few_shot", "cot", "role_context", "combined"):
         assert f"  [{strategy}] " in out
-    assert "few-shot bank: 30 examples; prompt set retail@1.0" in out and "demo finished in" in out
+    assert "few-shot bank: 30 examples; prompt set retail@1.1" in out and "demo finished in" in out

@@ -75,4 +75,4 @@ def test_chat_streams_answers_for_each_line(
     assert rc == 0
     out = capsys.readouterr().out
     assert out.count("assistant: ") == 1  # one question; the blank line is skipped, quit stops
-    assert "prompts retail@1.0" in out and "new tokens" in out
+    assert "prompts retail@1.1" in out and "new tokens" in out

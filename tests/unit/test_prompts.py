@@ -164,7 +164,7 @@ def test_combined_composes_role_examples_and_cot(bank: ExampleBank) -> None:
 
 def test_prompt_sets_are_versioned_and_distinct() -> None:
     saas = load_prompt_set("saas")
-    assert RETAIL.label == "retail@1.0" and saas.label == "saas@1.0"
+    assert RETAIL.label == "retail@1.1" and saas.label == "saas@1.1"
     assert RETAIL.system != saas.system
     with pytest.raises(ConfigError, match="unknown prompt set 'bank'; built-in: retail, saas"):
         load_prompt_set("bank")

@@ -20,7 +20,10 @@ from typing import Any
 from supportkit.config import Config
 from supportkit.errors import ConfigError, SupportKitError
 from supportkit.generation import Generated, generate_ids
-from supportkit.pipelines.response import Request, Response, UsedExample
+from supportkit.guardrails.guard import Assessment, Guard
+from supportkit.guardrails.intent import IntentDetector
+from supportkit.guardrails.output import guard_text
+from supportkit.pipelines.response import Request, Response, UsedExample, UsedPassage
 from supportkit.prompts import STRATEGIES, PromptContext, PromptPlan, PromptRequest
 from supportkit.prompts.bank import ExampleBank
 from supportkit.prompts.chain_of_thought import split_reasoning
@@ -28,6 +31,7 @@ from supportkit.prompts.prompt_sets import load_prompt_set
 from supportkit.prompts.render import RenderedPrompt, render
 from supportkit.prompts.roles import resolve_role
 from supportkit.prompts.selection import make_selector
+from supportkit.retrieval.knowledge import KnowledgeBase
 from supportkit.store import Store
 from supportkit.streaming import BatchStreamer
 
@@ -44,6 +48,9 @@ class _Prepared:
     plan: PromptPlan
     rendered: RenderedPrompt
     adapter: str | None
+    assessment: Assessment
+    #: The user's profile and request context merged (for slots and the hand-off summary).
+    context: dict[str, Any]
 
 
 class StreamHandle:
@@ -66,6 +73,7 @@ class InferencePipeline:
         bank: ExampleBank | None = None,
         store: Store | None = None,
         embedder: Any = None,
+        knowledge: KnowledgeBase | None = None,
     ) -> None:
         self.model = model
         self.config = config if config is not None else getattr(model, "config", Config())
@@ -78,19 +86,55 @@ class InferencePipeline:
         self.store = store if store is not None else (Store(p.store_path) if p.store_path else None)
         self._role = p.role
         resolve_role(self._role, self.prompt_set, p.custom_roles)
+        k = self.config.knowledge
+        self.knowledge = knowledge
+        if self.knowledge is None and k.path:
+            self.knowledge = KnowledgeBase(
+                k.path,
+                embedder=self.bank.embedder,
+                index_dir=k.index_dir,
+                chunk_chars=k.chunk_chars,
+                overlap_chars=k.overlap_chars,
+                hybrid=k.hybrid,
+                bm25_weight=k.bm25_weight,
+            )
         self._context = PromptContext(
             prompt_set=self.prompt_set,
             bank=self.bank,
             selector=make_selector(p.selector, mmr_lambda=p.mmr_lambda, seed=self.config.training.seed),
             num_examples=p.num_examples,
             custom_roles=p.custom_roles,
+            knowledge=self.knowledge,
+            knowledge_k=k.top_k,
+            knowledge_min_similarity=k.min_similarity,
         )
+        self.guard = self._build_guard()
         # One model, many callers (threads of a server): generation is serialised.
         self._generate_lock = threading.Lock()
 
     @property
     def tokenizer(self) -> Any:
         return self.model.tokenizer
+
+    def _build_guard(self) -> Guard:
+        g = self.config.guardrails
+        detector = None
+        if g.intent_file:
+            labelled = ExampleBank(embedder=self.bank.embedder)
+            labelled.load_file(g.intent_file, on_error=self.config.data.on_error)
+            detector = IntentDetector(labelled, g.intent_k)
+        ps = self.prompt_set
+        system_texts = [ps.system, ps.cot_instruction, ps.knowledge_instruction, ps.few_shot_intro]
+        system_texts += [role.render() for role in ps.roles.values()]
+        system_texts += list(self.config.prompt.custom_roles.values())
+        return Guard(
+            g,
+            self.config.knowledge,
+            knowledge=self.knowledge,
+            bank=self.bank,
+            detector=detector,
+            system_texts=system_texts,
+        )
 
     # --- the overview's API ------------------------------------------------------------------------
     def add_few_shot_example(self, question: str, answer: str, intent: str | None = None) -> None:
@@ -135,12 +179,14 @@ class InferencePipeline:
     def generate_batch(self, requests: Sequence[Request | Mapping[str, Any]]) -> list[Response]:
         """Answer many requests with real batched generation, grouped by adapter and prompt length."""
         prepared = [self._prepare(r) for r in requests]
+        results: dict[int, Response] = {
+            i: self._finish(p, None, 0.0) for i, p in enumerate(prepared) if p.assessment.escalation
+        }
         order = sorted(
-            range(len(prepared)),
+            (i for i in range(len(prepared)) if i not in results),
             key=lambda i: (prepared[i].adapter or "", len(prepared[i].rendered.input_ids)),
         )
         size = self.config.generation.batch_size
-        results: dict[int, Response] = {}
         start = 0
         while start < len(order):
             adapter = prepared[order[start]].adapter
@@ -169,12 +215,15 @@ class InferencePipeline:
 
         For chain-of-thought requests only the final answer is streamed (the analysis is held back
         until the answer marker appears; without a marker the whole text is streamed at the end).
+        Slots and redaction are applied sentence by sentence as the text streams; the whole-answer
+        checks (leak, groundedness) decide ``handle.response``, which is what gets stored. An
+        escalated request streams the hand-off message and generates nothing.
         """
         prepared = [self._prepare(r) for r in requests]
-        adapters = {p.adapter for p in prepared}
-        if len(adapters) > 1:
+        live = [i for i, p in enumerate(prepared) if not p.assessment.escalation]
+        if len({prepared[i].adapter for i in live}) > 1:
             raise RequestError("requests streamed together must use the same adapter")
-        streamer = BatchStreamer(self.tokenizer, len(prepared))
+        streamer = BatchStreamer(self.tokenizer, len(live))
         handles: list[StreamHandle] = []
         outputs: list[Generated] = []
         finished = threading.Event()
@@ -183,12 +232,12 @@ class InferencePipeline:
         def run() -> None:
             began = time.perf_counter()
             try:
-                with self._generating(prepared[0].adapter):
+                with self._generating(prepared[live[0]].adapter):
                     outputs.extend(
                         generate_ids(
                             self.model.model,
                             self.tokenizer,
-                            [p.rendered.input_ids for p in prepared],
+                            [prepared[i].rendered.input_ids for i in live],
                             self.config.generation,
                             streamer=streamer,
                         )
@@ -200,18 +249,52 @@ class InferencePipeline:
                 finished.set()
 
         def chunks(row: int, handle: StreamHandle) -> Iterator[str]:
-            raw = streamer.iter_row(row)
-            marker = prepared[row].plan.answer_marker
-            yield from (_after_marker(raw, marker) if marker else raw)
+            prep = prepared[row]
+            if prep.assessment.escalation:
+                handle.response = self._finish(prep, None, 0.0)
+                yield handle.response.text
+                return
+            position = live.index(row)
+            raw = streamer.iter_row(position)
+            marker = prep.plan.answer_marker
+            yield from self._guard_stream(_after_marker(raw, marker) if marker else raw, prep)
             finished.wait()
-            handle.response = self._finish(prepared[row], outputs[row], timing["elapsed"])
+            handle.response = self._finish(prep, outputs[position], timing["elapsed"])
 
         for row in range(len(prepared)):
             handle = StreamHandle(iter(()))
             handle._chunks = chunks(row, handle)
             handles.append(handle)
-        threading.Thread(target=run, name="supportkit-generate", daemon=True).start()
+        if live:
+            threading.Thread(target=run, name="supportkit-generate", daemon=True).start()
         return handles
+
+    def _guard_stream(self, chunks: Iterator[str], prep: _Prepared) -> Iterator[str]:
+        """Release text a sentence at a time, with slots filled and personal data redacted."""
+        g = self.config.guardrails
+        buffer = ""
+
+        def release(text: str) -> str:
+            return guard_text(
+                text,
+                slot_values={**g.slots, **prep.context},
+                redact_pii=g.redact_output,
+                system_texts=(),
+                leak_min_words=g.leak_min_words,
+                leak_message=g.leak_message,
+                max_chars=None,
+                stop_sequences=(),
+            ).text
+
+        for chunk in chunks:
+            buffer += chunk
+            end = max(buffer.rfind(". "), buffer.rfind("! "), buffer.rfind("? "), buffer.rfind("\n"))
+            if end >= 0 and "{{" not in buffer[end:]:
+                head, buffer = buffer[: end + 1], buffer[end + 1 :]
+                yield release(head) + (" " if buffer.startswith(" ") else "")
+                buffer = buffer.lstrip(" ")
+        if buffer.strip():
+            yield release(buffer)
 
     # --- internals -----------------------------------------------------------------------------------
     def _prepare(self, raw: Request | Mapping[str, Any]) -> _Prepared:
@@ -233,12 +316,15 @@ class InferencePipeline:
             if request.history is None and p.history_turns:
                 history = list(self.store.history(request.user_id, limit=p.history_turns))
         context.update(request.user_context or {})
+        query = request.query.strip()
+        assessment = self.guard.assess(query, history=history, profile=context)
         prompt_request = PromptRequest(
-            query=request.query.strip(),
+            query=query,
             role=role,
             user_context=context,
             history=history,
             intent=request.intent,
+            passages=assessment.hits,
         )
         plan = strategy.build(prompt_request, self._context)
         rendered = render(
@@ -248,7 +334,7 @@ class InferencePipeline:
             max_new_tokens=self.config.generation.max_new_tokens,
         )
         adapter = request.adapter or p.role_adapters.get(role)
-        return _Prepared(request, plan, rendered, adapter)
+        return _Prepared(request, plan, rendered, adapter, assessment, context)
 
     @contextmanager
     def _generating(self, adapter: str | None) -> Iterator[None]:
@@ -265,11 +351,25 @@ class InferencePipeline:
             finally:
                 self.model.set_adapter(previous)
 
-    def _finish(self, prep: _Prepared, out: Generated, elapsed: float) -> Response:
-        text, reasoning = out.text, None
-        if prep.plan.answer_marker:
-            parsed = split_reasoning(out.text, prep.plan.answer_marker)
-            text, reasoning = parsed.answer, parsed.reasoning
+    def _finish(self, prep: _Prepared, out: Generated | None, elapsed: float) -> Response:
+        """The response for a generated answer, or (``out`` is ``None``) for an escalated request."""
+        assessment = prep.assessment
+        escalation = assessment.escalation
+        text, reasoning, checked = self.config.guardrails.handoff_message, None, None
+        if out is not None:
+            text = out.text
+            if prep.plan.answer_marker:
+                parsed = split_reasoning(out.text, prep.plan.answer_marker)
+                text, reasoning = parsed.answer, parsed.reasoning
+            checked = self.guard.check(
+                text,
+                assessment,
+                passages=prep.plan.passages,
+                query=prep.plan.query,
+                profile=prep.context,
+                history=prep.plan.history,
+            )
+            text, escalation = checked.text, checked.escalation
         response = Response(
             text=text,
             strategy=prep.plan.strategy,
@@ -279,14 +379,22 @@ class InferencePipeline:
                 UsedExample(s.example.question, s.example.answer, s.example.intent, s.score)
                 for s in prep.plan.examples
             ],
+            passages=[UsedPassage.from_hit(h) for h in prep.plan.passages],
             reasoning=reasoning,
             prompt_tokens=len(prep.rendered.input_ids),
-            generated_tokens=out.generated_tokens,
+            generated_tokens=out.generated_tokens if out else 0,
             latency_s=elapsed,
             cut=dict(prep.rendered.cut),
-            finished=out.finished,
+            finished=out.finished if out else True,
             adapter=prep.adapter,
             user_id=prep.request.user_id,
+            intent=assessment.intent.intent if assessment.intent else None,
+            intent_confidence=assessment.intent.confidence if assessment.intent else None,
+            escalate=escalation is not None,
+            escalation=escalation.to_dict() if escalation else None,
+            groundedness=checked.groundedness.score if checked and checked.groundedness else None,
+            citations=checked.citations if checked else [],
+            guardrails=checked.changes if checked else {},
         )
         if prep.request.reference is not None:
             from supportkit.evaluation.metrics import score_one
@@ -300,7 +408,11 @@ class InferencePipeline:
                     (
                         "assistant",
                         response.text,
-                        {"strategy": response.strategy, "prompt": response.prompt_version},
+                        {
+                            "strategy": response.strategy,
+                            "prompt": response.prompt_version,
+                            **({"escalation": response.escalation["reason"]} if response.escalation else {}),
+                        },
                     ),
                 ],
             )

@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from supportkit.retrieval.knowledge import Hit
+
 
 @dataclass
 class Request:
@@ -35,6 +37,21 @@ class UsedExample:
 
 
 @dataclass
+class UsedPassage:
+    id: str
+    title: str
+    url: str
+    #: Ranking score (fused with BM25 when hybrid) and cosine similarity to the query.
+    score: float
+    similarity: float
+
+    @classmethod
+    def from_hit(cls, hit: Hit) -> UsedPassage:
+        p = hit.passage
+        return cls(p.id, p.title, p.url, round(hit.score, 4), round(hit.similarity, 4))
+
+
+@dataclass
 class Response:
     text: str
     strategy: str
@@ -54,6 +71,21 @@ class Response:
     adapter: str | None = None
     user_id: str | None = None
     metrics: dict[str, float] | None = None
+    #: Knowledge passages put in the prompt, most relevant first.
+    passages: list[UsedPassage] = field(default_factory=list)
+    #: Titles of the articles the answer is grounded in (cited at its end when knowledge.cite).
+    citations: list[str] = field(default_factory=list)
+    #: Share of the answer's claims supported by the passages (``None``: no passages were used).
+    groundedness: float | None = None
+    #: Detected intent (k-NN over labelled examples) and its vote share.
+    intent: str | None = None
+    intent_confidence: float | None = None
+    #: True when a person must take over: ``text`` is then the hand-off message and ``escalation``
+    #: holds the reason, the detail and the hand-off summary for the agent.
+    escalate: bool = False
+    escalation: dict[str, Any] | None = None
+    #: What the output guardrails changed (slots_filled, redacted, leak_replaced, truncated, ...).
+    guardrails: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -69,6 +69,7 @@ class ExampleBank:
         self._lock = threading.Lock()
         self.path = Path(path) if path is not None else None
         self._snapshot = BankSnapshot((), np.zeros((0, 0), dtype=np.float32))
+        self._recent: dict[tuple[str, str], np.ndarray] = {}
         if self.path is not None and self.path.is_file():
             examples, _ = read_qa_examples(self.path)
             self._set(examples, self._vectors_for(examples, self._vectors_path(self.path)))
@@ -86,7 +87,17 @@ class ExampleBank:
         return len(self._snapshot)
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self.embedder.embed([text])[0]
+        """The query's vector; the last few are kept, as one request embeds its query for
+        retrieval, intent detection and example selection."""
+        key = (self.embedder.name, text)
+        vector = self._recent.get(key)
+        if vector is None:
+            vector = self.embedder.embed([text])[0]
+            vector.setflags(write=False)
+            self._recent[key] = vector
+            while len(self._recent) > 64:
+                self._recent.pop(next(iter(self._recent)), None)
+        return vector
 
     # --- writing ---------------------------------------------------------------------------------
     def add(self, question: str, answer: str, intent: str | None = None) -> None:

@@ -16,6 +16,7 @@ from supportkit.prompts.bank import ExampleBank
 from supportkit.prompts.prompt_sets import PromptSet
 from supportkit.prompts.selection import Selected, Selector
 from supportkit.registry import Registry
+from supportkit.retrieval.knowledge import Hit, KnowledgeBase
 
 Message = Mapping[str, str]
 
@@ -31,6 +32,8 @@ class PromptRequest:
     history: Sequence[Message] = ()
     #: Restrict few-shot examples to one intent (e.g. from an intent detector).
     intent: str | None = None
+    #: Knowledge passages already retrieved for this query (``None``: the strategy searches).
+    passages: Sequence[Hit] | None = None
 
 
 @dataclass
@@ -42,6 +45,9 @@ class PromptContext:
     selector: Selector
     num_examples: int
     custom_roles: Mapping[str, str] = field(default_factory=dict)
+    knowledge: KnowledgeBase | None = None
+    knowledge_k: int = 3
+    knowledge_min_similarity: float = 0.3
 
 
 @dataclass
@@ -52,6 +58,10 @@ class PromptPlan:
     history: list[Message] = field(default_factory=list)
     #: Few-shot examples, most relevant first (the budget cuts from the end).
     examples: list[Selected] = field(default_factory=list)
+    #: Knowledge passages, most relevant first (the budget cuts from the end).
+    passages: list[Hit] = field(default_factory=list)
+    #: Introduces the passages in the system message (set by the knowledge strategy).
+    passages_intro: str = ""
     role: str | None = None
     #: Set by chain-of-thought: where the customer-facing answer starts in the output.
     answer_marker: str | None = None

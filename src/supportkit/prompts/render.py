@@ -1,8 +1,8 @@
 """Turn a :class:`PromptPlan` into chat messages and token ids within a token budget.
 
 Budget = min(prompt cap, model context - max new tokens). When the prompt is over budget, the
-least similar examples go first, then the oldest history turns, and only then is the query cut,
-keeping its head and tail. What was cut is reported.
+least similar examples go first, then the least relevant knowledge passages, then the oldest
+history turns, and only then is the query cut, keeping its head and tail. What was cut is reported.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 from supportkit.errors import ConfigError
 from supportkit.models.tokenizer import encode_chat, encode_untrusted
 from supportkit.prompts.base import Message, PromptPlan
+from supportkit.prompts.knowledge import format_passages
 
 ELLIPSIS = " […] "
 
@@ -26,7 +27,8 @@ class RenderedPrompt:
 
 
 def plan_messages(plan: PromptPlan, query: str | None = None) -> list[dict[str, str]]:
-    messages = [{"role": "system", "content": "\n\n".join(s for s in plan.system if s)}]
+    system = [*plan.system, format_passages(plan)]
+    messages = [{"role": "system", "content": "\n\n".join(s for s in system if s)}]
     for selected in plan.examples:
         messages.append({"role": "user", "content": selected.example.question})
         messages.append({"role": "assistant", "content": selected.example.answer})
@@ -57,12 +59,15 @@ def render(
         raise ConfigError(
             f"no room for a prompt: context {context} - generation.max_new_tokens {max_new_tokens} <= 0"
         )
-    cut = {"examples": 0, "history_messages": 0, "query_tokens": 0}
+    cut = {"examples": 0, "passages": 0, "history_messages": 0, "query_tokens": 0}
     ids = encode_chat(tokenizer, plan_messages(plan))
-    while len(ids) > budget and plan.examples:
-        plan.examples.pop()  # least similar last
-        cut["examples"] += 1
-        ids = encode_chat(tokenizer, plan_messages(plan))
+    # Cut order: examples, then passages (each least relevant first), then history, then the query.
+    for name in ("examples", "passages"):
+        items: list[Any] = getattr(plan, name)
+        while len(ids) > budget and items:
+            items.pop()
+            cut[name] += 1
+            ids = encode_chat(tokenizer, plan_messages(plan))
     while len(ids) > budget and plan.history:
         cut["history_messages"] += _drop_oldest_turn(plan.history)
         ids = encode_chat(tokenizer, plan_messages(plan))

@@ -1,0 +1,123 @@
+"""When a request goes to a person instead of the model, and what the person is handed.
+
+Rules, in order (the first that applies is the reason):
+
+1. a configured pattern matches (``human_request``, ``legal``, ...);
+2. the detected intent is on ``guardrails.escalate_intents`` with enough confidence
+   (reason ``intent:<name>``);
+3. nothing relevant: the best knowledge passage (when a knowledge base is configured) and the best
+   labelled or few-shot example are both below their thresholds (``no_match``);
+4. after generation, the answer's groundedness is below ``min_groundedness``
+   (``low_groundedness``; see :mod:`supportkit.guardrails.groundedness`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from supportkit.config import GuardrailsConfig
+from supportkit.guardrails.intent import IntentGuess
+from supportkit.prompts.role_context import render_user_context
+from supportkit.retrieval.knowledge import Hit
+
+
+@dataclass
+class HandoffSummary:
+    """What the human agent sees first."""
+
+    reason: str
+    detail: str
+    intent: str | None
+    intent_confidence: float | None
+    #: The customer's questions in this conversation, oldest first, the current one last.
+    questions: list[str]
+    #: Articles retrieved for the question (title and similarity).
+    retrieved: list[dict[str, Any]]
+    #: Profile/context fields (secrets left out), one line each.
+    profile: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_text(self) -> str:
+        lines = [f"Escalated: {self.reason} ({self.detail})"]
+        if self.intent:
+            lines.append(f"Intent: {self.intent} (confidence {self.intent_confidence or 0:.2f})")
+        lines.append("Customer asked:")
+        lines += [f"  - {q}" for q in self.questions]
+        if self.retrieved:
+            lines.append("Retrieved: " + "; ".join(f"{r['title']} ({r['similarity']:.2f})" for r in self.retrieved))
+        if self.profile:
+            lines.append("Profile:")
+            lines += [f"  {p}" for p in self.profile]
+        return "\n".join(lines)
+
+
+@dataclass
+class Escalation:
+    reason: str
+    detail: str
+    summary: HandoffSummary
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"reason": self.reason, "detail": self.detail, "summary": self.summary.to_dict()}
+
+
+def request_escalation(
+    query: str,
+    settings: GuardrailsConfig,
+    *,
+    intent: IntentGuess | None,
+    best_passage: float | None,
+    best_example: float | None,
+) -> tuple[str, str] | None:
+    """The (reason, detail) of rules 1-3, or ``None`` when the model may answer."""
+    for reason, pattern in settings.escalate_patterns.items():
+        match = re.search(pattern, query, re.IGNORECASE)
+        if match:
+            return reason, f"the request matches {reason!r}: {match.group(0).strip()!r}"
+    if (
+        intent is not None
+        and intent.intent in settings.escalate_intents
+        and intent.confidence >= settings.min_intent_confidence
+    ):
+        return f"intent:{intent.intent}", f"detected intent {intent.intent} (confidence {intent.confidence:.2f})"
+    no_passage = best_passage is None or best_passage < settings.min_retrieval_similarity
+    no_example = best_example is None or best_example < settings.min_example_similarity
+    if no_passage and no_example and (best_passage is not None or best_example is not None):
+        return "no_match", (
+            f"nothing relevant: best passage {_fmt(best_passage)}, best example {_fmt(best_example)}"
+        )
+    return None
+
+
+def _fmt(value: float | None) -> str:
+    return "none" if value is None else f"{value:.2f}"
+
+
+def handoff_summary(
+    reason: str,
+    detail: str,
+    *,
+    query: str,
+    history: Sequence[Mapping[str, str]],
+    intent: IntentGuess | None,
+    hits: Sequence[Hit],
+    profile: Mapping[str, Any],
+) -> HandoffSummary:
+    questions = [m["content"] for m in history if m.get("role") == "user"] + [query]
+    return HandoffSummary(
+        reason=reason,
+        detail=detail,
+        intent=intent.intent if intent else None,
+        intent_confidence=round(intent.confidence, 3) if intent else None,
+        questions=questions,
+        retrieved=[
+            {"title": h.passage.title, "article": h.passage.article_id, "similarity": round(h.similarity, 3)}
+            for h in hits
+        ],
+        profile=render_user_context(profile),
+    )

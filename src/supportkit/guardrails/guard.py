@@ -1,0 +1,154 @@
+"""The guard around every pipeline request: assess before generating, check after.
+
+    guard = Guard(config.guardrails, config.knowledge, knowledge=kb, bank=bank, system_texts=[...])
+    assessment = guard.assess(query, history=[], profile={})
+    if assessment.escalation: ...   # answer with the hand-off message, do not generate
+    checked = guard.check(model_text, assessment, passages=plan.passages, query=query, profile={})
+
+One query embedding serves retrieval, intent detection and the few-shot match score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from supportkit.config import GuardrailsConfig, KnowledgeConfig
+from supportkit.guardrails.escalation import Escalation, handoff_summary, request_escalation
+from supportkit.guardrails.groundedness import Groundedness, GroundednessChecker
+from supportkit.guardrails.intent import IntentDetector, IntentGuess
+from supportkit.guardrails.output import guard_text
+from supportkit.prompts.bank import ExampleBank
+from supportkit.retrieval.index import top_k
+from supportkit.retrieval.knowledge import Hit, KnowledgeBase
+
+
+@dataclass
+class Assessment:
+    #: Passages relevant enough to answer from (similarity >= knowledge.min_similarity).
+    hits: list[Hit]
+    #: The top passages whatever their similarity (for the hand-off summary).
+    retrieved: list[Hit]
+    intent: IntentGuess | None
+    best_passage: float | None
+    best_example: float | None
+    escalation: Escalation | None = None
+
+
+@dataclass
+class Checked:
+    text: str
+    groundedness: Groundedness | None = None
+    #: Titles of the articles the answer is grounded in.
+    citations: list[str] = field(default_factory=list)
+    changes: dict[str, int] = field(default_factory=dict)
+    escalation: Escalation | None = None
+
+
+class Guard:
+    def __init__(
+        self,
+        settings: GuardrailsConfig,
+        knowledge_settings: KnowledgeConfig,
+        *,
+        knowledge: KnowledgeBase | None,
+        bank: ExampleBank,
+        detector: IntentDetector | None = None,
+        system_texts: Sequence[str] = (),
+    ) -> None:
+        self.settings, self.knowledge_settings = settings, knowledge_settings
+        self.knowledge, self.bank = knowledge, bank
+        self.detector = detector if detector is not None else IntentDetector(bank, settings.intent_k)
+        self.system_texts = [t for t in system_texts if t]
+        self.groundedness = GroundednessChecker(bank.embedder, knowledge_settings.support_similarity)
+
+    def assess(
+        self, query: str, *, history: Sequence[Mapping[str, str]] = (), profile: Mapping[str, Any] | None = None
+    ) -> Assessment:
+        vector = self.bank.embed_query(query)
+        retrieved: list[Hit] = []
+        best_passage: float | None = None
+        if self.knowledge is not None and len(self.knowledge):
+            retrieved = self.knowledge.search(query, self.knowledge_settings.top_k, query_vector=vector)
+            best_passage = max((h.similarity for h in retrieved), default=0.0)
+        hits = [h for h in retrieved if h.similarity >= self.knowledge_settings.min_similarity]
+        intent = self.detector.detect(query, vector) if self.detector.labelled else None
+        best_example = self._best_example(vector, intent)
+        assessment = Assessment(hits, retrieved, intent, best_passage, best_example)
+        if self.settings.escalation:
+            found = request_escalation(
+                query, self.settings, intent=intent, best_passage=best_passage, best_example=best_example
+            )
+            if found is not None:
+                assessment.escalation = self._escalation(*found, query, history, assessment, profile or {})
+        return assessment
+
+    def _best_example(self, vector: Any, intent: IntentGuess | None) -> float | None:
+        scores = [intent.similarity] if intent is not None else []
+        snapshot = self.bank.snapshot()
+        if len(snapshot) and self.detector.bank is not self.bank:
+            scores.append(float(top_k(snapshot.vectors, vector, 1)[1][0]))
+        return max(scores) if scores else None
+
+    def _escalation(
+        self,
+        reason: str,
+        detail: str,
+        query: str,
+        history: Sequence[Mapping[str, str]],
+        assessment: Assessment,
+        profile: Mapping[str, Any],
+    ) -> Escalation:
+        summary = handoff_summary(
+            reason,
+            detail,
+            query=query,
+            history=history,
+            intent=assessment.intent,
+            hits=assessment.retrieved,
+            profile=profile,
+        )
+        return Escalation(reason, detail, summary)
+
+    def check(
+        self,
+        text: str,
+        assessment: Assessment,
+        *,
+        passages: Sequence[Hit],
+        query: str,
+        profile: Mapping[str, Any] | None = None,
+        history: Sequence[Mapping[str, str]] = (),
+    ) -> Checked:
+        """Guard the model's answer: length, leak, slots, redaction, then groundedness."""
+        s = self.settings
+        profile = profile or {}
+        guarded = guard_text(
+            text,
+            slot_values={**s.slots, **profile},
+            redact_pii=s.redact_output,
+            system_texts=self.system_texts,
+            leak_min_words=s.leak_min_words,
+            leak_message=s.leak_message,
+            max_chars=s.max_chars,
+            stop_sequences=s.stop_sequences,
+        )
+        checked = Checked(guarded.text, changes=guarded.changes)
+        if not passages or "leak_replaced" in guarded.changes:
+            return checked
+        context = [query, *(str(v) for v in profile.values()), *(m.get("content", "") for m in history)]
+        grounded = self.groundedness.check(guarded.text, [h.passage for h in passages], context)
+        checked.groundedness = grounded
+        titles = {h.passage.article_id: h.passage.title for h in passages}
+        checked.citations = [titles[a] for a in grounded.articles if a in titles]
+        if s.escalation and grounded.claims and grounded.score < s.min_groundedness:
+            detail = f"groundedness {grounded.score:.2f} < {s.min_groundedness:.2f}"
+            checked.escalation = self._escalation("low_groundedness", detail, query, history, assessment, profile)
+            checked.text = s.handoff_message
+            return checked
+        if self.knowledge_settings.cite and checked.citations:
+            title = checked.citations[0]
+            if title.lower() not in checked.text.lower():
+                checked.text = f"{checked.text}\n\nSource: {title}"
+        return checked

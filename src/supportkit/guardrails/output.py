@@ -1,0 +1,135 @@
+"""Output guardrails: template slots, PII redaction, system-prompt leak check, length and stops.
+
+Each function is pure (text in, text out plus what it changed), so they are tested one by one and
+applied in a fixed order by :func:`guard_text`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from supportkit.data.pii import redact
+
+SLOT = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+_STRAY_BRACES = re.compile(r"\{\{|\}\}")
+_PERSONAL = {"order", "account", "invoice", "refund", "tracking", "name", "email", "address", "delivery",
+             "purchase", "item", "product", "card", "payment", "subscription", "profile", "password",
+             "amount", "date", "username", "membership", "plan"}  # fmt: skip
+_COMPANY = {"company", "support", "website", "url", "portal", "phone", "hours", "store", "app", "site",
+            "office", "team", "policy", "page", "section", "department"}  # fmt: skip
+_SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
+
+
+def slot_key(name: str) -> str:
+    """``{{Order Number}}``, ``order_number`` and ``orderNumber`` all become ``ordernumber``."""
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def rephrase_slot(name: str) -> str:
+    """A readable phrase for an unknown slot: ``Order Number`` -> ``your order number``."""
+    words = [w for w in re.findall(r"[A-Za-z0-9]+", name.lower()) if w not in ("info", "details", "information")]
+    if not words:
+        return ""
+    phrase = " ".join(words)
+    if any(w in _PERSONAL for w in words) and not any(w in ("company", "support", "website") for w in words):
+        return f"your {phrase}"
+    if any(w in _COMPANY for w in words):
+        return f"our {phrase}"
+    return f"the {phrase}"
+
+
+def fill_slots(text: str, values: Mapping[str, Any]) -> tuple[str, int, int]:
+    """Fill ``{{Slot}}`` placeholders from ``values`` (keys compared by :func:`slot_key`); unknown
+    slots are rephrased. Returns the text, how many were filled and how many rephrased."""
+    known = {slot_key(str(k)): str(v) for k, v in values.items() if v not in (None, "") and not isinstance(v, dict | list)}
+    filled = rephrased = 0
+
+    def replace(match: re.Match[str]) -> str:
+        nonlocal filled, rephrased
+        value = known.get(slot_key(match.group(1)))
+        if value is not None:
+            filled += 1
+            return value
+        rephrased += 1
+        phrase = rephrase_slot(match.group(1))
+        before = text[: match.start()].rstrip().lower()
+        if before.endswith((" the", " your", " our", " a", " an")) or before in ("the", "your", "our"):
+            phrase = phrase.split(" ", 1)[1] if " " in phrase else phrase
+        return phrase
+
+    out = SLOT.sub(replace, text)
+    out = _STRAY_BRACES.sub("", out)
+    return re.sub(r"[ \t]{2,}", " ", out), filled, rephrased
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower())
+
+
+def leaked_words(text: str, secrets: Iterable[str]) -> int:
+    """The longest run of consecutive words ``text`` shares with any of ``secrets``."""
+    words = _words(text)
+    longest = 0
+    for secret in secrets:
+        other = _words(secret)
+        if words and other:
+            match = difflib.SequenceMatcher(None, words, other, autojunk=False).find_longest_match()
+            longest = max(longest, match.size)
+    return longest
+
+
+def enforce_length(text: str, max_chars: int | None, stop_sequences: Iterable[str] = ()) -> tuple[str, bool]:
+    """Cut at the first stop sequence, then at the last sentence end within ``max_chars``."""
+    cut = False
+    for stop in stop_sequences:
+        if stop and stop in text:
+            text, cut = text[: text.index(stop)].rstrip(), True
+    if max_chars is not None and len(text) > max_chars:
+        head = text[:max_chars]
+        ends = [m.end() for m in _SENTENCE_END.finditer(head)]
+        text = head[: ends[-1]] if ends else head.rsplit(" ", 1)[0].rstrip() + "…"
+        cut = True
+    return text.strip(), cut
+
+
+@dataclass
+class GuardedText:
+    text: str
+    #: What changed: slots_filled, slots_rephrased, redacted, leak_replaced, truncated.
+    changes: dict[str, int] = field(default_factory=dict)
+
+
+def guard_text(
+    text: str,
+    *,
+    slot_values: Mapping[str, Any],
+    redact_pii: bool,
+    system_texts: Iterable[str],
+    leak_min_words: int,
+    leak_message: str,
+    max_chars: int | None,
+    stop_sequences: Iterable[str],
+) -> GuardedText:
+    changes: dict[str, int] = {}
+    text, truncated = enforce_length(text, max_chars, stop_sequences)
+    if truncated:
+        changes["truncated"] = 1
+    if leaked_words(text, system_texts) >= leak_min_words:
+        return GuardedText(leak_message, {**changes, "leak_replaced": 1})
+    text, filled, rephrased = fill_slots(text, slot_values)
+    if filled:
+        changes["slots_filled"] = filled
+    if rephrased:
+        changes["slots_rephrased"] = rephrased
+    if redact_pii:
+        redacted = redact(text)
+        if redacted != text:
+            changes["redacted"] = sum(redacted.count(m) for m in ("[EMAIL]", "[PHONE]", "[CARD]")) - sum(
+                text.count(m) for m in ("[EMAIL]", "[PHONE]", "[CARD]")
+            )
+            text = redacted
+    return GuardedText(text, changes)

@@ -1,0 +1,194 @@
+"""A searchable knowledge base: articles -> passages -> embeddings index (+ optional BM25).
+
+    kb = KnowledgeBase("data/knowledge_base")
+    for hit in kb.search("how long do I have to return an item?", k=3):
+        print(hit.passage.title, hit.score)
+
+Embeddings are persisted per article under ``index_dir`` (``.npy``, never pickled) and keyed by
+the article's content, the chunking and the embedder, so a restart embeds nothing and an edited
+article is the only one embedded again. Search is exact cosine in numpy (see
+:mod:`supportkit.retrieval.index`); another backend (e.g. FAISS) implements :class:`VectorIndex`.
+With ``hybrid`` on, BM25 (``rank-bm25``) scores are fused with the cosine: see ``BENCHMARKS.md``
+for the hit rates that decided the default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from supportkit.retrieval.embedder import Embedder, default_embedder
+from supportkit.retrieval.index import top_k
+from supportkit.retrieval.lexical import BM25Scorer
+from supportkit.retrieval.passages import Article, Passage, load_articles, split_passages
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Hit:
+    passage: Passage
+    #: The ranking score (fused when hybrid; else the cosine).
+    score: float
+    #: Cosine similarity of the passage to the query: what relevance thresholds compare against.
+    similarity: float
+
+
+class VectorIndex(Protocol):
+    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+class NumpyIndex:
+    """Exact cosine search over L2-normalised rows."""
+
+    def __init__(self, vectors: np.ndarray) -> None:
+        self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return top_k(self.vectors, query, k)
+
+
+@dataclass
+class BuildStats:
+    articles: int = 0
+    passages: int = 0
+    embedded_articles: int = 0
+    reused_articles: int = 0
+
+
+class KnowledgeBase:
+    """Passages of a folder/JSONL of articles with a persisted embedding index."""
+
+    def __init__(
+        self,
+        source: str | Path,
+        *,
+        embedder: Embedder | None = None,
+        index_dir: str | Path | None = None,
+        chunk_chars: int = 700,
+        overlap_chars: int = 120,
+        hybrid: bool = False,
+        bm25_weight: float = 0.3,
+    ) -> None:
+        self.source = Path(source)
+        self.embedder = embedder if embedder is not None else default_embedder()
+        self.chunk_chars, self.overlap_chars = chunk_chars, overlap_chars
+        self.hybrid, self.bm25_weight = hybrid, bm25_weight
+        self.index_dir = Path(index_dir) if index_dir is not None else _default_index_dir(self.source)
+        self.stats = BuildStats()
+        self.passages: list[Passage] = []
+        self.vectors = np.zeros((0, self.embedder.dim), dtype=np.float32)
+        self.refresh()
+
+    # --- building --------------------------------------------------------------------------------
+    def refresh(self) -> BuildStats:
+        """(Re)load the articles; embed only those whose content changed since the last build."""
+        articles = load_articles(self.source)
+        stats = BuildStats(articles=len(articles))
+        passages: list[Passage] = []
+        blocks: list[np.ndarray] = []
+        keep: set[str] = set()
+        for article in articles:
+            chunks = split_passages(article, chunk_chars=self.chunk_chars, overlap_chars=self.overlap_chars)
+            key = self._article_key(article)
+            keep.add(f"{key}.npy")
+            vectors = self._load_vectors(key, len(chunks))
+            if vectors is None:
+                vectors = self.embedder.embed([p.embedding_text() for p in chunks])
+                self._save_vectors(key, vectors)
+                stats.embedded_articles += 1
+            else:
+                stats.reused_articles += 1
+            passages.extend(chunks)
+            blocks.append(vectors)
+        self._drop_stale(keep)
+        stats.passages = len(passages)
+        self.passages = passages
+        self.vectors = np.vstack(blocks).astype(np.float32) if blocks else self.vectors[:0]
+        self._index: VectorIndex = NumpyIndex(self.vectors)
+        self._bm25 = BM25Scorer([p.embedding_text() for p in passages]) if self.hybrid else None
+        self.stats = stats
+        log.info(
+            "knowledge base %s: %d articles, %d passages (%d embedded, %d reused)",
+            self.source,
+            stats.articles,
+            stats.passages,
+            stats.embedded_articles,
+            stats.reused_articles,
+        )
+        return stats
+
+    def _article_key(self, article: Article) -> str:
+        h = hashlib.sha256()
+        for part in (self.embedder.name, str(self.chunk_chars), str(self.overlap_chars), article.id, article.title):
+            h.update(part.encode())
+            h.update(b"\0")
+        h.update(article.text.encode())
+        return h.hexdigest()[:24]
+
+    def _load_vectors(self, key: str, count: int) -> np.ndarray | None:
+        path = self.index_dir / f"{key}.npy"
+        try:
+            vectors = np.load(path, allow_pickle=False)
+        except (OSError, ValueError):
+            return None
+        if vectors.shape != (count, self.embedder.dim):
+            return None
+        return np.asarray(vectors, dtype=np.float32)
+
+    def _save_vectors(self, key: str, vectors: np.ndarray) -> None:
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        path = self.index_dir / f"{key}.npy"
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with tmp.open("wb") as fh:
+            np.save(fh, np.asarray(vectors, dtype=np.float32), allow_pickle=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+
+    def _drop_stale(self, keep: set[str]) -> None:
+        if not self.index_dir.is_dir():
+            return
+        for path in self.index_dir.glob("*.npy"):
+            if path.name not in keep:
+                path.unlink(missing_ok=True)
+
+    # --- searching -------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.passages)
+
+    def search(
+        self, query: str, k: int = 3, *, min_similarity: float = 0.0, query_vector: np.ndarray | None = None
+    ) -> list[Hit]:
+        """The ``k`` best passages for ``query``, best first, each with cosine ``similarity`` at
+        least ``min_similarity``."""
+        if k <= 0 or not self.passages:
+            return []
+        q = query_vector if query_vector is not None else self.embedder.embed([query])[0]
+        if self._bm25 is None:
+            idx, sims = self._index.search(q, k)
+            return [
+                Hit(self.passages[i], float(s), float(s))
+                for i, s in zip(idx, sims, strict=True)
+                if s >= min_similarity
+            ]
+        # Hybrid: fuse over every passage (exact; the corpus is small by the time BM25 is used).
+        sims = self.vectors @ q.astype(np.float32)
+        fused = (1 - self.bm25_weight) * sims + self.bm25_weight * self._bm25.normalised_scores(query)
+        order = np.argsort(-fused, kind="stable")
+        hits = [Hit(self.passages[i], float(fused[i]), float(sims[i])) for i in order if sims[i] >= min_similarity]
+        return hits[:k]
+
+
+def _default_index_dir(source: Path) -> Path:
+    from supportkit.models.gguf_cache import cache_root
+
+    digest = hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:12]
+    return cache_root() / "knowledge" / f"{source.name or 'kb'}-{digest}"
