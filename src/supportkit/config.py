@@ -379,9 +379,14 @@ class GuardrailsConfig(_Section):
     #: Nothing relevant: escalate when the best passage (if a knowledge base is configured) AND the
     #: best few-shot/intent example are both less similar than these.
     min_retrieval_similarity: float = 0.35
-    min_example_similarity: float = 0.45
-    #: Escalate when fewer than this share of answer sentences are supported by the passages.
+    min_example_similarity: float = 0.55
+    #: Below this share of supported answer sentences the model's answer is not sent: with
+    #: ``on_ungrounded: extract`` the best-matching sentences of the top article are quoted (with
+    #: its citation) when it is at least ``min_extract_similarity`` similar to the question;
+    #: otherwise (or with ``escalate``) the request goes to a person.
     min_groundedness: float = 0.5
+    on_ungrounded: str = "extract"
+    min_extract_similarity: float = 0.5
     handoff_message: str = (
         "Thank you for your patience. I've passed your request to a member of our support team, "
         "who will follow up with you shortly."
@@ -407,7 +412,9 @@ class GuardrailsConfig(_Section):
             "min_retrieval_similarity",
             "min_example_similarity",
             "min_groundedness",
+            "min_extract_similarity",
         )
+        check_choice("guardrails", self, "on_ungrounded", ("extract", "escalate"))
         if not isinstance(self.handoff_message, str) or not self.handoff_message.strip():
             fail("guardrails", "handoff_message", self.handoff_message, "a non-empty message")
         for reason, pattern in self.escalate_patterns.items():

@@ -4,7 +4,7 @@ A sentence is supported when it is close in meaning to a sentence of a passage (
 least ``threshold``) *and* every number in it (days, amounts, percentages) appears in the
 passages, the question or the customer's context. The second test matters: an embedding places
 "returns within 90 days" right next to "returns within 30 days", so similarity alone would call
-a contradicted figure supported. Courtesy sentences ("Sorry to hear that.") are not claims and are
+a contradicted figure supported; an answer with any invented figure is not acceptable at all. Courtesy sentences ("Sorry to hear that.") are not claims and are
 not counted.
 """
 
@@ -30,7 +30,31 @@ _COURTESY = re.compile(
 
 
 def sentences(text: str) -> list[str]:
+    """Sentences of generated text (lines are breaks too)."""
     return [s.strip(" -*•\t") for s in _SPLIT.split(text) if len(s.strip(" -*•\t")) > 1]
+
+
+_BLOCK_START = re.compile(r"^\s*(?:[-*•]|\d+[.)]|\|)")
+
+
+def source_sentences(text: str) -> list[str]:
+    """Sentences of a Markdown passage: hard-wrapped lines are joined back, while list items and
+    table rows stay separate."""
+    blocks: list[str] = []
+    joinable = False
+    for line in text.splitlines():
+        if not line.strip():
+            joinable = False
+            continue
+        if joinable and not _BLOCK_START.match(line):
+            blocks[-1] += " " + line.strip()
+        else:
+            blocks.append(line.strip())
+        joinable = not line.lstrip().startswith("|")
+    out: list[str] = []
+    for block in blocks:
+        out += [s.strip() for s in re.split(r"(?<=[.!?])\s+", block) if len(s.strip()) > 1]
+    return out
 
 
 def is_claim(sentence: str) -> bool:
@@ -51,6 +75,12 @@ class Groundedness:
     unsupported: list[str] = field(default_factory=list)
     #: Article ids by how many claims they support, most first (the answer's citations).
     articles: list[str] = field(default_factory=list)
+    #: Numbers in the answer found in no passage, question or context (invented figures).
+    invented_numbers: list[str] = field(default_factory=list)
+
+    def acceptable(self, minimum: float) -> bool:
+        """At least ``minimum`` of the claims supported and no invented figure."""
+        return not self.invented_numbers and (self.claims == 0 or self.score >= minimum)
 
 
 class GroundednessChecker:
@@ -61,7 +91,7 @@ class GroundednessChecker:
     def _passage_sentences(self, passage: Passage) -> tuple[list[str], np.ndarray]:
         key = f"{passage.id}\0{passage.text}"
         if key not in self._cache:
-            parts = sentences(passage.text) or [passage.text]
+            parts = source_sentences(passage.text) or [passage.text]
             self._cache[key] = (parts, self.embedder.embed([f"{passage.title}: {p}" for p in parts]))
         return self._cache[key]
 
@@ -70,7 +100,7 @@ class GroundednessChecker:
         if not claims:
             return Groundedness(1.0, 0)
         if not passages:
-            return Groundedness(0.0, len(claims), unsupported=claims)
+            return Groundedness(0.0, len(claims), unsupported=claims, invented_numbers=sorted(_numbers(answer)))
         owners: list[str] = []
         blocks: list[np.ndarray] = []
         for p in passages:
@@ -81,6 +111,7 @@ class GroundednessChecker:
         known_numbers = _numbers(" ".join([*(p.text for p in passages), *context]))
         sims = self.embedder.embed(claims) @ source.T
         supported, unsupported, counts = 0, [], Counter[str]()
+        invented = sorted({n for claim in claims for n in _numbers(claim) - known_numbers})
         for claim, row in zip(claims, sims, strict=True):
             best = int(np.argmax(row))
             if row[best] >= self.threshold and _numbers(claim) <= known_numbers:
@@ -89,5 +120,33 @@ class GroundednessChecker:
             else:
                 unsupported.append(claim)
         return Groundedness(
-            supported / len(claims), len(claims), unsupported, [a for a, _ in counts.most_common()]
+            supported / len(claims), len(claims), unsupported, [a for a, _ in counts.most_common()], invented
         )
+
+
+def _plain(text: str) -> str:
+    """Article markup removed: emphasis, list markers; a table row becomes "first: rest, ..."."""
+    text = re.sub(r"[*_`]{1,3}([^*_`]+)[*_`]{1,3}", r"\1", text)
+    text = re.sub(r"^\s*(?:[-*•]|\d+[.)])\s+", "", text)
+    if "|" in text:
+        cells = [c.strip() for c in text.strip().strip("|").split("|") if c.strip()]
+        if not cells or all(set(c) <= set("-: ") for c in cells):
+            return ""
+        if all(len(c.split()) == 1 and not any(ch.isdigit() for ch in c) for c in cells):
+            return ""  # a header row
+        text = f"{cells[0]}: {', '.join(cells[1:])}" if len(cells) > 1 else cells[0]
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def extract_answer(query: str, passages: Sequence[Passage], embedder: Embedder, *, max_sentences: int = 2) -> str:
+    """The sentences of ``passages`` most similar to ``query`` (at most ``max_sentences``, in
+    their original order): an answer grounded by construction, for when the model's is not."""
+    parts = [_plain(s) for passage in passages for s in source_sentences(passage.text)]
+    parts = [p for p in parts if len(p.split()) >= 3]
+    if not parts:
+        return _plain(passages[0].text)
+    sims = embedder.embed(parts) @ embedder.embed([query])[0]
+    best = float(sims.max())
+    # the runner-up joins only when it is nearly as relevant as the best sentence
+    ranked = [int(i) for i in np.argsort(-sims)[:max_sentences] if sims[i] >= best - 0.1]
+    return " ".join(parts[i] for i in sorted(ranked))

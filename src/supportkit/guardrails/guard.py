@@ -16,7 +16,7 @@ from typing import Any
 
 from supportkit.config import GuardrailsConfig, KnowledgeConfig
 from supportkit.guardrails.escalation import Escalation, handoff_summary, request_escalation
-from supportkit.guardrails.groundedness import Groundedness, GroundednessChecker
+from supportkit.guardrails.groundedness import Groundedness, GroundednessChecker, extract_answer
 from supportkit.guardrails.intent import IntentDetector, IntentGuess
 from supportkit.guardrails.output import guard_text
 from supportkit.prompts.bank import ExampleBank
@@ -121,7 +121,8 @@ class Guard:
         profile: Mapping[str, Any] | None = None,
         history: Sequence[Mapping[str, str]] = (),
     ) -> Checked:
-        """Guard the model's answer: length, leak, slots, redaction, then groundedness."""
+        """Guard the model's answer: length, leak, slots, redaction, then groundedness (an
+        ungrounded answer is replaced by the article's own sentences or escalated)."""
         s = self.settings
         profile = profile or {}
         guarded = guard_text(
@@ -142,11 +143,25 @@ class Guard:
         checked.groundedness = grounded
         titles = {h.passage.article_id: h.passage.title for h in passages}
         checked.citations = [titles[a] for a in grounded.articles if a in titles]
-        if s.escalation and grounded.claims and grounded.score < s.min_groundedness:
-            detail = f"groundedness {grounded.score:.2f} < {s.min_groundedness:.2f}"
-            checked.escalation = self._escalation("low_groundedness", detail, query, history, assessment, profile)
-            checked.text = s.handoff_message
-            return checked
+        if not grounded.acceptable(s.min_groundedness):
+            best = passages[0]  # the best ranked (hybrid ranking beats cosine alone)
+            if s.on_ungrounded == "extract" and best.similarity >= s.min_extract_similarity:
+                same_article = sorted(
+                    (h.passage for h in passages if h.passage.article_id == best.passage.article_id),
+                    key=lambda p: int(p.id.rsplit("#", 1)[1]),
+                )
+                checked.text = extract_answer(query, same_article, self.bank.embedder)
+                checked.citations = [best.passage.title]
+                checked.changes["extractive_answer"] = 1
+            elif s.escalation:
+                detail = f"groundedness {grounded.score:.2f} (minimum {s.min_groundedness:.2f})"
+                if grounded.invented_numbers:
+                    detail += f"; figures in no source: {', '.join(grounded.invented_numbers)}"
+                checked.escalation = self._escalation(
+                    "low_groundedness", detail, query, history, assessment, profile
+                )
+                checked.text = s.handoff_message
+                return checked
         if self.knowledge_settings.cite and checked.citations:
             title = checked.citations[0]
             if title.lower() not in checked.text.lower():

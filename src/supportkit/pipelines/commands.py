@@ -9,11 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from supportkit.cli import add_config_arguments, command, load_config
+from supportkit.data.project import apply_project_defaults
 
-#: The project's own few-shot bank (a fictional online store), used when no file is configured.
-DEFAULT_BANK = Path(__file__).resolve().parents[3] / "data" / "few_shot_examples.jsonl"
-#: The project's own dataset (a fictional online store), used when no data file is configured.
-DEFAULT_DATA = Path(__file__).resolve().parents[3] / "data" / "store" / "conversations.jsonl"
 DEMO_STRATEGIES = ("zero_shot", "few_shot", "cot", "role_context", "combined")
 DEMO_QUESTIONS = [
     ("I was charged twice for my last order, can you fix it?", {"account_type": "Plus member"}),
@@ -26,9 +23,7 @@ def build_pipeline(config: Any, adapter_path: str | None = None) -> Any:
     from supportkit.pipelines.inference import InferencePipeline
 
     model = PEFTModel.from_saved(adapter_path) if adapter_path else PEFTModel(config)
-    if not config.prompt.few_shot_file and DEFAULT_BANK.is_file():
-        config.prompt.few_shot_file = str(DEFAULT_BANK)
-    return InferencePipeline(model, config)
+    return InferencePipeline(model, apply_project_defaults(config))
 
 
 def _configure_chat(p: argparse.ArgumentParser) -> None:
@@ -68,6 +63,12 @@ def _print_meta(response: Any) -> None:
     for e in response.examples:
         sim = f"{e.similarity:.2f}" if e.similarity is not None else "-"
         print(f"    example ({sim}): {e.question}")
+    for p in response.passages:
+        print(f"    article ({p.similarity:.2f}): {p.title} [{p.url}]")
+    if response.groundedness is not None:
+        print(f"    groundedness {response.groundedness:.2f}; guardrails {response.guardrails or '-'}")
+    if response.escalate and response.escalation:
+        print(f"    ESCALATED ({response.escalation['reason']}): {response.escalation['detail']}")
     if response.reasoning:
         print("    reasoning: " + response.reasoning.replace("\n", " ")[:300])
     if response.cut:
@@ -118,9 +119,7 @@ def run_train(args: argparse.Namespace) -> int:
     from supportkit.models.peft import PEFTModel
     from supportkit.pipelines.training import TrainingPipeline
 
-    config = load_config(args)
-    if not config.data.train_file:
-        config.data.train_file = str(DEFAULT_DATA)
+    config = apply_project_defaults(load_config(args))
     model = PEFTModel(config)
     loader = DataLoader(config, model.tokenizer)
     data = loader.prepare()
