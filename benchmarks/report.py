@@ -44,7 +44,10 @@ def render(results: list[dict[str, Any]]) -> str:
         for key in ("model", "config"):
             if result.get(key):
                 parts.append(f"- {key.capitalize()}: {result[key]}\n")
-        parts.append("\n" + table(result.get("rows", [])))
+        if result.get("rows") or not result.get("tables"):
+            parts.append("\n" + table(result.get("rows", [])))
+        for extra in result.get("tables", []):  # further tables with their own columns
+            parts.append(f"\n{extra['title']}\n\n" + table(extra["rows"]))
         ratio = result.get("ratio")
         if ratio:
             parts.append(f"\n**{ratio['label']}**: {ratio['value']}\n")

@@ -21,7 +21,11 @@ from supportkit.errors import SupportKitError
 from supportkit.registry import Registry
 
 #: Modules whose import registers subcommands. Later packages append themselves here.
-COMMAND_MODULES = ["supportkit.models.commands", "supportkit.pipelines.commands"]
+COMMAND_MODULES = [
+    "supportkit.models.commands",
+    "supportkit.pipelines.commands",
+    "supportkit.evaluation.commands",
+]
 
 
 @dataclass(frozen=True)

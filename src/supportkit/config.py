@@ -204,6 +204,8 @@ class PromptConfig(_Section):
     remember_history: bool = True
     #: How many stored history messages a prompt may include (the budget may cut more).
     history_turns: int = 6
+    #: The strategies the ``combined`` strategy is composed of, in order.
+    combined_parts: list[str] = field(default_factory=lambda: ["role_context", "knowledge", "few_shot", "cot"])
 
     def validate(self) -> None:
         check_positive("prompt", self, "num_examples", "history_turns", allow_zero=True)
@@ -219,6 +221,9 @@ class PromptConfig(_Section):
             isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in self.custom_roles.items()
         ):
             fail("prompt", "custom_roles", self.custom_roles, "a mapping of role name to text")
+        parts = ("role_context", "knowledge", "few_shot", "cot", "zero_shot")
+        if not self.combined_parts or any(p not in parts for p in self.combined_parts):
+            fail("prompt", "combined_parts", self.combined_parts, f"a non-empty list of {', '.join(parts)}")
 
 
 @dataclass
@@ -376,7 +381,7 @@ class GuardrailsConfig(_Section):
     intent_k: int = 7
     #: Below this vote share the detected intent is not trusted for escalation.
     min_intent_confidence: float = 0.5
-    #: Nothing relevant: escalate when the best passage (if a knowledge base is configured) AND the
+    #: Nothing relevant (with a knowledge base configured): escalate when the best passage AND the
     #: best few-shot/intent example are both less similar than these.
     min_retrieval_similarity: float = 0.35
     min_example_similarity: float = 0.55
@@ -424,6 +429,38 @@ class GuardrailsConfig(_Section):
                 fail("guardrails", f"escalate_patterns.{reason}", pattern, f"a valid regular expression ({exc})")
 
 
+@dataclass
+class EvaluationConfig(_Section):
+    """What ``supportkit eval`` and ``supportkit compare`` run and where reports go."""
+
+    section: typing.ClassVar[str] = "evaluation"
+    #: Split of ``data.train_file`` to evaluate on (``test`` or ``validation``).
+    split: str = "test"
+    #: Evaluate at most this many examples of the split (``None``: all).
+    max_examples: int | None = None
+    #: Prompt strategies to evaluate (each a system; with ``compare``, for every method).
+    strategies: list[str] = field(default_factory=lambda: ["zero_shot"])
+    #: Adaptation methods for ``compare`` (``none`` = the untuned base; ``pfeiffer``/``houlsby``
+    #: are the bottleneck variants).
+    methods: list[str] = field(default_factory=lambda: ["none", "lora"])
+    #: Strategies for the trained methods (``None``: the same as ``strategies``).
+    tuned_strategies: list[str] | None = None
+    #: Systems without a language model added to the table.
+    baselines: list[str] = field(default_factory=lambda: ["nearest_neighbour"])
+    #: A trained adapter directory ``eval`` answers with (``None``: the configured model).
+    adapter: str | None = None
+    output_dir: str = "reports/latest"
+    bootstrap_resamples: int = 2000
+
+    def validate(self) -> None:
+        check_choice("evaluation", self, "split", ("test", "validation"))
+        check_positive("evaluation", self, "max_examples", "bootstrap_resamples")
+        for name in ("strategies", "methods"):
+            value = getattr(self, name)
+            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+                fail("evaluation", name, value, "a list of names")
+
+
 _SECTIONS: dict[str, type[_Section]] = {
     "model": ModelConfig,
     "generation": GenerationConfig,
@@ -435,6 +472,7 @@ _SECTIONS: dict[str, type[_Section]] = {
     "data": DataConfig,
     "knowledge": KnowledgeConfig,
     "guardrails": GuardrailsConfig,
+    "evaluation": EvaluationConfig,
 }
 
 C = TypeVar("C", bound="Config")
@@ -454,6 +492,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     knowledge: KnowledgeConfig = field(default_factory=KnowledgeConfig)
     guardrails: GuardrailsConfig = field(default_factory=GuardrailsConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
 
     def validate(self) -> None:
         """Validate every section again (values may have been assigned after construction)."""

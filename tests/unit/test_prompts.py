@@ -39,8 +39,8 @@ def _build(strategy: str, ctx: PromptContext, query: str = "extra charge on my c
     return STRATEGIES.get(strategy)().build(PromptRequest(query=query, role="support_specialist", **kw), ctx)
 
 
-def test_all_five_strategies_are_registered() -> None:
-    assert STRATEGIES.names() == ["combined", "cot", "few_shot", "role_context", "zero_shot"]
+def test_all_six_strategies_are_registered() -> None:
+    assert STRATEGIES.names() == ["combined", "cot", "few_shot", "knowledge", "role_context", "zero_shot"]
     with pytest.raises(UnknownNameError, match="unknown prompt strategy 'magic'; known: combined"):
         STRATEGIES.get("magic")
 

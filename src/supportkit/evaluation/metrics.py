@@ -1,7 +1,10 @@
 """The metric registry: per-example scores of predictions against references.
 
-Built in: ``rouge1``, ``rouge2``, ``rougeL`` (rouge-score, stemmed F-measure) and ``similarity``
-(cosine of all-MiniLM-L6-v2 embeddings). Add your own with :func:`register_metric`::
+Built in: ``rouge1``, ``rouge2``, ``rougeL`` (rouge-score, stemmed F-measure), ``bleu``
+(sacrebleu sentence BLEU, 0-1), ``similarity`` (cosine of all-MiniLM-L6-v2 embeddings), ``length``
+(words in the answer) and ``placeholder_leak`` (1 when ``{{...}}`` is left in the answer). The
+evaluator adds per-request measures from the response itself: latency, escalation, intent
+accuracy. Add your own with :func:`register_metric`::
 
     @register_metric("exact_match")
     def exact_match(predictions, references):
@@ -13,6 +16,7 @@ Empty predictions score 0 and never crash.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -22,6 +26,7 @@ from supportkit.registry import Registry
 from supportkit.retrieval.embedder import Embedder, default_embedder
 
 MetricFn = Callable[[Sequence[str], Sequence[str]], list[float]]
+PLACEHOLDER = re.compile(r"\{\{[^{}]*\}\}")
 
 METRICS: Registry[MetricFn] = Registry("metric")
 
@@ -65,6 +70,30 @@ def similarity_with(embedder: Embedder) -> MetricFn:
         return [0.0 if not p.strip() else float(s) for p, s in zip(predictions, scores, strict=True)]
 
     return similarity
+
+
+@register_metric("bleu")
+def bleu(predictions: Sequence[str], references: Sequence[str]) -> list[float]:
+    """Sentence BLEU (sacrebleu, exponential smoothing) scaled to 0-1."""
+    from sacrebleu.metrics import BLEU
+
+    metric = BLEU(effective_order=True)
+    return [
+        metric.sentence_score(p, [r]).score / 100 if p.strip() and r.strip() else 0.0
+        for p, r in zip(predictions, references, strict=True)
+    ]
+
+
+@register_metric("length")
+def length(predictions: Sequence[str], references: Sequence[str]) -> list[float]:
+    """Words in the answer (the reference is not used)."""
+    return [float(len(p.split())) for p in predictions]
+
+
+@register_metric("placeholder_leak")
+def placeholder_leak(predictions: Sequence[str], references: Sequence[str]) -> list[float]:
+    """1.0 when a template placeholder (``{{Order Number}}``) reached the answer."""
+    return [float(bool(PLACEHOLDER.search(p))) for p in predictions]
 
 
 @register_metric("similarity")

@@ -5,7 +5,7 @@ Rules, in order (the first that applies is the reason):
 1. a configured pattern matches (``human_request``, ``legal``, ...);
 2. the detected intent is on ``guardrails.escalate_intents`` with enough confidence
    (reason ``intent:<name>``);
-3. nothing relevant: the best knowledge passage (when a knowledge base is configured) and the best
+3. nothing relevant (only with a knowledge base configured): the best passage and the best
    labelled or few-shot example are both below their thresholds (``no_match``);
 4. after generation, the answer's groundedness is below ``min_groundedness``
    (``low_groundedness``; see :mod:`supportkit.guardrails.groundedness`).
@@ -85,9 +85,10 @@ def request_escalation(
         and intent.confidence >= settings.min_intent_confidence
     ):
         return f"intent:{intent.intent}", f"detected intent {intent.intent} (confidence {intent.confidence:.2f})"
-    no_passage = best_passage is None or best_passage < settings.min_retrieval_similarity
+    # Only with a knowledge base: a bank of a few examples alone says little about being in scope.
+    no_passage = best_passage is not None and best_passage < settings.min_retrieval_similarity
     no_example = best_example is None or best_example < settings.min_example_similarity
-    if no_passage and no_example and (best_passage is not None or best_example is not None):
+    if no_passage and no_example:
         return "no_match", (
             f"nothing relevant: best passage {_fmt(best_passage)}, best example {_fmt(best_example)}"
         )

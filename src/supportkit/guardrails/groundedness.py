@@ -1,7 +1,8 @@
 """Groundedness: the share of an answer's factual sentences supported by the retrieved passages.
 
 A sentence is supported when it is close in meaning to a sentence of a passage (MiniLM cosine at
-least ``threshold``) *and* every number in it (days, amounts, percentages) appears in the
+least ``threshold``, or most of its content words in that one sentence: short claims such as
+"Plus members have 60 days." embed poorly) *and* every number in it (days, amounts, percentages) appears in the
 passages, the question or the customer's context. The second test matters: an embedding places
 "returns within 90 days" right next to "returns within 30 days", so similarity alone would call
 a contradicted figure supported; an answer with any invented figure is not acceptable at all. Courtesy sentences ("Sorry to hear that.") are not claims and are
@@ -18,8 +19,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from supportkit.retrieval.embedder import Embedder
+from supportkit.retrieval.lexical import tokenize
 from supportkit.retrieval.passages import Passage
 
+#: Share of a claim's content words found in one source sentence that makes it supported.
+LEXICAL_SUPPORT = 0.75
 _SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 _COURTESY = re.compile(
@@ -91,7 +95,7 @@ class GroundednessChecker:
     def _passage_sentences(self, passage: Passage) -> tuple[list[str], np.ndarray]:
         key = f"{passage.id}\0{passage.text}"
         if key not in self._cache:
-            parts = source_sentences(passage.text) or [passage.text]
+            parts = [p for p in (_plain(s) for s in source_sentences(passage.text)) if p] or [passage.text]
             self._cache[key] = (parts, self.embedder.embed([f"{passage.title}: {p}" for p in parts]))
         return self._cache[key]
 
@@ -102,10 +106,12 @@ class GroundednessChecker:
         if not passages:
             return Groundedness(0.0, len(claims), unsupported=claims, invented_numbers=sorted(_numbers(answer)))
         owners: list[str] = []
+        source_words: list[set[str]] = []
         blocks: list[np.ndarray] = []
         for p in passages:
             parts, vectors = self._passage_sentences(p)
             owners.extend([p.article_id] * len(parts))
+            source_words.extend(set(tokenize(f"{p.title} {part}")) for part in parts)
             blocks.append(vectors)
         source = np.vstack(blocks)
         known_numbers = _numbers(" ".join([*(p.text for p in passages), *context]))
@@ -113,6 +119,9 @@ class GroundednessChecker:
         supported, unsupported, counts = 0, [], Counter[str]()
         invented = sorted({n for claim in claims for n in _numbers(claim) - known_numbers})
         for claim, row in zip(claims, sims, strict=True):
+            words = set(tokenize(claim))
+            coverage = np.array([len(words & w) / max(len(words), 1) for w in source_words])
+            row = np.where(coverage >= LEXICAL_SUPPORT, np.maximum(row, self.threshold), row)
             best = int(np.argmax(row))
             if row[best] >= self.threshold and _numbers(claim) <= known_numbers:
                 supported += 1

@@ -107,6 +107,7 @@ class InferencePipeline:
             knowledge=self.knowledge,
             knowledge_k=k.top_k,
             knowledge_min_similarity=k.min_similarity,
+            combined_parts=tuple(p.combined_parts),
         )
         self.guard = self._build_guard()
         # One model, many callers (threads of a server): generation is serialised.

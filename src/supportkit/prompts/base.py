@@ -48,6 +48,8 @@ class PromptContext:
     knowledge: KnowledgeBase | None = None
     knowledge_k: int = 3
     knowledge_min_similarity: float = 0.3
+    #: The strategies ``combined`` is made of, in order.
+    combined_parts: tuple[str, ...] = ("role_context", "knowledge", "few_shot", "cot")
 
 
 @dataclass

@@ -1,23 +1,20 @@
-"""Combined: role + user context, similarity-selected examples, and chain-of-thought, composed.
+"""Combined: role + user context, knowledge passages, similarity-selected examples and
+chain-of-thought, composed.
 
 The parts are the other strategies' own ``contribute`` methods, run in order; nothing is copied.
-Knowledge passages join when a knowledge base is configured (the part adds nothing otherwise).
+``prompt.combined_parts`` chooses them (default: all four); the knowledge part adds nothing
+when no knowledge base is configured.
 """
 
 from __future__ import annotations
 
 from supportkit.prompts.base import STRATEGIES, PromptContext, PromptPlan, PromptRequest, Strategy
-from supportkit.prompts.chain_of_thought import ChainOfThought
-from supportkit.prompts.few_shot import FewShot
-from supportkit.prompts.knowledge import Knowledge
-from supportkit.prompts.role_context import RoleContext
 
 
 @STRATEGIES.register("combined")
 class Combined(Strategy):
     name = "combined"
-    PARTS: tuple[type[Strategy], ...] = (RoleContext, Knowledge, FewShot, ChainOfThought)
 
     def contribute(self, plan: PromptPlan, request: PromptRequest, ctx: PromptContext) -> None:
-        for part in self.PARTS:
-            part().contribute(plan, request, ctx)
+        for part in ctx.combined_parts:
+            STRATEGIES.get(part)().contribute(plan, request, ctx)

@@ -75,7 +75,7 @@ class KnowledgeBase:
         chunk_chars: int = 700,
         overlap_chars: int = 120,
         hybrid: bool = False,
-        bm25_weight: float = 0.3,
+        bm25_weight: float = 0.2,
     ) -> None:
         self.source = Path(source)
         self.embedder = embedder if embedder is not None else default_embedder()

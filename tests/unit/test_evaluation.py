@@ -1,0 +1,157 @@
+"""Metrics, intervals, the Evaluator, the nearest-neighbour baseline and reports (tiny model)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from supportkit import PEFTModel
+from supportkit.config import Config
+from supportkit.data.readers import Conversation
+from supportkit.errors import UnknownNameError
+from supportkit.evaluation.baselines import NearestNeighbourBaseline
+from supportkit.evaluation.evaluator import EvalExample, Evaluator, timed_predictions
+from supportkit.evaluation.metrics import METRICS, register_metric, score
+from supportkit.evaluation.report import compare, write_report
+from supportkit.evaluation.stats import bootstrap_mean, paired_difference
+from supportkit.pipelines.inference import InferencePipeline
+from supportkit.prompts.bank import ExampleBank
+from supportkit.retrieval.embedder import HashingEmbedder
+
+EXAMPLES = [
+    EvalExample("Where is my order BC-1?", "Track order BC-1 under Account > Orders.", "track_order"),
+    EvalExample("I was charged twice", "Duplicate charges are refunded within 5 days.", "duplicate_charge"),
+    EvalExample("How do I return shoes?", "Returns are free within 30 days.", "return_item"),
+    EvalExample("Where is parcel BC-2?", "Track order BC-2 under Account > Orders.", "track_order"),
+]
+TRAIN = [
+    EvalExample("where is order BC-9", "Track order BC-9 under Account > Orders.", "track_order"),
+    EvalExample("I was charged twice on my card", "Duplicate charges are refunded within 5 days.", "duplicate_charge"),
+    EvalExample("return my shoes please", "Returns are free within 30 days.", "return_item"),
+]
+
+
+def test_text_metrics_and_empty_predictions() -> None:
+    s = score(["the refund takes five days", "", "{{Order Number}} is late"], ["the refund takes five days", "x", "y"],
+              ["bleu", "rougeL", "length", "placeholder_leak"])  # fmt: skip
+    assert s["bleu"][0] == pytest.approx(1.0) and s["rougeL"][0] == 1.0
+    assert s["bleu"][1] == 0.0 and s["rougeL"][1] == 0.0 and s["length"][1] == 0.0
+    assert s["placeholder_leak"] == [0.0, 0.0, 1.0] and s["length"][0] == 5.0
+    with pytest.raises(UnknownNameError, match="bleu"):
+        METRICS.get("blue")
+
+
+def test_bootstrap_intervals_and_paired_differences() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.random(300)
+    iv = bootstrap_mean(a)
+    assert iv.low < iv.mean < iv.high and iv.n == 300 and iv.high - iv.low < 0.1
+    shifted = paired_difference(a + 0.05 + rng.normal(0, 0.02, 300), a)
+    assert shifted.excludes_zero() and shifted.low > 0
+    noise = paired_difference(a + rng.normal(0, 0.02, 300), a)
+    assert not noise.excludes_zero()
+    assert bootstrap_mean([0.5]).low == bootstrap_mean([0.5]).high == 0.5
+    assert bootstrap_mean([]).n == 0
+    with pytest.raises(ValueError, match="differ in length"):
+        paired_difference([1.0], [1.0, 2.0])
+
+
+def test_example_from_multi_turn_conversation_keeps_history() -> None:
+    conv = Conversation(
+        (
+            {"role": "system", "content": "s"},
+            {"role": "user", "content": "my order is late"},
+            {"role": "assistant", "content": "What is the order number?"},
+            {"role": "user", "content": "BC-123"},
+            {"role": "assistant", "content": "Order BC-123 ships today."},
+        ),
+        intent="late_delivery",
+        source="f.jsonl:3",
+    )
+    e = EvalExample.from_conversation(conv)
+    assert (e.question, e.reference, e.intent, e.id) == ("BC-123", "Order BC-123 ships today.", "late_delivery", "f.jsonl:3")
+    assert [m["content"] for m in e.history] == ["my order is late", "What is the order number?"]
+
+
+def test_nearest_neighbour_baseline_answers_with_the_closest_training_answer() -> None:
+    baseline = NearestNeighbourBaseline(TRAIN, HashingEmbedder())
+    assert baseline.answer("where is my order BC-5") == TRAIN[0].reference
+    evaluator = Evaluator(None, intent_reference=TRAIN, embedder=HashingEmbedder())
+    predictions, extra = timed_predictions(baseline.answer, EXAMPLES)
+    result = evaluator.score_predictions("nn", EXAMPLES, predictions, extra)
+    # an answer's intent is that of the training answer it matches; the NN returns training answers
+    by_answer = {e.reference: e.intent for e in TRAIN}
+    assert [r["answer_intent"] for r in result.rows] == [by_answer[p] for p in predictions]
+    hits = [float(by_answer[p] == e.intent) for p, e in zip(predictions, EXAMPLES, strict=True)]
+    assert result.metrics["intent_accuracy"].mean == pytest.approx(sum(hits) / 4)
+    assert result.rows[1]["rougeL"] == 1.0 and result.metrics["latency_s"].n == 4
+
+
+def test_custom_metric_is_used_by_the_evaluator() -> None:
+    @register_metric("mentions_order", replace=True)
+    def mentions_order(predictions: list[str], references: list[str]) -> list[float]:
+        return [float("order" in p.lower()) for p in predictions]
+
+    evaluator = Evaluator(None, metrics=["rougeL", "mentions_order"], embedder=HashingEmbedder())
+    result = evaluator.score_predictions("x", EXAMPLES, ["Your order ships", "", "no", "ORDER"])
+    assert [r["mentions_order"] for r in result.rows] == [1.0, 0.0, 0.0, 1.0]
+    assert result.metrics["mentions_order"].mean == 0.5
+    with pytest.raises(UnknownNameError):
+        Evaluator(None, metrics=["no_such_metric"], embedder=HashingEmbedder())
+
+
+@pytest.fixture
+def evaluated(tiny_config: Config) -> list:
+    config = tiny_config.with_overrides(["generation.max_new_tokens=4", "generation.batch_size=2"])
+    bank = ExampleBank(embedder=HashingEmbedder())
+    pipeline = InferencePipeline(PEFTModel(config), config, bank=bank)
+    evaluator = Evaluator(pipeline, intent_reference=TRAIN, resamples=200)
+    tuned = evaluator.evaluate(EXAMPLES, name="tiny + zero_shot", strategy="zero_shot", progress=False)
+    baseline = NearestNeighbourBaseline(TRAIN, HashingEmbedder())
+    nn = evaluator.score_predictions("nn", EXAMPLES, *timed_predictions(baseline.answer, EXAMPLES))
+    return [tuned, nn]
+
+
+def test_evaluator_runs_the_pipeline_batched(evaluated: list) -> None:
+    tuned = evaluated[0]
+    assert len(tuned.rows) == 4 and tuned.info["strategy"] == "zero_shot"
+    row = tuned.rows[0]
+    assert {"question", "reference", "prediction", "rougeL", "similarity", "bleu", "latency_s", "escalated",
+            "generated_tokens", "answer_intent"} <= set(row)  # fmt: skip
+    assert all(r["generated_tokens"] > 0 for r in tuned.rows) and tuned.metrics["latency_s"].mean > 0
+    assert set(tuned.metrics) >= {"rougeL", "similarity", "bleu", "length", "placeholder_leak", "latency_s"}
+
+
+def test_report_files_plots_and_comparisons(evaluated: list, tmp_path: Path) -> None:
+    logs = tmp_path / "run"
+    logs.mkdir()
+    (logs / "metrics.jsonl").write_text(
+        "\n".join(json.dumps(r) for r in [
+            {"step": 1, "loss": 3.0}, {"step": 2, "loss": 2.5, "eval_val_loss": 2.7, "eval_rougeL": 0.2},
+            {"step": 3, "loss": 2.1}, {"step": 4, "loss": 1.9, "eval_val_loss": 2.2, "eval_rougeL": 0.3}])  # fmt: skip
+    )
+    paths = write_report(tmp_path / "report", evaluated, title="Tiny <report>", comparisons=[("nn", "tiny + zero_shot")],
+                         training_logs={"tiny": logs}, notes=["a note"])  # fmt: skip
+    data = json.loads(paths.json.read_text())  # strict JSON: no NaN
+    assert "NaN" not in paths.json.read_text()
+    assert [s["name"] for s in data["systems"]] == ["tiny + zero_shot", "nn"]
+    assert len(data["systems"][1]["rows"]) == 4 and data["comparisons"][0]["metric"] == "rougeL"
+    assert data["comparisons"][0]["significant"] in (True, False)
+    html = paths.html.read_text()
+    assert "Tiny &lt;report&gt;" in html and "<table>" in html
+    assert len(paths.plots) == 3
+    for png in paths.plots:
+        assert f'src="plots/{png.name}"' in html and f"(plots/{png.name})" in paths.markdown.read_text()
+        with Image.open(png) as image:
+            image.load()  # decodes the whole file
+            assert image.format == "PNG" and image.size[0] > 300 and image.size[1] > 100
+    diff = compare(evaluated, [("nn", "tiny + zero_shot")], ["rougeL"])[0]
+    assert diff.difference.mean == pytest.approx(
+        evaluated[1].metrics["rougeL"].mean - evaluated[0].metrics["rougeL"].mean
+    )
+    with pytest.raises(KeyError, match="cannot compare"):
+        compare(evaluated, [("nn", "missing")])
