@@ -73,7 +73,9 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
     from supportkit.pipelines.inference import InferencePipeline
     from supportkit.prompts.bank import ExampleBank
 
-    config = apply_project_defaults(Config().with_overrides(["peft.method=none", "generation.max_new_tokens=64"]))
+    config = apply_project_defaults(
+        Config().with_overrides(["peft.method=none", "generation.max_new_tokens=64"])
+    )
     pipeline = InferencePipeline(PEFTModel(config), config)
     embedder = pipeline.bank.embedder
     retrieval_rows = read_labelled(RETRIEVAL_EVAL, ["question", "article"])
@@ -115,7 +117,11 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
         cited_right += bool(r.citations) and row["article"] in titles and not r.escalate
     seconds = time.perf_counter() - started
     outcome_rows = [
-        {"knowledge answers (bundled SmolLM2, greedy)": k, "questions": v, "share": f"{v / len(questions):.2f}"}
+        {
+            "knowledge answers (bundled SmolLM2, greedy)": k,
+            "questions": v,
+            "share": f"{v / len(questions):.2f}",
+        }
         for k, v in outcomes.most_common()
     ]
     notes = [
@@ -133,7 +139,9 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
         "command": COMMAND + (" --quick" if quick else ""),
         "machine": machine_info(),
         "rows": rows,
-        "tables": [{"title": "What the knowledge strategy sends (bundled model, no tuning)", "rows": outcome_rows}],
+        "tables": [
+            {"title": "What the knowledge strategy sends (bundled model, no tuning)", "rows": outcome_rows}
+        ],
         "notes": notes,
         "escalation": escalation_row,
         "intent_accuracy": intent_accuracy,

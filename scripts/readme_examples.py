@@ -18,7 +18,7 @@ README = ROOT / "README.md"
 START, END = "<!-- strategies:start -->", "<!-- strategies:end -->"
 QUESTION = "I was charged twice for my order last week. Can you help?"
 CONTEXT = {"account_type": "premium", "join_date": "2023-01-15", "previous_issues": "late delivery"}
-STRATEGIES = ("zero_shot", "few_shot", "cot", "role_context", "combined")
+STRATEGIES = ("zero_shot", "few_shot", "cot", "role_context", "knowledge", "combined")
 
 
 def generate() -> str:
@@ -32,6 +32,7 @@ def generate() -> str:
             "peft.method=none",
             "generation.max_new_tokens=64",
             f"prompt.few_shot_file={ROOT / 'data' / 'few_shot_examples.jsonl'}",
+            f"knowledge.path={ROOT / 'data' / 'knowledge_base'}",
         ]
     )
     pipeline = InferencePipeline(PEFTModel(config), config)
@@ -48,6 +49,11 @@ def generate() -> str:
         lines.append(f"[{strategy}]  role={r.role or '-'}  prompt={r.prompt_version}  tokens={tokens}")
         for e in r.examples:
             lines.append(f"  example ({e.similarity:.2f}, {e.intent}): {e.question}")
+        for p in r.passages:
+            lines.append(f"  article ({p.similarity:.2f}): {p.title}")
+        if r.groundedness is not None:
+            changes = ", ".join(r.guardrails) or "none"
+            lines.append(f"  groundedness: {r.groundedness:.2f}; guardrails: {changes}")
         if r.reasoning:
             lines.append("  reasoning: " + " ".join(r.reasoning.split()))
         lines.extend(textwrap.wrap(r.text, 96, initial_indent="  answer: ", subsequent_indent="          "))

@@ -205,7 +205,9 @@ class PromptConfig(_Section):
     #: How many stored history messages a prompt may include (the budget may cut more).
     history_turns: int = 6
     #: The strategies the ``combined`` strategy is composed of, in order.
-    combined_parts: list[str] = field(default_factory=lambda: ["role_context", "knowledge", "few_shot", "cot"])
+    combined_parts: list[str] = field(
+        default_factory=lambda: ["role_context", "knowledge", "few_shot", "cot"]
+    )
 
     def validate(self) -> None:
         check_positive("prompt", self, "num_examples", "history_turns", allow_zero=True)
@@ -373,7 +375,9 @@ class GuardrailsConfig(_Section):
     section: typing.ClassVar[str] = "guardrails"
     escalation: bool = True
     #: Detected intents that always go to a person.
-    escalate_intents: list[str] = field(default_factory=lambda: ["complaint", "delete_account", "human_agent"])
+    escalate_intents: list[str] = field(
+        default_factory=lambda: ["complaint", "delete_account", "human_agent"]
+    )
     #: Reason -> regular expression; a matching request is escalated with that reason.
     escalate_patterns: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_ESCALATION_PATTERNS))
     #: Labelled examples for the intent detector (JSONL/CSV with intents); default: the few-shot bank.
@@ -400,7 +404,9 @@ class GuardrailsConfig(_Section):
     redact_output: bool = True
     #: Replace an answer that repeats this many consecutive words of the system instructions.
     leak_min_words: int = 12
-    leak_message: str = "I'm sorry, I can't share that. Is there anything about your order or account I can help with?"
+    leak_message: str = (
+        "I'm sorry, I can't share that. Is there anything about your order or account I can help with?"
+    )
     #: Values for ``{{Slot Name}}`` placeholders (the user's profile/context is looked up first).
     slots: dict[str, str] = field(default_factory=dict)
     #: Cut answers at the last sentence end before this many characters (``None``: no cap).
@@ -426,7 +432,12 @@ class GuardrailsConfig(_Section):
             try:
                 re.compile(pattern)
             except re.error as exc:
-                fail("guardrails", f"escalate_patterns.{reason}", pattern, f"a valid regular expression ({exc})")
+                fail(
+                    "guardrails",
+                    f"escalate_patterns.{reason}",
+                    pattern,
+                    f"a valid regular expression ({exc})",
+                )
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+
 import pytest
 
 from supportkit import PEFTModel
@@ -18,8 +19,11 @@ pytestmark = pytest.mark.slow
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> InferencePipeline:
     config = apply_project_defaults(
         Config().with_overrides(
-            ["peft.method=none", "generation.max_new_tokens=48",
-             f"knowledge.index_dir={tmp_path_factory.mktemp('kb-index')}"]  # fmt: skip
+            [
+                "peft.method=none",
+                "generation.max_new_tokens=48",
+                f"knowledge.index_dir={tmp_path_factory.mktemp('kb-index')}",
+            ]
         )
     )
     return InferencePipeline(PEFTModel(config), config)

@@ -30,14 +30,19 @@ EXAMPLES = [
 ]
 TRAIN = [
     EvalExample("where is order BC-9", "Track order BC-9 under Account > Orders.", "track_order"),
-    EvalExample("I was charged twice on my card", "Duplicate charges are refunded within 5 days.", "duplicate_charge"),
+    EvalExample(
+        "I was charged twice on my card", "Duplicate charges are refunded within 5 days.", "duplicate_charge"
+    ),
     EvalExample("return my shoes please", "Returns are free within 30 days.", "return_item"),
 ]
 
 
 def test_text_metrics_and_empty_predictions() -> None:
-    s = score(["the refund takes five days", "", "{{Order Number}} is late"], ["the refund takes five days", "x", "y"],
-              ["bleu", "rougeL", "length", "placeholder_leak"])  # fmt: skip
+    s = score(
+        ["the refund takes five days", "", "{{Order Number}} is late"],
+        ["the refund takes five days", "x", "y"],
+        ["bleu", "rougeL", "length", "placeholder_leak"],
+    )
     assert s["bleu"][0] == pytest.approx(1.0) and s["rougeL"][0] == 1.0
     assert s["bleu"][1] == 0.0 and s["rougeL"][1] == 0.0 and s["length"][1] == 0.0
     assert s["placeholder_leak"] == [0.0, 0.0, 1.0] and s["length"][0] == 5.0
@@ -73,7 +78,12 @@ def test_example_from_multi_turn_conversation_keeps_history() -> None:
         source="f.jsonl:3",
     )
     e = EvalExample.from_conversation(conv)
-    assert (e.question, e.reference, e.intent, e.id) == ("BC-123", "Order BC-123 ships today.", "late_delivery", "f.jsonl:3")
+    assert (e.question, e.reference, e.intent, e.id) == (
+        "BC-123",
+        "Order BC-123 ships today.",
+        "late_delivery",
+        "f.jsonl:3",
+    )
     assert [m["content"] for m in e.history] == ["my order is late", "What is the order number?"]
 
 
@@ -120,8 +130,18 @@ def test_evaluator_runs_the_pipeline_batched(evaluated: list) -> None:
     tuned = evaluated[0]
     assert len(tuned.rows) == 4 and tuned.info["strategy"] == "zero_shot"
     row = tuned.rows[0]
-    assert {"question", "reference", "prediction", "rougeL", "similarity", "bleu", "latency_s", "escalated",
-            "generated_tokens", "answer_intent"} <= set(row)  # fmt: skip
+    assert {
+        "question",
+        "reference",
+        "prediction",
+        "rougeL",
+        "similarity",
+        "bleu",
+        "latency_s",
+        "escalated",
+        "generated_tokens",
+        "answer_intent",
+    } <= set(row)
     assert all(r["generated_tokens"] > 0 for r in tuned.rows) and tuned.metrics["latency_s"].mean > 0
     assert set(tuned.metrics) >= {"rougeL", "similarity", "bleu", "length", "placeholder_leak", "latency_s"}
 
@@ -130,12 +150,24 @@ def test_report_files_plots_and_comparisons(evaluated: list, tmp_path: Path) -> 
     logs = tmp_path / "run"
     logs.mkdir()
     (logs / "metrics.jsonl").write_text(
-        "\n".join(json.dumps(r) for r in [
-            {"step": 1, "loss": 3.0}, {"step": 2, "loss": 2.5, "eval_val_loss": 2.7, "eval_rougeL": 0.2},
-            {"step": 3, "loss": 2.1}, {"step": 4, "loss": 1.9, "eval_val_loss": 2.2, "eval_rougeL": 0.3}])  # fmt: skip
+        "\n".join(
+            json.dumps(r)
+            for r in [
+                {"step": 1, "loss": 3.0},
+                {"step": 2, "loss": 2.5, "eval_val_loss": 2.7, "eval_rougeL": 0.2},
+                {"step": 3, "loss": 2.1},
+                {"step": 4, "loss": 1.9, "eval_val_loss": 2.2, "eval_rougeL": 0.3},
+            ]
+        )
     )
-    paths = write_report(tmp_path / "report", evaluated, title="Tiny <report>", comparisons=[("nn", "tiny + zero_shot")],
-                         training_logs={"tiny": logs}, notes=["a note"])  # fmt: skip
+    paths = write_report(
+        tmp_path / "report",
+        evaluated,
+        title="Tiny <report>",
+        comparisons=[("nn", "tiny + zero_shot")],
+        training_logs={"tiny": logs},
+        notes=["a note"],
+    )
     data = json.loads(paths.json.read_text())  # strict JSON: no NaN
     assert "NaN" not in paths.json.read_text()
     assert [s["name"] for s in data["systems"]] == ["tiny + zero_shot", "nn"]
@@ -155,3 +187,107 @@ def test_report_files_plots_and_comparisons(evaluated: list, tmp_path: Path) -> 
     )
     with pytest.raises(KeyError, match="cannot compare"):
         compare(evaluated, [("nn", "missing")])
+
+
+def _write_data(path: Path) -> Path:
+    rows = []
+    for i in range(12):
+        rows.append(
+            {
+                "intent": "track_order",
+                "messages": [
+                    {"role": "user", "content": f"Where is my order BC-{1000 + i}?"},
+                    {
+                        "role": "assistant",
+                        "content": f"Order BC-{1000 + i} is on its way; track it under Orders.",
+                    },
+                ],
+            }
+        )
+        rows.append(
+            {
+                "intent": "refund_status",
+                "messages": [
+                    {"role": "user", "content": f"When is my refund for BC-{2000 + i} coming?"},
+                    {
+                        "role": "assistant",
+                        "content": f"The refund for BC-{2000 + i} reaches you in 5 to 7 days.",
+                    },
+                ],
+            }
+        )
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    return path
+
+
+def _cli_overrides(tiny_model_dir: Path, tmp_path: Path) -> list[str]:
+    return [
+        f"model.name_or_path={tiny_model_dir}",
+        f"data.train_file={_write_data(tmp_path / 'conv.jsonl')}",
+        "data.dedup_threshold=null",
+        "data.test_split=0.25",
+        "data.val_split=0.0",
+        "data.train_split=0.75",
+        "generation.max_new_tokens=3",
+        "training.max_steps=1",
+        "training.batch_size=2",
+        "training.eval_steps=null",
+        "training.save_steps=null",
+        f"training.output_dir={tmp_path / 'train'}",
+        "evaluation.max_examples=4",
+        "evaluation.bootstrap_resamples=100",
+        f"evaluation.output_dir={tmp_path / 'report'}",
+        f"knowledge.index_dir={tmp_path / 'kb'}",
+    ]
+
+
+def test_eval_command_writes_a_report(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from supportkit.cli import main
+
+    args = [
+        "eval",
+        *_cli_overrides(tiny_model_dir, tmp_path),
+        "evaluation.strategies=[zero_shot, few_shot]",
+        "peft.method=none",
+        "--quiet",
+    ]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    for name in ("none + zero_shot", "none + few_shot", "nearest-neighbour baseline"):
+        assert name in out, out
+    data = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert [len(s["rows"]) for s in data["systems"]] == [4, 4, 4]
+    # the nearest-neighbour baseline answers from the train split, never the evaluated answer itself
+    test_refs = {r["reference"] for r in data["systems"][2]["rows"]}
+    assert not test_refs & {r["prediction"] for r in data["systems"][2]["rows"]}
+
+
+def test_compare_command_trains_each_method_and_tabulates(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from supportkit.cli import main
+
+    args = [
+        "compare",
+        *_cli_overrides(tiny_model_dir, tmp_path),
+        "evaluation.methods=[none, lora, pfeiffer]",
+        "evaluation.strategies=[zero_shot]",
+        "--quiet",
+    ]
+    assert main(args) == 0
+    data = json.loads((tmp_path / "report" / "report.json").read_text())
+    names = [s["name"] for s in data["systems"]]
+    assert names == [
+        "none + zero_shot",
+        "lora + zero_shot",
+        "pfeiffer + zero_shot",
+        "nearest-neighbour baseline",
+    ]
+    lora, pfeiffer = data["systems"][1]["info"], data["systems"][2]["info"]
+    assert lora["trainable_params"] > 0 and lora["adapter_mb"] > 0 and lora["train_steps"] == 1
+    assert pfeiffer["trainable_params"] != lora["trainable_params"]
+    assert data["summary"][1]["trainable params"] == f"{lora['trainable_params']:,}"
+    assert (tmp_path / "report" / "plots" / "training.png").is_file()
+    assert ("lora + zero_shot", "none + zero_shot") in {(c["a"], c["b"]) for c in data["comparisons"]}

@@ -117,9 +117,7 @@ def test_length_and_stop_sequences() -> None:
     ],
 )
 def test_escalation_patterns(query: str, reason: str | None) -> None:
-    found = request_escalation(
-        query, GuardrailsConfig(), intent=None, best_passage=None, best_example=None
-    )
+    found = request_escalation(query, GuardrailsConfig(), intent=None, best_passage=None, best_example=None)
     assert (found[0] if found else None) == reason
 
 
@@ -137,8 +135,12 @@ def test_escalation_by_intent_confidence_and_no_match() -> None:
     # a good example match, or no knowledge base at all, is not "nothing relevant"
     assert request_escalation("x", s, intent=None, best_passage=0.1, best_example=0.9) is None
     assert request_escalation("x", s, intent=None, best_passage=None, best_example=0.1) is None
-    assert request_escalation("x", GuardrailsConfig(escalate_patterns={}), intent=None,
-                              best_passage=None, best_example=None) is None  # fmt: skip
+    assert (
+        request_escalation(
+            "x", GuardrailsConfig(escalate_patterns={}), intent=None, best_passage=None, best_example=None
+        )
+        is None
+    )
 
 
 def test_handoff_summary_has_intent_questions_articles_and_profile_without_secrets() -> None:
@@ -208,8 +210,11 @@ def test_groundedness_supports_the_article_and_flags_a_contradiction(minilm: Min
     assert unrelated.score == 0.0 and not unrelated.acceptable(0.5)
     # courtesy is not a claim; numbers from the question count as known
     assert checker.check("Sorry to hear that!", [RETURNS]).claims == 0
-    ok = checker.check("Your order BC-12345 can be returned within 30 days of delivery.", [RETURNS],
-                       ["Can I return order BC-12345?"])  # fmt: skip
+    ok = checker.check(
+        "Your order BC-12345 can be returned within 30 days of delivery.",
+        [RETURNS],
+        ["Can I return order BC-12345?"],
+    )
     assert ok.invented_numbers == []
 
 

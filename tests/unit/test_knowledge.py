@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -36,7 +37,8 @@ class CountingEmbedder(HashingEmbedder):
 def _write_kb(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "returns.md").write_text(
-        "# Returns policy\n\nReturn items within 30 days of delivery.\n\n## Final sale\nGift cards cannot be returned.\n",
+        "# Returns policy\n\nReturn items within 30 days of delivery.\n\n"
+        "## Final sale\nGift cards cannot be returned.\n",
         encoding="utf-8",
     )
     (folder / "shipping.md").write_text("# Shipping\n\nExpress shipping costs $9.99 and takes 1 to 2 days.\n")
@@ -72,7 +74,7 @@ def test_jsonl_articles_and_bad_rows_named_by_line(tmp_path: Path) -> None:
 def test_non_utf8_article_is_reported(tmp_path: Path) -> None:
     (tmp_path / "kb").mkdir()
     (tmp_path / "kb" / "latin.md").write_bytes("# Caf\xe9\n".encode("latin-1"))
-    with pytest.raises(DataError, match="latin.md: not UTF-8"):
+    with pytest.raises(DataError, match=r"latin\.md: not UTF-8"):
         load_articles(tmp_path / "kb")
 
 
@@ -84,7 +86,7 @@ def test_passages_split_by_heading_then_by_length_with_overlap() -> None:
     long = passages[1:]
     assert len(long) >= 3 and all(p.heading == "Long part" for p in long)
     assert all(len(p.text) <= 160 for p in long)
-    for first, second in zip(long, long[1:], strict=False):  # the last sentence carries over
+    for first, second in itertools.pairwise(long):  # the last sentence carries over
         assert first.text.split(". ")[-1] in second.text
     joined = " ".join(p.text for p in long)
     assert all(s in joined for s in sentences)  # nothing lost

@@ -52,8 +52,12 @@ def test_knowledge_strategy_lists_passages_in_prompt_and_response(pipeline: Infe
 
 
 def test_human_request_is_escalated_without_generating_and_stored(pipeline: InferencePipeline) -> None:
-    r = pipeline.respond("I want to speak to a person about my refund", strategy="knowledge", user_id="u1",
-                         user_context={"name": "Ann", "api_key": "sk-secret"})  # fmt: skip
+    r = pipeline.respond(
+        "I want to speak to a person about my refund",
+        strategy="knowledge",
+        user_id="u1",
+        user_context={"name": "Ann", "api_key": "sk-secret"},
+    )
     assert r.escalate and r.generated_tokens == 0
     assert r.text == pipeline.config.guardrails.handoff_message
     assert r.escalation is not None and r.escalation["reason"] == "human_request"
@@ -95,10 +99,13 @@ def test_streamed_escalation_yields_the_handoff_message(pipeline: InferencePipel
 
 
 def test_output_guardrails_apply_to_answers(pipeline: InferencePipeline) -> None:
-    assert pipeline.guard.check(
-        "Mail me at a@b.co about {{Order Number}}.",
-        pipeline.guard.assess("where is my parcel"),
-        passages=[],
-        query="where is my parcel",
-        profile={"order_number": "BC-777"},
-    ).text == "Mail me at [EMAIL] about BC-777."
+    assert (
+        pipeline.guard.check(
+            "Mail me at a@b.co about {{Order Number}}.",
+            pipeline.guard.assess("where is my parcel"),
+            passages=[],
+            query="where is my parcel",
+            profile={"order_number": "BC-777"},
+        ).text
+        == "Mail me at [EMAIL] about BC-777."
+    )

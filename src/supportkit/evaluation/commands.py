@@ -1,5 +1,6 @@
-"""CLI subcommands owned by evaluation: ``eval`` (one model, its strategies) and ``compare`` (the
-grid of adaptation methods x strategies with baselines). Both write JSON/Markdown/HTML reports."""
+"""CLI subcommands owned by evaluation: ``eval`` (one model, its strategies), ``compare`` (the grid
+of adaptation methods x strategies with baselines) and ``demo`` (the end-to-end tour). All write
+JSON/Markdown/HTML reports."""
 
 from __future__ import annotations
 
@@ -44,16 +45,23 @@ def run_eval(args: argparse.Namespace) -> int:
     evaluator = Evaluator(pipeline, intent_reference=data.train, resamples=e.bootstrap_resamples)
     label = e.adapter or f"{config.model.name_or_path} ({model.method})"
     systems = [
-        evaluator.evaluate(data.test, name=f"{model.method} + {s}", strategy=s, info={"model": label},
-                           progress=not args.quiet)  # fmt: skip
+        evaluator.evaluate(
+            data.test,
+            name=f"{model.method} + {s}",
+            strategy=s,
+            info={"model": label},
+            progress=not args.quiet,
+        )
         for s in e.strategies
     ]
     systems += [evaluate_baseline(b, data, evaluator) for b in e.baselines]
     pairs = [(s.name, systems[0].name) for s in systems[1:]]
     paths = write_report(e.output_dir, systems, title=f"Evaluation: {label}", comparisons=pairs)
     print_summary(systems)
-    print(f"\nreport: {paths.html} (also {paths.markdown.name}, {paths.json.name}); "
-          f"{len(data.test)} examples in {time.perf_counter() - started:.0f} s")  # fmt: skip
+    print(
+        f"\nreport: {paths.html} (also {paths.markdown.name}, {paths.json.name}); "
+        f"{len(data.test)} examples in {time.perf_counter() - started:.0f} s"
+    )
     return 0
 
 
@@ -86,4 +94,20 @@ def run_compare(args: argparse.Namespace) -> int:
     )
     print_summary(result.systems)
     print(f"\nreport: {paths.html}; finished in {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+def _configure_demo(p: argparse.ArgumentParser) -> None:
+    p.add_argument("overrides", nargs="*", help="dotted overrides of configs/demo.yaml")
+    p.add_argument("--quick", action="store_true", help="tiny budgets (2 steps, 4 questions), for tests")
+
+
+@command(
+    "demo", "fine-tune, evaluate base vs tuned vs baseline, answer samples, write a report", _configure_demo
+)
+def run_demo(args: argparse.Namespace) -> int:
+    from supportkit.demo import demo_config
+    from supportkit.demo import run_demo as demo
+
+    demo(demo_config(args.quick, args.overrides), quick=args.quick)
     return 0

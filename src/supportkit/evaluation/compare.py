@@ -61,7 +61,9 @@ def load_eval_data(config: Config, *, split: str = "test", limit: int | None = N
     splits = loader.split(conversations)
     held = getattr(splits, split)
     if not held:
-        raise ValueError(f"the {split} split is empty: raise data.{'val' if split == 'validation' else split}_split")
+        raise ValueError(
+            f"the {split} split is empty: raise data.{'val' if split == 'validation' else split}_split"
+        )
     test = [EvalExample.from_conversation(c) for c in held][: limit or None]
     return EvalData(splits, [EvalExample.from_conversation(c) for c in splits.train], test)
 
@@ -81,7 +83,11 @@ def evaluate_baseline(name: str, data: EvalData, evaluator: Evaluator) -> System
     baseline = NearestNeighbourBaseline(data.train, evaluator.embedder)
     predictions, extra = timed_predictions(baseline.answer, data.test)
     return evaluator.score_predictions(
-        baseline.name, data.test, predictions, extra, info={"method": "-", "strategy": "-", "trainable_params": 0}
+        baseline.name,
+        data.test,
+        predictions,
+        extra,
+        info={"method": "-", "strategy": "-", "trainable_params": 0},
     )
 
 
@@ -129,28 +135,44 @@ def run_comparison(
             on_system(system)
 
     for method in methods:
-        cfg = config.with_overrides([*METHOD_OVERRIDES[method], f"training.output_dir={out / 'train' / method}"])
+        cfg = config.with_overrides(
+            [*METHOD_OVERRIDES[method], f"training.output_dir={out / 'train' / method}"]
+        )
         model = PEFTModel(cfg)
         trainable, total = model.trainable_parameters()
-        info: dict[str, Any] = {"method": method, "trainable_params": trainable,
-                                "trainable_pct": round(100 * trainable / total, 3)}  # fmt: skip
+        info: dict[str, Any] = {
+            "method": method,
+            "trainable_params": trainable,
+            "trainable_pct": round(100 * trainable / total, 3),
+        }
         if method != "none":
             loader = DataLoader(cfg, model.tokenizer)
             prepared = loader.prepare()
             train_dl, val_dl = loader.dataloaders_for(prepared)
             summary = TrainingPipeline(model, cfg).train(train_dl, val_dl)
             saved = model.save_model(out / "adapters" / method)
-            info.update(adapter_mb=round(_dir_mb(saved), 2), peak_memory_mb=round(summary.peak_memory_mb),
-                        train_time_s=round(summary.train_time_s, 1),
-                        train_tokens_per_s=round(summary.tokens_per_s, 1), train_steps=summary.steps)  # fmt: skip
+            info.update(
+                adapter_mb=round(_dir_mb(saved), 2),
+                peak_memory_mb=round(summary.peak_memory_mb),
+                train_time_s=round(summary.train_time_s, 1),
+                train_tokens_per_s=round(summary.tokens_per_s, 1),
+                train_steps=summary.steps,
+            )
             result.training_logs[method] = str(Path(cfg.training.output_dir))
         for spec in strategies if method == "none" or tuned_strategies is None else tuned_strategies:
             strategy, _, selector = spec.partition(":")
             scfg = cfg.with_overrides([f"prompt.selector={selector}"]) if selector else cfg
             pipeline = InferencePipeline(model, scfg, bank=bank)
             evaluator = Evaluator(pipeline, intent_reference=data.train, seed=cfg.training.seed)
-            add(evaluator.evaluate(data.test, name=f"{method} + {spec}", strategy=strategy,
-                                   info=dict(info), progress=progress))  # fmt: skip
+            add(
+                evaluator.evaluate(
+                    data.test,
+                    name=f"{method} + {spec}",
+                    strategy=strategy,
+                    info=dict(info),
+                    progress=progress,
+                )
+            )
         del model
     if baselines:
         evaluator = Evaluator(None, intent_reference=data.train, embedder=embedder)

@@ -84,7 +84,8 @@ class AnswerIntent:
     def predict(self, answers: Sequence[str]) -> list[str | None]:
         vectors = self.detector.bank.embedder.embed([a if a.strip() else " " for a in answers])
         return [
-            self.detector.detect(a, v).intent if a.strip() else None for a, v in zip(answers, vectors, strict=True)
+            self.detector.detect(a, v).intent if a.strip() else None
+            for a, v in zip(answers, vectors, strict=True)
         ]
 
 
@@ -193,7 +194,9 @@ class Evaluator:
         return SystemResult(name, rows, metrics, dict(info or {}))
 
 
-def timed_predictions(answer: Callable[[str], str], examples: Sequence[EvalExample]) -> tuple[list[str], list[dict]]:
+def timed_predictions(
+    answer: Callable[[str], str], examples: Sequence[EvalExample]
+) -> tuple[list[str], list[dict]]:
     """Answers of a plain function (e.g. a baseline) with each call's latency."""
     predictions, extra = [], []
     for e in examples:

@@ -31,7 +31,8 @@ def metric_bars(systems: Sequence[SystemResult], metrics: Sequence[str], path: P
     axes = [axes] if len(metrics) == 1 else list(axes)
     names = [s.name for s in systems]
     for ax, metric in zip(axes, metrics, strict=True):
-        means, errors = [], [[], []]
+        means: list[float] = []
+        errors: list[list[float]] = [[], []]
         for s in systems:
             iv = s.metrics.get(metric)
             mean = iv.mean if iv and not math.isnan(iv.mean) else 0.0

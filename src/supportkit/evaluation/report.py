@@ -1,8 +1,8 @@
 """Evaluation reports: JSON (every number and per-example row), Markdown, and HTML with PNG plots.
 
-    paths = write_report("reports/run1", [base, tuned, baseline], title="Base vs LoRA",
-                         comparisons=[("lora", "base")], training_logs={"lora": "outputs/run"})
-    print(paths.html)
+paths = write_report("reports/run1", [base, tuned, baseline], title="Base vs LoRA",
+                     comparisons=[("lora", "base")], training_logs={"lora": "outputs/run"})
+print(paths.html)
 """
 
 from __future__ import annotations
@@ -39,8 +39,13 @@ class Comparison:
     difference: Interval
 
     def to_dict(self) -> dict[str, Any]:
-        return {"a": self.a, "b": self.b, "metric": self.metric, "difference": self.difference.to_dict(),
-                "significant": self.difference.excludes_zero()}  # fmt: skip
+        return {
+            "a": self.a,
+            "b": self.b,
+            "metric": self.metric,
+            "difference": self.difference.to_dict(),
+            "significant": self.difference.excludes_zero(),
+        }
 
 
 @dataclass
@@ -52,7 +57,9 @@ class ReportPaths:
 
 
 def compare(
-    systems: Sequence[SystemResult], pairs: Sequence[tuple[str, str]], metrics: Sequence[str] = ("rougeL", "similarity")
+    systems: Sequence[SystemResult],
+    pairs: Sequence[tuple[str, str]],
+    metrics: Sequence[str] = ("rougeL", "similarity"),
 ) -> list[Comparison]:
     """Paired bootstrap of ``a - b`` for each pair of system names and metric."""
     by_name = {s.name: s for s in systems}
@@ -80,7 +87,9 @@ def _cell(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
-def summary_rows(systems: Sequence[SystemResult], metrics: Sequence[str] = SUMMARY_METRICS) -> list[dict[str, str]]:
+def summary_rows(
+    systems: Sequence[SystemResult], metrics: Sequence[str] = SUMMARY_METRICS
+) -> list[dict[str, str]]:
     """One row per system: its description columns (when any system has them), then each metric."""
     info_cols = [(k, label) for k, label in INFO_COLUMNS if any(k in s.info for s in systems)]
     metric_cols = [m for m in metrics if any(m in s.metrics for s in systems)]
@@ -151,10 +160,14 @@ def write_report(
     (out / "plots").mkdir(parents=True, exist_ok=True)
     compared = compare(systems, comparisons)
     figures = [
-        ("Metrics per system (mean and 95 % bootstrap interval)",
-         plots.metric_bars(systems, ["rougeL", "similarity", "intent_accuracy"], out / "plots" / "metrics.png")),
+        (
+            "Metrics per system (mean and 95 % bootstrap interval)",
+            plots.metric_bars(
+                systems, ["rougeL", "similarity", "intent_accuracy"], out / "plots" / "metrics.png"
+            ),
+        ),
         ("ROUGE-L per intent", plots.per_intent(systems, "rougeL", out / "plots" / "per_intent.png")),
-    ]  # fmt: skip
+    ]
     logs = {name: plots.read_training_log(path) for name, path in (training_logs or {}).items()}
     if logs:
         figures.append(("Training curves", plots.training_curves(logs, out / "plots" / "training.png")))
@@ -172,8 +185,12 @@ def write_report(
     json_path = out / "report.json"
     json_path.write_text(json.dumps(_finite(data), indent=1, default=_json_default), encoding="utf-8")
 
-    md = [f"# {title}\n", f"Created {created}. Means with 95 % bootstrap intervals over {len(systems[0].rows)} "
-          "examples.\n", "## Summary\n", _markdown_table(summary)]  # fmt: skip
+    md = [
+        f"# {title}\n",
+        f"Created {created}. Means with 95 % bootstrap intervals over {len(systems[0].rows)} examples.\n",
+        "## Summary\n",
+        _markdown_table(summary),
+    ]
     if compared:
         md += ["\n## Differences (paired bootstrap)\n", _markdown_table(_comparison_rows(compared))]
     md += [f"\n## {caption}\n\n![{caption}](plots/{path.name})\n" for caption, path in figures]
@@ -182,8 +199,12 @@ def write_report(
     md_path = out / "report.md"
     md_path.write_text("".join(md), encoding="utf-8")
 
-    body = [f"<h1>{html.escape(title)}</h1>", f"<p>Created {created}. Means with 95 % bootstrap intervals.</p>",
-            "<h2>Summary</h2>", _html_table(summary)]  # fmt: skip
+    body = [
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p>Created {created}. Means with 95 % bootstrap intervals.</p>",
+        "<h2>Summary</h2>",
+        _html_table(summary),
+    ]
     if compared:
         body += ["<h2>Differences (paired bootstrap)</h2>", _html_table(_comparison_rows(compared))]
     body += [

@@ -31,7 +31,7 @@ class Interval:
 
 
 def bootstrap_mean(
-    values: Sequence[float], *, confidence: float = 0.95, resamples: int = 2000, seed: int = 0
+    values: Sequence[float] | np.ndarray, *, confidence: float = 0.95, resamples: int = 2000, seed: int = 0
 ) -> Interval:
     """The mean of ``values`` with a percentile bootstrap interval."""
     data = np.asarray(values, dtype=np.float64)

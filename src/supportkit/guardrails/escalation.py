@@ -49,7 +49,9 @@ class HandoffSummary:
         lines.append("Customer asked:")
         lines += [f"  - {q}" for q in self.questions]
         if self.retrieved:
-            lines.append("Retrieved: " + "; ".join(f"{r['title']} ({r['similarity']:.2f})" for r in self.retrieved))
+            lines.append(
+                "Retrieved: " + "; ".join(f"{r['title']} ({r['similarity']:.2f})" for r in self.retrieved)
+            )
         if self.profile:
             lines.append("Profile:")
             lines += [f"  {p}" for p in self.profile]
@@ -84,7 +86,10 @@ def request_escalation(
         and intent.intent in settings.escalate_intents
         and intent.confidence >= settings.min_intent_confidence
     ):
-        return f"intent:{intent.intent}", f"detected intent {intent.intent} (confidence {intent.confidence:.2f})"
+        return (
+            f"intent:{intent.intent}",
+            f"detected intent {intent.intent} (confidence {intent.confidence:.2f})",
+        )
     # Only with a knowledge base: a bank of a few examples alone says little about being in scope.
     no_passage = best_passage is not None and best_passage < settings.min_retrieval_similarity
     no_example = best_example is None or best_example < settings.min_example_similarity

@@ -2,11 +2,11 @@
 
 A sentence is supported when it is close in meaning to a sentence of a passage (MiniLM cosine at
 least ``threshold``, or most of its content words in that one sentence: short claims such as
-"Plus members have 60 days." embed poorly) *and* every number in it (days, amounts, percentages) appears in the
-passages, the question or the customer's context. The second test matters: an embedding places
-"returns within 90 days" right next to "returns within 30 days", so similarity alone would call
-a contradicted figure supported; an answer with any invented figure is not acceptable at all. Courtesy sentences ("Sorry to hear that.") are not claims and are
-not counted.
+"Plus members have 60 days." embed poorly) *and* every number in it (days, amounts, percentages)
+appears in the passages, the question or the customer's context. The second test matters: an
+embedding places "returns within 90 days" right next to "returns within 30 days", so similarity
+alone would call a contradicted figure supported; an answer with any invented figure is not
+acceptable at all. Courtesy sentences ("Sorry to hear that.") are not claims and are not counted.
 """
 
 from __future__ import annotations
@@ -104,7 +104,9 @@ class GroundednessChecker:
         if not claims:
             return Groundedness(1.0, 0)
         if not passages:
-            return Groundedness(0.0, len(claims), unsupported=claims, invented_numbers=sorted(_numbers(answer)))
+            return Groundedness(
+                0.0, len(claims), unsupported=claims, invented_numbers=sorted(_numbers(answer))
+            )
         owners: list[str] = []
         source_words: list[set[str]] = []
         blocks: list[np.ndarray] = []
@@ -147,7 +149,9 @@ def _plain(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def extract_answer(query: str, passages: Sequence[Passage], embedder: Embedder, *, max_sentences: int = 2) -> str:
+def extract_answer(
+    query: str, passages: Sequence[Passage], embedder: Embedder, *, max_sentences: int = 2
+) -> str:
     """The sentences of ``passages`` most similar to ``query`` (at most ``max_sentences``, in
     their original order): an answer grounded by construction, for when the model's is not."""
     parts = [_plain(s) for passage in passages for s in source_sentences(passage.text)]

@@ -64,7 +64,11 @@ class Guard:
         self.groundedness = GroundednessChecker(bank.embedder, knowledge_settings.support_similarity)
 
     def assess(
-        self, query: str, *, history: Sequence[Mapping[str, str]] = (), profile: Mapping[str, Any] | None = None
+        self,
+        query: str,
+        *,
+        history: Sequence[Mapping[str, str]] = (),
+        profile: Mapping[str, Any] | None = None,
     ) -> Assessment:
         vector = self.bank.embed_query(query)
         retrieved: list[Hit] = []

@@ -57,5 +57,7 @@ class IntentDetector:
         if not labelled:
             raise ValueError("no labelled examples to measure intent accuracy on")
         vectors = self.bank.embedder.embed([e.question for e in labelled])
-        hits = sum(self.detect(e.question, v).intent == e.intent for e, v in zip(labelled, vectors, strict=True))
+        hits = sum(
+            self.detect(e.question, v).intent == e.intent for e, v in zip(labelled, vectors, strict=True)
+        )
         return hits / len(labelled)

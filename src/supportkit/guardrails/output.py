@@ -16,11 +16,48 @@ from supportkit.data.pii import redact
 
 SLOT = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 _STRAY_BRACES = re.compile(r"\{\{|\}\}")
-_PERSONAL = {"order", "account", "invoice", "refund", "tracking", "name", "email", "address", "delivery",
-             "purchase", "item", "product", "card", "payment", "subscription", "profile", "password",
-             "amount", "date", "username", "membership", "plan"}  # fmt: skip
-_COMPANY = {"company", "support", "website", "url", "portal", "phone", "hours", "store", "app", "site",
-            "office", "team", "policy", "page", "section", "department"}  # fmt: skip
+_PERSONAL = {
+    "order",
+    "account",
+    "invoice",
+    "refund",
+    "tracking",
+    "name",
+    "email",
+    "address",
+    "delivery",
+    "purchase",
+    "item",
+    "product",
+    "card",
+    "payment",
+    "subscription",
+    "profile",
+    "password",
+    "amount",
+    "date",
+    "username",
+    "membership",
+    "plan",
+}
+_COMPANY = {
+    "company",
+    "support",
+    "website",
+    "url",
+    "portal",
+    "phone",
+    "hours",
+    "store",
+    "app",
+    "site",
+    "office",
+    "team",
+    "policy",
+    "page",
+    "section",
+    "department",
+}
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
 
 
@@ -31,7 +68,9 @@ def slot_key(name: str) -> str:
 
 def rephrase_slot(name: str) -> str:
     """A readable phrase for an unknown slot: ``Order Number`` -> ``your order number``."""
-    words = [w for w in re.findall(r"[A-Za-z0-9]+", name.lower()) if w not in ("info", "details", "information")]
+    words = [
+        w for w in re.findall(r"[A-Za-z0-9]+", name.lower()) if w not in ("info", "details", "information")
+    ]
     if not words:
         return ""
     phrase = " ".join(words)
@@ -45,7 +84,11 @@ def rephrase_slot(name: str) -> str:
 def fill_slots(text: str, values: Mapping[str, Any]) -> tuple[str, int, int]:
     """Fill ``{{Slot}}`` placeholders from ``values`` (keys compared by :func:`slot_key`); unknown
     slots are rephrased. Returns the text, how many were filled and how many rephrased."""
-    known = {slot_key(str(k)): str(v) for k, v in values.items() if v not in (None, "") and not isinstance(v, dict | list)}
+    known = {
+        slot_key(str(k)): str(v)
+        for k, v in values.items()
+        if v not in (None, "") and not isinstance(v, dict | list)
+    }
     filled = rephrased = 0
 
     def replace(match: re.Match[str]) -> str:

@@ -1,21 +1,14 @@
-"""CLI subcommands owned by the pipelines: ``chat`` (interactive) and ``demo``."""
+"""CLI subcommands owned by the pipelines: ``chat`` (interactive) and ``train``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from supportkit.cli import add_config_arguments, command, load_config
 from supportkit.data.project import apply_project_defaults
-
-DEMO_STRATEGIES = ("zero_shot", "few_shot", "cot", "role_context", "combined")
-DEMO_QUESTIONS = [
-    ("I was charged twice for my last order, can you fix it?", {"account_type": "Plus member"}),
-    ("My package arrived crushed and the mug inside is broken.", {"previous_issues": "late delivery in May"}),
-]
 
 
 def build_pipeline(config: Any, adapter_path: str | None = None) -> Any:
@@ -78,32 +71,6 @@ def _print_meta(response: Any) -> None:
         f"{response.prompt_tokens} prompt + {response.generated_tokens} new tokens, "
         f"{response.latency_s:.1f} s]"
     )
-
-
-def _configure_demo(p: argparse.ArgumentParser) -> None:
-    add_config_arguments(p)
-    p.add_argument("--quick", action="store_true", help="one question, short answers (for tests)")
-
-
-@command("demo", "answer sample support questions with every prompt strategy", _configure_demo)
-def run_demo(args: argparse.Namespace) -> int:
-    started = time.perf_counter()
-    config = load_config(args)
-    questions = DEMO_QUESTIONS[:1] if args.quick else DEMO_QUESTIONS
-    if args.quick:
-        config.generation.max_new_tokens = min(config.generation.max_new_tokens, 16)
-    pipeline = build_pipeline(config)
-    print(f"model: {config.model.name_or_path} ({pipeline.model.parameter_summary()} in the adapter)")
-    print(f"few-shot bank: {len(pipeline.bank)} examples; prompt set {pipeline.prompt_set.label}\n")
-    for query, context in questions:
-        print(f"Q: {query}   (customer: {context})")
-        for strategy in DEMO_STRATEGIES:
-            response = pipeline.respond(query, strategy, user_context=context, role="billing_specialist")
-            print(f"  [{strategy}] {response.text}")
-            _print_meta(response)
-        print()
-    print(f"demo finished in {time.perf_counter() - started:.0f} s")
-    return 0
 
 
 def _configure_train(p: argparse.ArgumentParser) -> None:

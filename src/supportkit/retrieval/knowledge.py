@@ -15,7 +15,6 @@ for the hit rates that decided the default.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 from dataclasses import dataclass
@@ -127,7 +126,13 @@ class KnowledgeBase:
 
     def _article_key(self, article: Article) -> str:
         h = hashlib.sha256()
-        for part in (self.embedder.name, str(self.chunk_chars), str(self.overlap_chars), article.id, article.title):
+        for part in (
+            self.embedder.name,
+            str(self.chunk_chars),
+            str(self.overlap_chars),
+            article.id,
+            article.title,
+        ):
             h.update(part.encode())
             h.update(b"\0")
         h.update(article.text.encode())
@@ -183,7 +188,9 @@ class KnowledgeBase:
         sims = self.vectors @ q.astype(np.float32)
         fused = (1 - self.bm25_weight) * sims + self.bm25_weight * self._bm25.normalised_scores(query)
         order = np.argsort(-fused, kind="stable")
-        hits = [Hit(self.passages[i], float(fused[i]), float(sims[i])) for i in order if sims[i] >= min_similarity]
+        hits = [
+            Hit(self.passages[i], float(fused[i]), float(sims[i])) for i in order if sims[i] >= min_similarity
+        ]
         return hits[:k]
 
 
