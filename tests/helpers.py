@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from supportkit.models.tokenizer import encode_chat
+from supportkit.retrieval.embedder import HashingEmbedder
 
 
 def chat_batch(tokenizer: Any, answers: list[str], question: str = "Where is my order?") -> dict[str, Any]:
@@ -44,3 +47,15 @@ def train_steps(model: Any, batch: dict[str, Any], steps: int = 2, lr: float = 1
 def logits(model: Any, batch: dict[str, Any]) -> torch.Tensor:
     with torch.inference_mode():
         return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
+
+
+class CountingEmbedder(HashingEmbedder):
+    """A real (hashing) embedder that also counts the texts it embedded."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedded = 0
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.embedded += len(texts)
+        return super().embed(texts)

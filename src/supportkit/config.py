@@ -458,6 +458,8 @@ class EvaluationConfig(_Section):
     tuned_strategies: list[str] | None = None
     #: Systems without a language model added to the table.
     baselines: list[str] = field(default_factory=lambda: ["nearest_neighbour"])
+    #: ``compare`` adds a LoRA trained without these intents, evaluated on them (generalisation).
+    leave_out_intents: list[str] = field(default_factory=list)
     #: A trained adapter directory ``eval`` answers with (``None``: the configured model).
     adapter: str | None = None
     output_dir: str = "reports/latest"

@@ -29,8 +29,17 @@ def test_demo_quick_mode_trains_evaluates_answers_and_reports(
     from supportkit.cli import main
 
     out_dir = tmp_path / "demo"
-    assert main(["demo", "--quick", f"training.output_dir={out_dir / 'train'}",
-                 f"evaluation.output_dir={out_dir / 'report'}"]) == 0
+    assert (
+        main(
+            [
+                "demo",
+                "--quick",
+                f"training.output_dir={out_dir / 'train'}",
+                f"evaluation.output_dir={out_dir / 'report'}",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     for step in ("1. Fine-tuning LoRA", "2. Evaluating", "3. Sample answers", "4. Report:"):
         assert step in out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -12,18 +11,7 @@ import pytest
 from supportkit.errors import DataError
 from supportkit.prompts.bank import ExampleBank
 from supportkit.retrieval.embedder import HashingEmbedder
-
-
-class CountingEmbedder(HashingEmbedder):
-    """A real (hashing) embedder that also counts the texts it embedded."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.embedded = 0
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        self.embedded += len(texts)
-        return super().embed(texts)
+from tests.helpers import CountingEmbedder
 
 
 def test_bank_persists_and_reuses_embeddings_after_restart(tmp_path: Path) -> None:

@@ -274,17 +274,22 @@ def test_compare_command_trains_each_method_and_tabulates(
         *_cli_overrides(tiny_model_dir, tmp_path),
         "evaluation.methods=[none, lora, pfeiffer]",
         "evaluation.strategies=[zero_shot]",
+        "evaluation.leave_out_intents=[refund_status]",
         "--quiet",
     ]
     assert main(args) == 0
     data = json.loads((tmp_path / "report" / "report.json").read_text())
     names = [s["name"] for s in data["systems"]]
+    unseen = "lora + zero_shot, on intents left out of training (2 questions)"
     assert names == [
         "none + zero_shot",
         "lora + zero_shot",
         "pfeiffer + zero_shot",
+        unseen,
         "nearest-neighbour baseline",
     ]
+    assert {r["intent"] for r in data["systems"][3]["rows"]} == {"refund_status"}
+    assert unseen not in {c["a"] for c in data["comparisons"]} | {c["b"] for c in data["comparisons"]}
     lora, pfeiffer = data["systems"][1]["info"], data["systems"][2]["info"]
     assert lora["trainable_params"] > 0 and lora["adapter_mb"] > 0 and lora["train_steps"] == 1
     assert pfeiffer["trainable_params"] != lora["trainable_params"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -20,18 +19,7 @@ from supportkit.prompts.selection import make_selector
 from supportkit.retrieval.embedder import HashingEmbedder
 from supportkit.retrieval.knowledge import KnowledgeBase
 from supportkit.retrieval.passages import Article, load_articles, split_passages
-
-
-class CountingEmbedder(HashingEmbedder):
-    """The hashing embedder, counting how many texts it embedded."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.embedded = 0
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        self.embedded += len(texts)
-        return super().embed(texts)
+from tests.helpers import CountingEmbedder
 
 
 def _write_kb(folder: Path) -> Path:

@@ -79,6 +79,7 @@ def run_compare(args: argparse.Namespace) -> int:
         strategies=e.strategies,
         tuned_strategies=e.tuned_strategies,
         baselines=e.baselines,
+        leave_out_intents=e.leave_out_intents,
         limit=args.limit or e.max_examples,
         out_dir=e.output_dir,
         progress=not args.quiet,

@@ -103,6 +103,53 @@ def _dir_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20
 
 
+def _trained(method: str, cfg: Config, adapter_dir: Path) -> tuple[Any, dict[str, Any]]:
+    """The model for ``method``, trained per ``cfg`` (unless ``none``), and what describes it."""
+    from supportkit.models.peft import PEFTModel
+    from supportkit.pipelines.training import TrainingPipeline
+
+    model = PEFTModel(cfg)
+    trainable, total = model.trainable_parameters()
+    info: dict[str, Any] = {
+        "method": method,
+        "trainable_params": trainable,
+        "trainable_pct": round(100 * trainable / total, 3),
+    }
+    if method != "none":
+        loader = DataLoader(cfg, model.tokenizer)
+        train_dl, val_dl = loader.dataloaders_for(loader.prepare())
+        summary = TrainingPipeline(model, cfg).train(train_dl, val_dl)
+        saved = model.save_model(adapter_dir)
+        info.update(
+            adapter_mb=round(_dir_mb(saved), 2),
+            peak_memory_mb=round(summary.peak_memory_mb),
+            train_time_s=round(summary.train_time_s, 1),
+            train_tokens_per_s=round(summary.tokens_per_s, 1),
+            train_steps=summary.steps,
+        )
+    return model, info
+
+
+def _unseen_intents_row(
+    config: Config, intents: Sequence[str], out: Path, limit: int | None, progress: bool
+) -> SystemResult:
+    from supportkit.pipelines.inference import InferencePipeline
+
+    cfg = config.with_overrides(
+        [*METHOD_OVERRIDES["lora"], f"training.output_dir={out / 'train' / 'lora-unseen-intents'}"]
+    )
+    cfg.data.leave_out_intents = list(intents)
+    data = load_eval_data(cfg)
+    # at most half the main question count: a generalisation probe, not a second benchmark
+    unseen = [e for e in data.test if e.intent in set(intents)][: (limit or len(data.test)) // 2 or None]
+    model, info = _trained("lora", cfg, out / "adapters" / "lora-unseen-intents")
+    info.update(other_questions=True, left_out=", ".join(intents))
+    pipeline = InferencePipeline(model, cfg, bank=train_bank(data.train))
+    evaluator = Evaluator(pipeline, seed=cfg.training.seed)
+    name = f"lora + zero_shot, on intents left out of training ({len(unseen)} questions)"
+    return evaluator.evaluate(unseen, name=name, strategy="zero_shot", info=info, progress=progress)
+
+
 def run_comparison(
     config: Config,
     *,
@@ -110,15 +157,16 @@ def run_comparison(
     strategies: Sequence[str],
     tuned_strategies: Sequence[str] | None = None,
     baselines: Sequence[str] = BASELINES,
+    leave_out_intents: Sequence[str] = (),
     limit: int | None = None,
     out_dir: str | Path = "reports/compare",
     progress: bool = True,
     on_system: Callable[[SystemResult], None] | None = None,
 ) -> ComparisonResult:
-    """Train each method, evaluate each strategy with it, and add the baselines."""
-    from supportkit.models.peft import PEFTModel
+    """Train each method, evaluate each strategy with it, and add the baselines. With
+    ``leave_out_intents``, one more LoRA is trained without those intents and evaluated on them
+    (a row on other questions, outside the paired comparisons)."""
     from supportkit.pipelines.inference import InferencePipeline
-    from supportkit.pipelines.training import TrainingPipeline
 
     unknown = [m for m in methods if m not in METHOD_OVERRIDES]
     if unknown:
@@ -138,26 +186,8 @@ def run_comparison(
         cfg = config.with_overrides(
             [*METHOD_OVERRIDES[method], f"training.output_dir={out / 'train' / method}"]
         )
-        model = PEFTModel(cfg)
-        trainable, total = model.trainable_parameters()
-        info: dict[str, Any] = {
-            "method": method,
-            "trainable_params": trainable,
-            "trainable_pct": round(100 * trainable / total, 3),
-        }
+        model, info = _trained(method, cfg, out / "adapters" / method)
         if method != "none":
-            loader = DataLoader(cfg, model.tokenizer)
-            prepared = loader.prepare()
-            train_dl, val_dl = loader.dataloaders_for(prepared)
-            summary = TrainingPipeline(model, cfg).train(train_dl, val_dl)
-            saved = model.save_model(out / "adapters" / method)
-            info.update(
-                adapter_mb=round(_dir_mb(saved), 2),
-                peak_memory_mb=round(summary.peak_memory_mb),
-                train_time_s=round(summary.train_time_s, 1),
-                train_tokens_per_s=round(summary.tokens_per_s, 1),
-                train_steps=summary.steps,
-            )
             result.training_logs[method] = str(Path(cfg.training.output_dir))
         for spec in strategies if method == "none" or tuned_strategies is None else tuned_strategies:
             strategy, _, selector = spec.partition(":")
@@ -174,11 +204,13 @@ def run_comparison(
                 )
             )
         del model
+    if leave_out_intents:
+        add(_unseen_intents_row(config, leave_out_intents, out, limit, progress))
     if baselines:
         evaluator = Evaluator(None, intent_reference=data.train, embedder=embedder)
         for name in baselines:
             add(evaluate_baseline(name, data, evaluator))
-    names = [s.name for s in result.systems]
+    names = [s.name for s in result.systems if not s.info.get("other_questions")]
     reference = names[0]
     result.pairs = [(n, reference) for n in names[1:]]
     baseline_names = [s.name for s in result.systems if s.info.get("method") == "-"]

@@ -246,3 +246,22 @@ img {{ max-width: 100%; }}
 {body}
 </body></html>
 """
+
+
+def load_systems(report_json: str | Path) -> list[SystemResult]:
+    """The evaluated systems of a written ``report.json`` (to re-render or compare them again)."""
+    data = json.loads(Path(report_json).read_text(encoding="utf-8"))
+    return [
+        SystemResult(
+            s["name"],
+            s["rows"],
+            {
+                k: Interval(
+                    **{f: float("nan") if v[f] is None else v[f] for f in ("mean", "low", "high")}, n=v["n"]
+                )
+                for k, v in s["metrics"].items()
+            },
+            s.get("info", {}),
+        )
+        for s in data["systems"]
+    ]

@@ -1,0 +1,105 @@
+"""Shared by the comparison benchmarks: run ``supportkit compare`` with a config (or read the report
+such a run wrote) and turn it into a BENCHMARKS.md result with the targets checked."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks.datasets import ROOT, tiny_model_dir
+from benchmarks.harness import machine_info, write_result
+
+QUICK = [
+    "training.max_steps=1",
+    "training.batch_size=2",
+    "evaluation.max_examples=4",
+    "evaluation.methods=[none, lora]",
+    "evaluation.tuned_strategies=[zero_shot]",
+    "evaluation.leave_out_intents=[]",
+    "generation.max_new_tokens=4",
+    "data.dedup_threshold=null",
+]
+
+
+def systems_for(config_name: str, overrides: Sequence[str], quick: bool, report: Path | None) -> list[Any]:
+    from supportkit.config import Config
+    from supportkit.data.project import apply_project_defaults
+    from supportkit.evaluation.compare import run_comparison
+    from supportkit.evaluation.report import load_systems
+
+    if report is not None:
+        return load_systems(report / "report.json")
+    config = Config.from_yaml(ROOT / "configs" / config_name).with_overrides(overrides)
+    work = Path(tempfile.mkdtemp(prefix="bench-compare-"))
+    if quick:
+        config = config.with_overrides(
+            [
+                *QUICK,
+                f"model.name_or_path={tiny_model_dir(work)}",
+                f"data.train_file={ROOT / 'data' / 'store' / 'conversations.jsonl'}",
+            ]
+        )
+    e = config.evaluation
+    result = run_comparison(
+        apply_project_defaults(config),
+        methods=e.methods,
+        strategies=e.strategies,
+        tuned_strategies=e.tuned_strategies,
+        baselines=e.baselines,
+        leave_out_intents=e.leave_out_intents,
+        limit=e.max_examples,
+        out_dir=work / "report",
+        progress=False,
+    )
+    return result.systems
+
+
+def comparison_result(
+    systems: list[Any], *, title: str, command: str, checks: Callable[[list[Any]], list[str]]
+) -> dict[str, Any]:
+    from supportkit.evaluation.report import compare, summary_rows
+
+    plain = [s for s in systems if not s.info.get("other_questions")]
+    pairs = [(s.name, plain[0].name) for s in plain[1:]]
+    diffs = compare(plain, pairs, ["rougeL", "similarity"])
+    return {
+        "title": title,
+        "command": command,
+        "machine": machine_info(),
+        "model": "SmolLM2-135M-Instruct (bundled), fp32, CPU, greedy",
+        "rows": summary_rows(systems, ("rougeL", "similarity", "bleu", "intent_accuracy", "latency_s")),
+        "tables": [
+            {
+                "title": f"Paired differences vs {plain[0].name} (95 % bootstrap interval)",
+                "rows": [
+                    {
+                        "system": d.a,
+                        "metric": d.metric,
+                        "difference": d.difference.format(),
+                        "significant": "yes" if d.difference.excludes_zero() else "no",
+                    }
+                    for d in diffs
+                ],
+            }
+        ],
+        "notes": [f"{len(plain[0].rows)} held-out questions per system.", *checks(systems)],
+    }
+
+
+def main(name: str, run: Callable[..., dict[str, Any]], doc: str, argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=doc)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--report", type=Path, default=None, help="record the report of a finished run")
+    args = parser.parse_args(argv)
+    print(write_result(name, run(quick=args.quick, report=args.report), quick=args.quick))
+
+
+def by_name(systems: list[Any], name: str) -> Any:
+    return next((s for s in systems if s.name == name), None)
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "NOT met"
