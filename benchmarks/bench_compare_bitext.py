@@ -16,7 +16,8 @@ from benchmarks.datasets import bitext_csv
 from benchmarks.harness import RESULTS_DIR
 
 NAME = "compare_bitext"
-COMMAND = "supportkit compare configs/compare_bitext.yaml"
+COMMAND = "python -m benchmarks.bench_compare_bitext"
+CLI = "supportkit compare configs/compare_bitext.yaml"
 
 
 def checks(systems: list[Any]) -> list[str]:
@@ -54,7 +55,7 @@ def run(quick: bool = False, report: Path | None = None) -> dict[str, Any]:
     return comparison_result(
         systems,
         title="Comparison on the Bitext sample: prompting vs LoRA vs the nearest-neighbour baseline",
-        command=COMMAND + (" (quick: tiny model, project data)" if quick else ""),
+        command=COMMAND + (" --quick" if quick else f" (runs `{CLI}`; --report DIR records a finished run)"),
         checks=checks,
     )
 

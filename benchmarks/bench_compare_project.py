@@ -13,7 +13,8 @@ from typing import Any
 from benchmarks.comparison import by_name, comparison_result, main, systems_for, verdict
 
 NAME = "compare_project"
-COMMAND = "supportkit compare configs/compare_project.yaml"
+COMMAND = "python -m benchmarks.bench_compare_project"
+CLI = "supportkit compare configs/compare_project.yaml"
 
 
 def checks(systems: list[Any]) -> list[str]:
@@ -39,7 +40,7 @@ def run(quick: bool = False, report: Path | None = None) -> dict[str, Any]:
     return comparison_result(
         systems,
         title="Comparison on the project's dataset: methods x strategies vs the nearest-neighbour baseline",
-        command=COMMAND + (" (quick: tiny model)" if quick else ""),
+        command=COMMAND + (" --quick" if quick else f" (runs `{CLI}`; --report DIR records a finished run)"),
         checks=checks,
     )
 

@@ -62,7 +62,7 @@ def per_intent(systems: Sequence[SystemResult], metric: str, path: Path) -> Path
             values = [r[metric] for r in s.rows if str(r.get("intent")) == intent and metric in r]
             row.append(sum(values) / len(values) if values else float("nan"))
         grid.append(row)
-    fig, ax = plt.subplots(figsize=(1.3 * len(systems) + 3, 0.32 * len(intents) + 1.8))
+    fig, ax = plt.subplots(figsize=(1.3 * len(systems) + 3, 0.32 * len(intents) + 3.2))
     image = ax.imshow(grid, aspect="auto", cmap="viridis", vmin=0, vmax=1)
     ax.set_xticks(range(len(systems)), [s.name for s in systems], rotation=30, ha="right")
     ax.set_yticks(range(len(intents)), intents)
