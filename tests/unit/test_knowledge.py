@@ -162,3 +162,26 @@ def test_combined_includes_knowledge_only_when_configured(tmp_path: Path) -> Non
 def test_project_knowledge_base_has_at_least_15_articles() -> None:
     articles = load_articles(KNOWLEDGE_BASE)
     assert len(articles) >= 15 and all(a.title and a.text for a in articles)
+
+
+def test_another_vector_index_backend_can_be_plugged_in(tmp_path: Path) -> None:
+    class Recording:
+        """A brute-force index over the same vectors that records its queries."""
+
+        def __init__(self, vectors: np.ndarray) -> None:
+            self.vectors, self.queries = vectors, 0
+
+        def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+            self.queries += 1
+            scores = self.vectors @ query
+            order = np.argsort(-scores)[:k]
+            return order, scores[order]
+
+    kb = KnowledgeBase(
+        _write_kb(tmp_path / "kb"),
+        embedder=HashingEmbedder(),
+        index_dir=tmp_path / "i",
+        index_factory=Recording,
+    )
+    assert kb.search("express shipping cost", k=1)[0].passage.article_id == "shipping"
+    assert isinstance(kb._index, Recording) and kb._index.queries == 1

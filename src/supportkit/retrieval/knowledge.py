@@ -7,7 +7,8 @@
 Embeddings are persisted per article under ``index_dir`` (``.npy``, never pickled) and keyed by
 the article's content, the chunking and the embedder, so a restart embeds nothing and an edited
 article is the only one embedded again. Search is exact cosine in numpy (see
-:mod:`supportkit.retrieval.index`); another backend (e.g. FAISS) implements :class:`VectorIndex`.
+:mod:`supportkit.retrieval.index`); another backend (e.g. FAISS) implements :class:`VectorIndex`
+and is passed as ``index_factory`` (it serves dense search; hybrid fusion scores every passage).
 With ``hybrid`` on, BM25 (``rank-bm25``) scores are fused with the cosine: see ``BENCHMARKS.md``
 for the hit rates that decided the default.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -75,11 +77,13 @@ class KnowledgeBase:
         overlap_chars: int = 120,
         hybrid: bool = False,
         bm25_weight: float = 0.2,
+        index_factory: Callable[[np.ndarray], VectorIndex] = NumpyIndex,
     ) -> None:
         self.source = Path(source)
         self.embedder = embedder if embedder is not None else default_embedder()
         self.chunk_chars, self.overlap_chars = chunk_chars, overlap_chars
         self.hybrid, self.bm25_weight = hybrid, bm25_weight
+        self.index_factory = index_factory
         self.index_dir = Path(index_dir) if index_dir is not None else _default_index_dir(self.source)
         self.stats = BuildStats()
         self.passages: list[Passage] = []
@@ -111,7 +115,7 @@ class KnowledgeBase:
         stats.passages = len(passages)
         self.passages = passages
         self.vectors = np.vstack(blocks).astype(np.float32) if blocks else self.vectors[:0]
-        self._index: VectorIndex = NumpyIndex(self.vectors)
+        self._index: VectorIndex = self.index_factory(self.vectors)
         self._bm25 = BM25Scorer([p.embedding_text() for p in passages]) if self.hybrid else None
         self.stats = stats
         log.info(
