@@ -73,6 +73,14 @@ def run_compare(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     config = apply_project_defaults(load_config(args))
     e = config.evaluation
+    done: list[Any] = []
+
+    def finished(system: Any) -> None:
+        # a report after every system: an interrupted run keeps what it measured
+        done.append(system)
+        print(f"  {system.name}: rougeL {system.metrics['rougeL'].format()}", flush=True)
+        write_report(e.output_dir, done, title="Comparison (in progress)")
+
     result = run_comparison(
         config,
         methods=e.methods,
@@ -83,7 +91,7 @@ def run_compare(args: argparse.Namespace) -> int:
         limit=args.limit or e.max_examples,
         out_dir=e.output_dir,
         progress=not args.quiet,
-        on_system=lambda s: print(f"  {s.name}: rougeL {s.metrics['rougeL'].format()}", flush=True),
+        on_system=finished,
     )
     paths = write_report(
         e.output_dir,
