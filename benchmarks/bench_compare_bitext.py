@@ -32,7 +32,7 @@ def checks(systems: list[Any]) -> list[str]:
     accuracy = lora.metrics["intent_accuracy"].mean
     return [
         f"similarity few-shot ROUGE-L {s:.3f} (target >= 0.80: {verdict(s >= 0.8)}), "
-        f"{s / r:.1f}x random few-shot {r:.3f} (target >= 3x: {verdict(s >= 3 * r)}).",
+        f"{s / r if r else float('inf'):.1f}x random few-shot {r:.3f} (target >= 3x: {verdict(s >= 3 * r)}).",
         f"LoRA ROUGE-L {t:.3f} (target >= 0.90: {verdict(t >= 0.9)}); tuned intent accuracy "
         f"{100 * accuracy:.1f} % (target >= 95 %: {verdict(accuracy >= 0.95)}).",
     ]
