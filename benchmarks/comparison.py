@@ -27,7 +27,7 @@ QUICK = [
 def systems_for(config_name: str, overrides: Sequence[str], quick: bool, report: Path | None) -> list[Any]:
     from supportkit.config import Config
     from supportkit.data.project import apply_project_defaults
-    from supportkit.evaluation.compare import run_comparison
+    from supportkit.evaluation.compare import run_configured_comparison
     from supportkit.evaluation.report import load_systems
 
     if report is not None:
@@ -42,17 +42,8 @@ def systems_for(config_name: str, overrides: Sequence[str], quick: bool, report:
                 f"data.train_file={ROOT / 'data' / 'store' / 'conversations.jsonl'}",
             ]
         )
-    e = config.evaluation
-    result = run_comparison(
-        apply_project_defaults(config),
-        methods=e.methods,
-        strategies=e.strategies,
-        tuned_strategies=e.tuned_strategies,
-        baselines=e.baselines,
-        leave_out_intents=e.leave_out_intents,
-        limit=e.max_examples,
-        out_dir=work / "report",
-        progress=False,
+    result = run_configured_comparison(
+        apply_project_defaults(config), out_dir=work / "report", progress=False
     )
     return result.systems
 

@@ -67,7 +67,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
 @command("compare", "train and evaluate adaptation methods x prompt strategies; write a report", _configure)
 def run_compare(args: argparse.Namespace) -> int:
-    from supportkit.evaluation.compare import run_comparison
+    from supportkit.evaluation.compare import run_configured_comparison
     from supportkit.evaluation.report import write_report
 
     started = time.perf_counter()
@@ -81,17 +81,8 @@ def run_compare(args: argparse.Namespace) -> int:
         print(f"  {system.name}: rougeL {system.metrics['rougeL'].format()}", flush=True)
         write_report(e.output_dir, done, title="Comparison (in progress)")
 
-    result = run_comparison(
-        config,
-        methods=e.methods,
-        strategies=e.strategies,
-        tuned_strategies=e.tuned_strategies,
-        baselines=e.baselines,
-        leave_out_intents=e.leave_out_intents,
-        limit=args.limit or e.max_examples,
-        out_dir=e.output_dir,
-        progress=not args.quiet,
-        on_system=finished,
+    result = run_configured_comparison(
+        config, out_dir=e.output_dir, progress=not args.quiet, limit=args.limit, on_system=finished
     )
     paths = write_report(
         e.output_dir,

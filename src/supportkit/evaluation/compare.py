@@ -216,3 +216,27 @@ def run_comparison(
     baseline_names = [s.name for s in result.systems if s.info.get("method") == "-"]
     result.pairs += [(n, b) for b in baseline_names for n in names if n != b and n != reference]
     return result
+
+
+def run_configured_comparison(
+    config: Config,
+    *,
+    out_dir: str | Path,
+    progress: bool = True,
+    limit: int | None = None,
+    on_system: Callable[[SystemResult], None] | None = None,
+) -> ComparisonResult:
+    """:func:`run_comparison` with the grid of ``config.evaluation``."""
+    e = config.evaluation
+    return run_comparison(
+        config,
+        methods=e.methods,
+        strategies=e.strategies,
+        tuned_strategies=e.tuned_strategies,
+        baselines=e.baselines,
+        leave_out_intents=e.leave_out_intents,
+        limit=limit or e.max_examples,
+        out_dir=out_dir,
+        progress=progress,
+        on_system=on_system,
+    )

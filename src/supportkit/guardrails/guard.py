@@ -18,7 +18,7 @@ from supportkit.config import GuardrailsConfig, KnowledgeConfig
 from supportkit.guardrails.escalation import Escalation, handoff_summary, request_escalation
 from supportkit.guardrails.groundedness import Groundedness, GroundednessChecker, extract_answer
 from supportkit.guardrails.intent import IntentDetector, IntentGuess
-from supportkit.guardrails.output import guard_text
+from supportkit.guardrails.output import GuardedText, guard_text
 from supportkit.prompts.bank import ExampleBank
 from supportkit.retrieval.index import top_k
 from supportkit.retrieval.knowledge import Hit, KnowledgeBase
@@ -115,6 +115,21 @@ class Guard:
         )
         return Escalation(reason, detail, summary)
 
+    def guard_output(self, text: str, profile: Mapping[str, Any], *, partial: bool = False) -> GuardedText:
+        """The output guardrails on ``text``. ``partial`` (a streamed sentence): only the local
+        ones, slots and redaction; length and the leak check need the whole answer."""
+        s = self.settings
+        return guard_text(
+            text,
+            slot_values={**s.slots, **profile},
+            redact_pii=s.redact_output,
+            system_texts=() if partial else self.system_texts,
+            leak_min_words=s.leak_min_words,
+            leak_message=s.leak_message,
+            max_chars=None if partial else s.max_chars,
+            stop_sequences=() if partial else s.stop_sequences,
+        )
+
     def check(
         self,
         text: str,
@@ -129,16 +144,7 @@ class Guard:
         ungrounded answer is replaced by the article's own sentences or escalated)."""
         s = self.settings
         profile = profile or {}
-        guarded = guard_text(
-            text,
-            slot_values={**s.slots, **profile},
-            redact_pii=s.redact_output,
-            system_texts=self.system_texts,
-            leak_min_words=s.leak_min_words,
-            leak_message=s.leak_message,
-            max_chars=s.max_chars,
-            stop_sequences=s.stop_sequences,
-        )
+        guarded = self.guard_output(text, profile)
         checked = Checked(guarded.text, changes=guarded.changes)
         if not passages or "leak_replaced" in guarded.changes:
             return checked

@@ -22,7 +22,6 @@ from supportkit.errors import ConfigError, SupportKitError
 from supportkit.generation import Generated, generate_ids
 from supportkit.guardrails.guard import Assessment, Guard
 from supportkit.guardrails.intent import IntentDetector
-from supportkit.guardrails.output import guard_text
 from supportkit.pipelines.response import Request, Response, UsedExample, UsedPassage
 from supportkit.prompts import STRATEGIES, PromptContext, PromptPlan, PromptRequest
 from supportkit.prompts.bank import ExampleBank
@@ -272,20 +271,10 @@ class InferencePipeline:
 
     def _guard_stream(self, chunks: Iterator[str], prep: _Prepared) -> Iterator[str]:
         """Release text a sentence at a time, with slots filled and personal data redacted."""
-        g = self.config.guardrails
         buffer = ""
 
         def release(text: str) -> str:
-            return guard_text(
-                text,
-                slot_values={**g.slots, **prep.context},
-                redact_pii=g.redact_output,
-                system_texts=(),
-                leak_min_words=g.leak_min_words,
-                leak_message=g.leak_message,
-                max_chars=None,
-                stop_sequences=(),
-            ).text
+            return self.guard.guard_output(text, prep.context, partial=True).text
 
         for chunk in chunks:
             buffer += chunk
