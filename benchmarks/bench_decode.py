@@ -58,7 +58,7 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
     tok = model.tokenizer
     query = QUESTIONS[0]
     ids = torch.tensor([pipeline.prompt_for(query).input_ids])
-    kwargs = generation_kwargs(config.generation, tok)
+    kwargs = generation_kwargs(config.generation, tok, prompt_width=ids.shape[1])
 
     def bare() -> list[int]:
         with torch.inference_mode():

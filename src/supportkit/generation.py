@@ -23,15 +23,31 @@ class Generated:
     finished: bool
 
 
-def generation_kwargs(settings: GenerationConfig, tokenizer: Any) -> dict[str, Any]:
+def generation_kwargs(
+    settings: GenerationConfig, tokenizer: Any, prompt_width: int | None = None
+) -> dict[str, Any]:
+    """``model.generate`` keyword arguments. ``prompt_width`` (the padded prompt length) lets the
+    repetition penalty skip the prompt (``repetition_penalty_scope: generated``, the default):
+    transformers' own ``repetition_penalty`` counts prompt tokens too, which discourages the model
+    from repeating the order numbers, article facts and example answers it was given."""
     kwargs: dict[str, Any] = {
         "max_new_tokens": settings.max_new_tokens,
         "min_new_tokens": settings.min_new_tokens or None,
         "do_sample": settings.do_sample,
-        "repetition_penalty": settings.repetition_penalty,
         "eos_token_id": tokenizer.eos_token_id,
         "pad_token_id": tokenizer.pad_token_id,
     }
+    penalty = settings.repetition_penalty
+    if settings.repetition_penalty_scope == "all" or penalty == 1.0:
+        kwargs["repetition_penalty"] = penalty
+    else:
+        if prompt_width is None:
+            raise ValueError("repetition_penalty_scope 'generated' needs the prompt width")
+        from transformers import LogitsProcessorList, RepetitionPenaltyLogitsProcessor
+
+        kwargs["logits_processor"] = LogitsProcessorList(
+            [RepetitionPenaltyLogitsProcessor(penalty, prompt_ignore_length=prompt_width)]
+        )
     if settings.do_sample:
         kwargs.update(temperature=settings.temperature, top_p=settings.top_p)
     else:  # silence warnings about sampling settings that greedy decoding ignores
@@ -78,7 +94,7 @@ def generate_ids(
             input_ids=input_ids.to(device),
             attention_mask=attention.to(device),
             streamer=streamer,
-            **generation_kwargs(settings, tokenizer),
+            **generation_kwargs(settings, tokenizer, prompt_width=width),
         )
     results = []
     eos = tokenizer.eos_token_id

@@ -82,6 +82,23 @@ def test_bad_overrides_name_the_problem(override: str, message: str) -> None:
         Config().with_overrides([override])
 
 
+def test_yaml_booleans_are_only_true_and_false(tmp_path: Path) -> None:
+    """YAML 1.1 reads no/yes/on/off as booleans: ``mixed_precision=no`` must stay the string."""
+    config = Config().with_overrides(["training.mixed_precision=no", "training.gradient_checkpointing=true"])
+    assert config.training.mixed_precision == "no" and config.training.gradient_checkpointing is True
+    (tmp_path / "c.yaml").write_text("training:\n  mixed_precision: no\n  gradient_checkpointing: False\n")
+    loaded = Config.from_yaml(tmp_path / "c.yaml")
+    assert loaded.training.mixed_precision == "no" and loaded.training.gradient_checkpointing is False
+    assert Config.from_yaml(_round_trip(loaded, tmp_path)).training.mixed_precision == "no"
+    with pytest.raises(ConfigError, match="gradient_checkpointing = 'yes': expected true or false"):
+        Config().with_overrides(["training.gradient_checkpointing=yes"])
+
+
+def _round_trip(config: Config, tmp_path: Path) -> Path:
+    config.to_yaml(tmp_path / "out.yaml")
+    return tmp_path / "out.yaml"
+
+
 def test_override_values_are_never_evaluated() -> None:
     # A Python expression stays a plain string (and here is simply an unknown method name).
     with pytest.raises(ConfigError, match=r"peft\.method"):

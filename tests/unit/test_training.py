@@ -110,20 +110,34 @@ def test_training_lowers_the_loss_and_only_adapters_move(
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["steps"] == 12
 
 
-def test_logits_only_on_labels_gives_the_same_loss(
-    tiny_config: Config, smol_tokenizer: Any, tmp_path: Path
+@pytest.mark.parametrize("method", ["lora", "bottleneck", "prefix_tuning", "full"])
+def test_logits_only_on_labels_gives_the_same_loss_and_gradients(
+    tiny_config: Config, smol_tokenizer: Any, tmp_path: Path, method: str
 ) -> None:
     from supportkit.pipelines.loss import token_loss_sum
 
-    config = _config(tiny_config, tmp_path)
+    config = _config(tiny_config, tmp_path, f"peft.method={method}")
     model = PEFTModel(config)
     train, _ = _data(config, model.tokenizer, n=4)
     batch = next(iter(train))
+    assert (batch["attention_mask"] == 0).any()  # padded rows: padding must not count
+    params = {n: p for n, p in model.model.named_parameters() if p.requires_grad}
+    grads = {}
+    for fast_path in (True, False):
+        model.model.zero_grad(set_to_none=True)
+        loss, n = token_loss_sum(model.model, batch, logits_only_on_labels=fast_path)
+        loss.backward()
+        grads[fast_path] = (
+            loss.detach(),
+            n,
+            {k: p.grad.clone() for k, p in params.items() if p.grad is not None},
+        )
+    (fast, n1, g1), (full, n2, g2) = grads[True], grads[False]
     with torch.no_grad():
-        fast, n1 = token_loss_sum(model.model, batch, logits_only_on_labels=True)
-        full, n2 = token_loss_sum(model.model, batch, logits_only_on_labels=False)
         reference = model.model(**batch).loss * n1  # transformers' own mean loss x tokens
     assert n1 == n2 and torch.allclose(fast, full, rtol=1e-5) and torch.allclose(fast, reference, rtol=1e-4)
+    assert g1.keys() == g2.keys() and len(g1) > 0
+    assert all(torch.allclose(g1[k], g2[k], rtol=1e-4, atol=1e-6) for k in g1)
 
 
 def test_checkpoints_keep_last_k_and_best(tiny_config: Config, smol_tokenizer: Any, tmp_path: Path) -> None:
@@ -233,3 +247,20 @@ def test_nothing_to_train_is_a_clear_error(tiny_config: Config, tmp_path: Path) 
     train = loader._dataloader([TokenizedExample([1, 2, 3], [1, 2, 3])], shuffle=False)
     with pytest.raises(ResumeError, match="no trainable parameters"):
         TrainingPipeline(model, config).train(train)
+
+
+def test_runs_in_one_process_may_use_different_mixed_precision(
+    tiny_config: Config, smol_tokenizer: Any, tmp_path: Path
+) -> None:
+    """accelerate keeps one process-wide state: a second run with another precision must still start."""
+    seen = []
+    for precision in ("no", "bf16", "no"):
+        config = _config(
+            tiny_config, tmp_path / precision, "training.max_steps=1", f"training.mixed_precision={precision}"
+        )
+        model = PEFTModel(config)
+        train, _ = _data(config, model.tokenizer, n=4)
+        pipeline = TrainingPipeline(model, config)
+        assert pipeline.train(train).steps == 1
+        seen.append(pipeline.accelerator.mixed_precision)
+    assert seen == ["no", "bf16", "no"]

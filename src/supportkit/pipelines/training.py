@@ -103,11 +103,16 @@ class TrainingPipeline:
     ) -> TrainingSummary:
         import torch
         from accelerate import Accelerator
+        from accelerate.state import AcceleratorState
         from accelerate.utils import set_seed
         from transformers import get_scheduler
 
         t = self.config.training
         cpu = not self.config.model.device.startswith("cuda") and self.config.model.device != "auto"
+        # accelerate keeps one process-wide state; a second run in this process (a comparison, a
+        # notebook) with another mixed precision would be refused. Reset it, keeping the process
+        # group (PartialState) of a multi-process launch.
+        AcceleratorState._reset_state(reset_partial_state=False)
         accelerator = Accelerator(mixed_precision=t.mixed_precision, cpu=cpu)
         self.accelerator = accelerator
         world, rank = accelerator.num_processes, accelerator.process_index

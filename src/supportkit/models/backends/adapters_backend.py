@@ -67,7 +67,11 @@ class AdaptersBackend(Backend):
         self._fusions: list[tuple[str, ...]] = []
         self._active = adapter_name
         self.module.add_adapter(adapter_name, config=bottleneck_config(config.adapter))
+        self.module.adapter_to(adapter_name, device=self._device())
         self._activate(adapter_name)
+
+    def _device(self) -> Any:
+        return self.module.get_input_embeddings().weight.device
 
     def _activate(self, name: Any) -> None:
         """Make ``name`` (an adapter or a Fuse) the active, trainable part; keep train/eval mode."""
@@ -94,6 +98,7 @@ class AdaptersBackend(Backend):
         if name in self.adapter_names:
             raise ConfigError(f"an adapter named {name!r} already exists")
         self.module.add_adapter(name, config=bottleneck_config(config.adapter))
+        self.module.adapter_to(name, device=self._device())
 
     def set_adapter(self, name: str) -> None:
         self._require(name)
@@ -124,6 +129,8 @@ class AdaptersBackend(Backend):
         self.module.load_adapter(
             str(path), load_as=name, with_head=False, use_safetensors=True, set_active=True
         )
+        # AdapterHub builds loaded adapters on the CPU: put them where the model is (e.g. a GPU)
+        self.module.adapter_to(name, device=self._device())
         self._activate(name)
         if "config" not in saved:
             raise ModelLoadError(f"{path}/adapter_config.json has no adapter config")
@@ -137,6 +144,7 @@ class AdaptersBackend(Backend):
         fuse = Fuse(*names)
         if tuple(names) not in self._fusions:
             self.module.add_adapter_fusion(fuse)
+            self.module.adapter_fusion_to(fuse, device=self._device())
             self._fusions.append(tuple(names))
         return fuse
 
