@@ -51,11 +51,11 @@ def systems_for(config_name: str, overrides: Sequence[str], quick: bool, report:
 def comparison_result(
     systems: list[Any], *, title: str, command: str, checks: Callable[[list[Any]], list[str]]
 ) -> dict[str, Any]:
+    from supportkit.evaluation.compare import comparison_pairs
     from supportkit.evaluation.report import compare, summary_rows
 
     plain = [s for s in systems if not s.info.get("other_questions")]
-    pairs = [(s.name, plain[0].name) for s in plain[1:]]
-    diffs = compare(plain, pairs, ["rougeL", "similarity"])
+    diffs = compare(plain, comparison_pairs(plain), ["rougeL", "similarity"])
     return {
         "title": title,
         "command": command,
@@ -64,10 +64,11 @@ def comparison_result(
         "rows": summary_rows(systems, ("rougeL", "similarity", "bleu", "intent_accuracy", "latency_s")),
         "tables": [
             {
-                "title": f"Paired differences vs {plain[0].name} (95 % bootstrap interval)",
+                "title": "Paired differences (95 % bootstrap interval of the mean per-question difference)",
                 "rows": [
                     {
                         "system": d.a,
+                        "vs": d.b,
                         "metric": d.metric,
                         "difference": d.difference.format(),
                         "significant": "yes" if d.difference.excludes_zero() else "no",

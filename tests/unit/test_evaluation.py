@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -296,3 +297,27 @@ def test_compare_command_trains_each_method_and_tabulates(
     assert data["summary"][1]["trainable params"] == f"{lora['trainable_params']:,}"
     assert (tmp_path / "report" / "plots" / "training.png").is_file()
     assert ("lora + zero_shot", "none + zero_shot") in {(c["a"], c["b"]) for c in data["comparisons"]}
+
+
+def test_comparison_pairs_cover_first_baselines_and_strategies_within_a_method() -> None:
+    from supportkit.evaluation.compare import comparison_pairs
+    from supportkit.evaluation.evaluator import SystemResult
+
+    def system(name: str, method: str, **info: Any) -> SystemResult:
+        return SystemResult(name, [], {}, {"method": method, **info})
+
+    systems = [
+        system("none + zero_shot", "none"),
+        system("none + few_shot", "none"),
+        system("lora + zero_shot", "lora"),
+        system("lora + combined", "lora"),
+        system("lora on unseen intents", "lora", other_questions=True),
+        system("nearest-neighbour baseline", "-"),
+    ]
+    pairs = comparison_pairs(systems)
+    assert ("lora + combined", "lora + zero_shot") in pairs  # combined vs LoRA alone
+    assert ("lora + zero_shot", "nearest-neighbour baseline") in pairs
+    assert ("lora + zero_shot", "none + zero_shot") in pairs
+    assert ("none + few_shot", "none + zero_shot") in pairs
+    assert not any("unseen" in a or "unseen" in b for a, b in pairs)
+    assert len(pairs) == len(set(pairs)) and comparison_pairs([]) == []

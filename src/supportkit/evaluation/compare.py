@@ -210,12 +210,30 @@ def run_comparison(
         evaluator = Evaluator(None, intent_reference=data.train, embedder=embedder)
         for name in baselines:
             add(evaluate_baseline(name, data, evaluator))
-    names = [s.name for s in result.systems if not s.info.get("other_questions")]
-    reference = names[0]
-    result.pairs = [(n, reference) for n in names[1:]]
-    baseline_names = [s.name for s in result.systems if s.info.get("method") == "-"]
-    result.pairs += [(n, b) for b in baseline_names for n in names if n != b and n != reference]
+    result.pairs = comparison_pairs(result.systems)
     return result
+
+
+def comparison_pairs(systems: Sequence[SystemResult]) -> list[tuple[str, str]]:
+    """The paired differences a comparison reports: every system against the first one, against
+    each baseline, and each method's other strategies against that method's first strategy (e.g.
+    LoRA + combined vs LoRA + zero-shot). Rows on other questions are left out."""
+    plain = [s for s in systems if not s.info.get("other_questions")]
+    if not plain:
+        return []
+    reference = plain[0].name
+    pairs = [(s.name, reference) for s in plain[1:]]
+    baselines = [s.name for s in plain if s.info.get("method") == "-"]
+    pairs += [(s.name, b) for b in baselines for s in plain if s.name not in (b, reference)]
+    first_of: dict[str, str] = {}
+    for s in plain:
+        method = s.info.get("method")
+        if method in (None, "-"):
+            continue
+        first = first_of.setdefault(method, s.name)
+        if s.name != first and (s.name, first) not in pairs:
+            pairs.append((s.name, first))
+    return pairs
 
 
 def run_configured_comparison(
