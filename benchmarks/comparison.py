@@ -52,16 +52,22 @@ def comparison_result(
     systems: list[Any], *, title: str, command: str, checks: Callable[[list[Any]], list[str]]
 ) -> dict[str, Any]:
     from supportkit.evaluation.compare import comparison_pairs
+    from supportkit.evaluation.evaluator import add_metrics
     from supportkit.evaluation.report import compare, summary_rows
 
+    for system in systems:  # reports written before the metric existed
+        if "detail_recall" not in system.metrics:
+            add_metrics(system, ["detail_recall"])
     plain = [s for s in systems if not s.info.get("other_questions")]
-    diffs = compare(plain, comparison_pairs(plain), ["rougeL", "similarity"])
+    diffs = compare(plain, comparison_pairs(plain), ["rougeL", "similarity", "detail_recall"])
     return {
         "title": title,
         "command": command,
         "machine": machine_info(),
         "model": "SmolLM2-135M-Instruct (bundled), fp32, CPU, greedy",
-        "rows": summary_rows(systems, ("rougeL", "similarity", "bleu", "intent_accuracy", "latency_s")),
+        "rows": summary_rows(
+            systems, ("rougeL", "similarity", "detail_recall", "bleu", "intent_accuracy", "latency_s")
+        ),
         "tables": [
             {
                 "title": "Paired differences (95 % bootstrap interval of the mean per-question difference)",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from supportkit.errors import UnknownNameError
@@ -51,3 +53,44 @@ def test_custom_metric_registration_and_unknown_names() -> None:
         score(["a"], ["a"], ["bleu_x"])
     with pytest.raises(ValueError, match="2 predictions but 1 references"):
         score(["a", "b"], ["a"])
+
+
+def test_detail_recall_counts_the_references_specifics() -> None:
+    from supportkit.evaluation.metrics import detail_recall, details
+
+    assert details("Order BC-31751: $82.95 within 5 to 7 days, 1,299 points, 10%") == {
+        "bc-31751",
+        "$82.95",
+        "5",
+        "7",
+        "1299",
+        "10%",
+    }
+    scores = detail_recall(
+        ["Refund of $82.95 for order BC-31751.", "Refund of $82.95 for order BC-99999.", "", "Hello"],
+        ["Order BC-31751 gets $82.95.", "Order BC-31751 gets $82.95.", "BC-1", "No specifics here."],
+    )
+    assert scores[:3] == [1.0, 0.5, 0.0] and math.isnan(scores[3])
+
+
+def test_a_saved_system_can_be_scored_with_a_metric_added_later() -> None:
+    from supportkit.evaluation.evaluator import SystemResult, add_metrics
+    from supportkit.evaluation.metrics import METRICS, register_metric
+
+    rows = [
+        {"prediction": "Order BC-1 ships today", "reference": "Order BC-1 ships in 2 days"},
+        {"prediction": "no idea", "reference": "Order BC-2 ships in 2 days"},
+    ]
+    system = SystemResult("saved", rows, {})
+
+    @register_metric("mentions_ships_test")
+    def ships(predictions: list[str], references: list[str]) -> list[float]:
+        return [float("ships" in p) for p in predictions]
+
+    try:
+        add_metrics(system, ["detail_recall", "mentions_ships_test"])
+    finally:
+        METRICS._items.pop("mentions_ships_test")
+    assert [r["mentions_ships_test"] for r in rows] == [1.0, 0.0]
+    assert [r["detail_recall"] for r in rows] == [0.5, 0.0]
+    assert system.metrics["detail_recall"].mean == 0.25 and system.metrics["mentions_ships_test"].n == 2

@@ -25,7 +25,15 @@ from supportkit.pipelines.response import Request, Response
 from supportkit.prompts.bank import ExampleBank
 from supportkit.retrieval.embedder import Embedder, default_embedder
 
-DEFAULT_METRICS = ("rougeL", "rouge1", "bleu", "similarity", "length", "placeholder_leak")
+DEFAULT_METRICS = (
+    "rougeL",
+    "rouge1",
+    "bleu",
+    "similarity",
+    "detail_recall",
+    "length",
+    "placeholder_leak",
+)
 
 
 @dataclass(frozen=True)
@@ -192,6 +200,20 @@ class Evaluator:
             for k in keys
         }
         return SystemResult(name, rows, metrics, dict(info or {}))
+
+
+def add_metrics(
+    system: SystemResult, names: Sequence[str], *, resamples: int = 2000, seed: int = 0
+) -> SystemResult:
+    """Score a finished system (e.g. one read back from ``report.json``) with more metrics, such
+    as a custom one registered after the run: its stored answers are scored, nothing regenerates."""
+    predictions = [str(r.get("prediction") or "") for r in system.rows]
+    scores = score(predictions, [str(r.get("reference") or "") for r in system.rows], list(names))
+    for name, values in scores.items():
+        for row, value in zip(system.rows, values, strict=True):
+            row[name] = value
+        system.metrics[name] = bootstrap_mean(values, resamples=resamples, seed=seed)
+    return system
 
 
 def timed_predictions(

@@ -2,7 +2,10 @@
 
 Built in: ``rouge1``, ``rouge2``, ``rougeL`` (rouge-score, stemmed F-measure), ``bleu``
 (sacrebleu sentence BLEU, 0-1), ``similarity`` (cosine of all-MiniLM-L6-v2 embeddings), ``length``
-(words in the answer) and ``placeholder_leak`` (1 when ``{{...}}`` is left in the answer). The
+(words in the answer), ``placeholder_leak`` (1 when ``{{...}}`` is left in the answer) and
+``detail_recall`` (share of the reference's specifics, such as order numbers, amounts and day
+counts, that the answer repeats; NaN when the reference has none, so such rows are left out of
+the mean). The
 evaluator adds per-request measures from the response itself: latency, escalation, intent
 accuracy. Add your own with :func:`register_metric`::
 
@@ -27,6 +30,8 @@ from supportkit.retrieval.embedder import Embedder, default_embedder
 
 MetricFn = Callable[[Sequence[str], Sequence[str]], list[float]]
 PLACEHOLDER = re.compile(r"\{\{[^{}]*\}\}")
+#: A "detail": an identifier with digits (BC-12345), an amount ($82.95), a number (60, 4.5, 10%).
+DETAIL = re.compile(r"[A-Za-z]+-\d[\w-]*|\$?\d+(?:[.,]\d+)*%?")
 
 METRICS: Registry[MetricFn] = Registry("metric")
 
@@ -94,6 +99,24 @@ def length(predictions: Sequence[str], references: Sequence[str]) -> list[float]
 def placeholder_leak(predictions: Sequence[str], references: Sequence[str]) -> list[float]:
     """1.0 when a template placeholder (``{{Order Number}}``) reached the answer."""
     return [float(bool(PLACEHOLDER.search(p))) for p in predictions]
+
+
+def details(text: str) -> set[str]:
+    """The specifics of ``text`` (identifiers, amounts, numbers), normalised for comparison."""
+    return {d.replace(",", "").lower() for d in DETAIL.findall(text)}
+
+
+@register_metric("detail_recall")
+def detail_recall(predictions: Sequence[str], references: Sequence[str]) -> list[float]:
+    """Share of the reference's details that the answer repeats (NaN when it has none).
+
+    ROUGE-L barely moves when an answer has the right template but the wrong order number; this
+    measures exactly that: a nearest-neighbour answer copies another customer's details."""
+    out = []
+    for p, r in zip(predictions, references, strict=True):
+        wanted = details(r)
+        out.append(len(wanted & details(p)) / len(wanted) if wanted else float("nan"))
+    return out
 
 
 @register_metric("similarity")

@@ -20,7 +20,16 @@ from supportkit.evaluation import plots
 from supportkit.evaluation.evaluator import SystemResult
 from supportkit.evaluation.stats import Interval, paired_difference
 
-SUMMARY_METRICS = ("rougeL", "similarity", "bleu", "intent_accuracy", "escalated", "latency_s", "length")
+SUMMARY_METRICS = (
+    "rougeL",
+    "similarity",
+    "detail_recall",
+    "bleu",
+    "intent_accuracy",
+    "escalated",
+    "latency_s",
+    "length",
+)
 INFO_COLUMNS = (
     ("trainable_params", "trainable params"),
     ("trainable_pct", "trainable %"),
