@@ -7,6 +7,7 @@ each difference by paired bootstrap.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,10 @@ def checks(systems: list[Any]) -> list[str]:
     return notes
 
 
-def run(quick: bool = False, report: Path | None = None) -> dict[str, Any]:
-    systems = systems_for("compare_project.yaml", [], quick, report)
+def run(
+    quick: bool = False, report: Path | None = None, extra_reports: Sequence[Path] = ()
+) -> dict[str, Any]:
+    systems = systems_for("compare_project.yaml", [], quick, report, extra_reports)
     return comparison_result(
         systems,
         title="Comparison on the project's dataset: methods x strategies vs the nearest-neighbour baseline",

@@ -24,7 +24,18 @@ QUICK = [
 ]
 
 
-def systems_for(config_name: str, overrides: Sequence[str], quick: bool, report: Path | None) -> list[Any]:
+def systems_for(
+    config_name: str,
+    overrides: Sequence[str],
+    quick: bool,
+    report: Path | None,
+    extra_reports: Sequence[Path] = (),
+) -> list[Any]:
+    """The systems of a fresh run, or of finished runs' reports (``report`` plus ``extra_reports``,
+    e.g. the same comparison with a longer training budget: their systems are appended, and
+    systems of the same name are told apart by their training steps)."""
+    if report is not None and extra_reports:
+        return merge_systems([report, *extra_reports])
     from supportkit.config import Config
     from supportkit.data.project import apply_project_defaults
     from supportkit.evaluation.compare import run_configured_comparison
@@ -32,6 +43,8 @@ def systems_for(config_name: str, overrides: Sequence[str], quick: bool, report:
 
     if report is not None:
         return load_systems(report / "report.json")
+    if extra_reports:
+        raise ValueError("--also-report records a further finished run next to --report")
     config = Config.from_yaml(ROOT / "configs" / config_name).with_overrides(overrides)
     work = Path(tempfile.mkdtemp(prefix="bench-compare-"))
     if quick:
@@ -48,6 +61,19 @@ def systems_for(config_name: str, overrides: Sequence[str], quick: bool, report:
     return result.systems
 
 
+def merge_systems(reports: Sequence[Path]) -> list[Any]:
+    from supportkit.evaluation.report import load_systems
+
+    systems = [s for r in reports for s in load_systems(r / "report.json")]
+    names = [s.name for s in systems]
+    for s in systems:
+        steps = s.info.get("train_steps")
+        if names.count(s.name) > 1 and steps:
+            method, sep, rest = s.name.partition(" + ")
+            s.name = f"{method} ({steps} steps){sep}{rest}"
+    return systems
+
+
 def comparison_result(
     systems: list[Any], *, title: str, command: str, checks: Callable[[list[Any]], list[str]]
 ) -> dict[str, Any]:
@@ -59,15 +85,17 @@ def comparison_result(
         if "detail_recall" not in system.metrics:
             add_metrics(system, ["detail_recall"])
     plain = [s for s in systems if not s.info.get("other_questions")]
-    diffs = compare(plain, comparison_pairs(plain), ["rougeL", "similarity", "detail_recall"])
+    metrics = ["rougeL", "similarity"]
+    # detail recall only where references have details (Bitext answers hold {{placeholders}} instead)
+    if plain and plain[0].metrics["detail_recall"].n >= len(plain[0].rows) / 5:
+        metrics.append("detail_recall")
+    diffs = compare(plain, comparison_pairs(plain), metrics)
     return {
         "title": title,
         "command": command,
         "machine": machine_info(),
         "model": "SmolLM2-135M-Instruct (bundled), fp32, CPU, greedy",
-        "rows": summary_rows(
-            systems, ("rougeL", "similarity", "detail_recall", "bleu", "intent_accuracy", "latency_s")
-        ),
+        "rows": summary_rows(systems, (*metrics, "bleu", "intent_accuracy", "latency_s")),
         "tables": [
             {
                 "title": "Paired differences (95 % bootstrap interval of the mean per-question difference)",
@@ -91,8 +119,16 @@ def main(name: str, run: Callable[..., dict[str, Any]], doc: str, argv: list[str
     parser = argparse.ArgumentParser(description=doc)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--report", type=Path, default=None, help="record the report of a finished run")
+    parser.add_argument(
+        "--also-report",
+        type=Path,
+        action="append",
+        default=[],
+        help="with --report: add the systems of another finished run of the same split (repeatable)",
+    )
     args = parser.parse_args(argv)
-    print(write_result(name, run(quick=args.quick, report=args.report), quick=args.quick))
+    result = run(quick=args.quick, report=args.report, extra_reports=args.also_report)
+    print(write_result(name, result, quick=args.quick))
 
 
 def by_name(systems: list[Any], name: str) -> Any:
