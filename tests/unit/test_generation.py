@@ -23,10 +23,16 @@ def _scores_after(settings: GenerationConfig, tokenizer: Any, ids: list[int], wi
     return RepetitionPenaltyLogitsProcessor(kwargs["repetition_penalty"])(torch.tensor([ids]), scores)
 
 
-def test_penalty_skips_the_prompt_by_default(smol_tokenizer: Any) -> None:
+def test_penalty_can_skip_the_prompt(smol_tokenizer: Any) -> None:
     # prompt = tokens 3, 4, 5; generated so far = token 7
     ids, width = [3, 4, 5, 7], 3
-    generated = _scores_after(GenerationConfig(repetition_penalty=2.0), smol_tokenizer, ids, width)
+    assert GenerationConfig().repetition_penalty_scope == "all"  # transformers' behaviour by default
+    generated = _scores_after(
+        GenerationConfig(repetition_penalty=2.0, repetition_penalty_scope="generated"),
+        smol_tokenizer,
+        ids,
+        width,
+    )
     assert generated[0, 3].item() == generated[0, 5].item() == 2.0  # prompt tokens not penalised
     assert generated[0, 7].item() == 1.0  # the generated token is (2.0 / 2.0)
     everything = _scores_after(
@@ -58,7 +64,8 @@ def test_first_token_is_never_penalised_in_generated_scope(tiny_config: Config, 
             )
         return out[:, ids.shape[1] :]
 
-    plain, generated = tokens(repetition_penalty=1.0), tokens(repetition_penalty=1e6)
+    plain = tokens(repetition_penalty=1.0)
+    generated = tokens(repetition_penalty=1e6, repetition_penalty_scope="generated")
     # the unpenalised model starts by repeating a prompt token (so a prompt penalty would show) ...
     assert all(plain[row, 0].item() in ids[row].tolist() for row in range(2))
     # ... and so does the penalised one, since only generated tokens count
@@ -68,5 +75,6 @@ def test_first_token_is_never_penalised_in_generated_scope(tiny_config: Config, 
     everything = tokens(repetition_penalty=1e6, repetition_penalty_scope="all")
     assert not set(everything[0].tolist()) & set(ids[0].tolist())  # prompt tokens penalised too
     # and generate_ids (the pipeline's path) passes the prompt width itself
-    out = generate_ids(model.model, smol_tokenizer, ids.tolist(), GenerationConfig(max_new_tokens=2))
+    settings = GenerationConfig(max_new_tokens=2, repetition_penalty_scope="generated")
+    out = generate_ids(model.model, smol_tokenizer, ids.tolist(), settings)
     assert len(out) == 2

@@ -11,7 +11,14 @@ from supportkit.errors import ConfigError
 from supportkit.guardrails.escalation import handoff_summary, request_escalation
 from supportkit.guardrails.groundedness import GroundednessChecker, extract_answer, source_sentences
 from supportkit.guardrails.intent import IntentDetector, IntentGuess
-from supportkit.guardrails.output import enforce_length, fill_slots, guard_text, leaked_words, rephrase_slot
+from supportkit.guardrails.output import (
+    drop_unfinished_sentence,
+    enforce_length,
+    fill_slots,
+    guard_text,
+    leaked_words,
+    rephrase_slot,
+)
 from supportkit.prompts.bank import ExampleBank
 from supportkit.prompts.prompt_sets import load_prompt_set
 from supportkit.retrieval.embedder import HashingEmbedder, MiniLMEmbedder
@@ -105,6 +112,16 @@ def test_length_and_stop_sequences() -> None:
 
 
 # --- escalation ---------------------------------------------------------------------------------------
+def test_an_answer_cut_by_max_new_tokens_loses_its_unfinished_sentence() -> None:
+    cut = "Returns are free. You have 30 days after receiving it ("
+    assert drop_unfinished_sentence(cut) == ("Returns are free.", True)
+    assert drop_unfinished_sentence("Returns are free. Use the label.") == (
+        "Returns are free. Use the label.",
+        False,
+    )
+    assert drop_unfinished_sentence("no sentence ends here") == ("no sentence ends here", False)
+
+
 @pytest.mark.parametrize(
     ("query", "reason"),
     [

@@ -77,7 +77,8 @@ class Groundedness:
     score: float
     claims: int
     unsupported: list[str] = field(default_factory=list)
-    #: Article ids by how many claims they support, most first (the answer's citations).
+    #: Article ids by how many claims they support, most first, ties in retrieval order (the
+    #: answer's citations).
     articles: list[str] = field(default_factory=list)
     #: Numbers in the answer found in no passage, question or context (invented figures).
     invented_numbers: list[str] = field(default_factory=list)
@@ -130,9 +131,10 @@ class GroundednessChecker:
                 counts[owners[best]] += 1
             else:
                 unsupported.append(claim)
-        return Groundedness(
-            supported / len(claims), len(claims), unsupported, [a for a, _ in counts.most_common()], invented
-        )
+        # most supported first; ties go to the better retrieved article (passages are ranked)
+        rank = {a: i for i, a in reversed(list(enumerate(p.article_id for p in passages)))}
+        articles = sorted(counts, key=lambda a: (-counts[a], rank[a]))
+        return Groundedness(supported / len(claims), len(claims), unsupported, articles, invented)
 
 
 def _plain(text: str) -> str:

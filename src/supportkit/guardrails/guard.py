@@ -18,7 +18,7 @@ from supportkit.config import GuardrailsConfig, KnowledgeConfig
 from supportkit.guardrails.escalation import Escalation, handoff_summary, request_escalation
 from supportkit.guardrails.groundedness import Groundedness, GroundednessChecker, extract_answer
 from supportkit.guardrails.intent import IntentDetector, IntentGuess
-from supportkit.guardrails.output import GuardedText, guard_text
+from supportkit.guardrails.output import GuardedText, drop_unfinished_sentence, guard_text
 from supportkit.prompts.bank import ExampleBank
 from supportkit.retrieval.index import top_k
 from supportkit.retrieval.knowledge import Hit, KnowledgeBase
@@ -139,13 +139,21 @@ class Guard:
         query: str,
         profile: Mapping[str, Any] | None = None,
         history: Sequence[Mapping[str, str]] = (),
+        finished: bool = True,
     ) -> Checked:
-        """Guard the model's answer: length, leak, slots, redaction, then groundedness (an
-        ungrounded answer is replaced by the article's own sentences or escalated)."""
+        """Guard the model's answer: an unfinished last sentence (generation stopped by
+        ``max_new_tokens``: ``finished`` false) is dropped, then length, leak, slots, redaction,
+        then groundedness (an ungrounded answer is replaced by the article's own sentences or
+        escalated)."""
         s = self.settings
         profile = profile or {}
+        dropped = False
+        if not finished:
+            text, dropped = drop_unfinished_sentence(text)
         guarded = self.guard_output(text, profile)
         checked = Checked(guarded.text, changes=guarded.changes)
+        if dropped:
+            checked.changes["unfinished_sentence_dropped"] = 1
         if not passages or "leak_replaced" in guarded.changes:
             return checked
         context = [query, *(str(v) for v in profile.values()), *(m.get("content", "") for m in history)]

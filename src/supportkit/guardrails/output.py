@@ -139,6 +139,16 @@ def enforce_length(text: str, max_chars: int | None, stop_sequences: Iterable[st
     return text.strip(), cut
 
 
+def drop_unfinished_sentence(text: str) -> tuple[str, bool]:
+    """An answer cut off by ``max_new_tokens`` loses its unfinished last sentence (when at least
+    one sentence is complete): a customer should never read "... within 30 days after receiving
+    it (". Returns the text and whether anything was dropped."""
+    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    if not ends or not text[ends[-1] :].strip():
+        return text, False
+    return text[: ends[-1]].strip(), True
+
+
 @dataclass
 class GuardedText:
     text: str

@@ -358,6 +358,7 @@ class InferencePipeline:
                 query=prep.plan.query,
                 profile=prep.context,
                 history=prep.plan.history,
+                finished=out.finished,
             )
             text, escalation = checked.text, checked.escalation
         response = Response(
