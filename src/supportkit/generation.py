@@ -27,7 +27,7 @@ def generation_kwargs(
     settings: GenerationConfig, tokenizer: Any, prompt_width: int | None = None
 ) -> dict[str, Any]:
     """``model.generate`` keyword arguments. ``prompt_width`` (the padded prompt length) lets the
-    repetition penalty skip the prompt (``repetition_penalty_scope: generated``, the default):
+    repetition penalty skip the prompt (``repetition_penalty_scope: generated``; ``all`` is the default):
     transformers' own ``repetition_penalty`` counts prompt tokens too, which discourages the model
     from repeating the order numbers, article facts and example answers it was given."""
     kwargs: dict[str, Any] = {

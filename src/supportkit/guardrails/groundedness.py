@@ -132,7 +132,9 @@ class GroundednessChecker:
             else:
                 unsupported.append(claim)
         # most supported first; ties go to the better retrieved article (passages are ranked)
-        rank = {a: i for i, a in reversed(list(enumerate(p.article_id for p in passages)))}
+        rank: dict[str, int] = {}
+        for i, p in enumerate(passages):
+            rank.setdefault(p.article_id, i)
         articles = sorted(counts, key=lambda a: (-counts[a], rank[a]))
         return Groundedness(supported / len(claims), len(claims), unsupported, articles, invented)
 
