@@ -94,3 +94,25 @@ def test_a_saved_system_can_be_scored_with_a_metric_added_later() -> None:
     assert [r["mentions_ships_test"] for r in rows] == [1.0, 0.0]
     assert [r["detail_recall"] for r in rows] == [0.5, 0.0]
     assert system.metrics["detail_recall"].mean == 0.25 and system.metrics["mentions_ships_test"].n == 2
+
+
+def test_placeholder_leak_ignores_slots_the_reference_has() -> None:
+    from supportkit.evaluation.metrics import placeholder_leak
+
+    reference = "Go to {{Order History}}, open {{Order Number}} and choose {{Cancel Order}}."
+    assert placeholder_leak([reference], [reference]) == [0.0]
+    assert placeholder_leak(["Open {{order number}} now."], [reference]) == [0.0]
+    assert placeholder_leak(["Call {{Customer Support Phone Number}}."], [reference]) == [1.0]
+    assert placeholder_leak(["{{Order Number}} is late"], ["Your order is late."]) == [1.0]
+
+
+def test_detail_recall_skips_list_enumerators() -> None:
+    from supportkit.evaluation.metrics import detail_recall, details
+
+    steps = "To cancel:\n1. Open Orders.\n2) Select order BC-31751.\n 3. Refund of $82.95 in 5 days."
+    assert details(steps) == {"bc-31751", "$82.95", "5"}
+    flat = "Follow these steps: 1. Log in. 2. Open {{Invoices}}. 3. Download the 2 newest ones."
+    assert details(flat) == {"2"}
+    assert details("Version 1.2 costs 10.50 and ships in 3-5 days") >= {"1.2", "10.50", "3"}
+    assert detail_recall(["Open Orders and Select the order."], [steps]) == [0.0]
+    assert detail_recall([steps], [steps]) == [1.0]

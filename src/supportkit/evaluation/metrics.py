@@ -2,10 +2,12 @@
 
 Built in: ``rouge1``, ``rouge2``, ``rougeL`` (rouge-score, stemmed F-measure), ``bleu``
 (sacrebleu sentence BLEU, 0-1), ``similarity`` (cosine of all-MiniLM-L6-v2 embeddings), ``length``
-(words in the answer), ``placeholder_leak`` (1 when ``{{...}}`` is left in the answer) and
-``detail_recall`` (share of the reference's specifics, such as order numbers, amounts and day
-counts, that the answer repeats; NaN when the reference has none, so such rows are left out of
-the mean). The
+(words in the answer), ``placeholder_leak`` (1 when the answer has a ``{{...}}`` slot that the
+reference does not: long-answer datasets such as Bitext write their references with slots, and a
+slot copied from such a reference is not a leak of the answer) and ``detail_recall`` (share of the
+reference's specifics, such as order numbers, amounts and day counts, that the answer repeats; list
+enumerators such as "1." or "2)" are not details; NaN when the reference has none, so such rows are
+left out of the mean). The
 evaluator adds per-request measures from the response itself: latency, escalation, intent
 accuracy. Add your own with :func:`register_metric`::
 
@@ -32,6 +34,9 @@ MetricFn = Callable[[Sequence[str], Sequence[str]], list[float]]
 PLACEHOLDER = re.compile(r"\{\{[^{}]*\}\}")
 #: A "detail": an identifier with digits (BC-12345), an amount ($82.95), a number (60, 4.5, 10%).
 DETAIL = re.compile(r"[A-Za-z]+-\d[\w-]*|\$?\d+(?:[.,]\d+)*%?")
+#: A list enumerator: "1." / "2)" / "(3)" starting a line, after a bullet, or after a sentence end or colon
+#: ("... as follows: 1. Open ... 2. Click ..."). Removed before details are collected.
+ENUMERATOR = re.compile(r"(?:^|(?<=[\n:.!?;])|(?<=[\n:.!?;] ))[ \t]*(?:[-*\u2022][ \t]*)?\(?\d{1,2}[.)](?=\s)")
 
 METRICS: Registry[MetricFn] = Registry("metric")
 
@@ -97,13 +102,22 @@ def length(predictions: Sequence[str], references: Sequence[str]) -> list[float]
 
 @register_metric("placeholder_leak")
 def placeholder_leak(predictions: Sequence[str], references: Sequence[str]) -> list[float]:
-    """1.0 when a template placeholder (``{{Order Number}}``) reached the answer."""
-    return [float(bool(PLACEHOLDER.search(p))) for p in predictions]
+    """1.0 when the answer has a template placeholder (``{{Order Number}}``) the reference does not.
+
+    Slots are compared by name, ignoring case, spaces and punctuation (``{{order number}}`` equals
+    ``{{Order Number}}``), so a reference scores 0 against itself."""
+    return [float(bool(_slots(p) - _slots(r))) for p, r in zip(predictions, references, strict=True)]
+
+
+def _slots(text: str) -> set[str]:
+    return {re.sub(r"[^a-z0-9]", "", m.lower()) for m in PLACEHOLDER.findall(text)}
 
 
 def details(text: str) -> set[str]:
-    """The specifics of ``text`` (identifiers, amounts, numbers), normalised for comparison."""
-    return {d.replace(",", "").lower() for d in DETAIL.findall(text)}
+    """The specifics of ``text`` (identifiers, amounts, numbers), normalised for comparison.
+
+    List enumerators ("1. Open Settings", "2) Click Save") are not specifics and are left out."""
+    return {d.replace(",", "").lower() for d in DETAIL.findall(ENUMERATOR.sub(" ", text))}
 
 
 @register_metric("detail_recall")
