@@ -36,7 +36,9 @@ PLACEHOLDER = re.compile(r"\{\{[^{}]*\}\}")
 DETAIL = re.compile(r"[A-Za-z]+-\d[\w-]*|\$?\d+(?:[.,]\d+)*%?")
 #: A list enumerator: "1." / "2)" / "(3)" starting a line, after a bullet, or after a sentence end or colon
 #: ("... as follows: 1. Open ... 2. Click ..."). Removed before details are collected.
-ENUMERATOR = re.compile(r"(?:^|(?<=[\n:.!?;])|(?<=[\n:.!?;] ))[ \t]*(?:[-*\u2022][ \t]*)?\(?\d{1,2}[.)](?=\s)")
+ENUMERATOR = re.compile(
+    r"(?:^|(?<=[\n:.!?;])|(?<=[\n:.!?;] ))[ \t]*(?:[-*\u2022][ \t]*)?\(?\d{1,2}[.)](?=\s)"
+)
 
 METRICS: Registry[MetricFn] = Registry("metric")
 
