@@ -176,6 +176,9 @@ def test_report_files_plots_and_comparisons(evaluated: list, tmp_path: Path) -> 
     assert data["comparisons"][0]["significant"] in (True, False)
     html = paths.html.read_text()
     assert "Tiny &lt;report&gt;" in html and "<table>" in html
+    covered = sorted({str(r["intent"]) for r in evaluated[0].rows if r["intent"]})
+    assert data["intents_covered"] == covered and covered
+    assert f"cover {len(covered)} intents: {', '.join(covered)}" in paths.markdown.read_text()
     assert len(paths.plots) == 3
     for png in paths.plots:
         assert f'src="plots/{png.name}"' in html and f"(plots/{png.name})" in paths.markdown.read_text()

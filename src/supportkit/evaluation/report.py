@@ -18,6 +18,7 @@ from typing import Any
 
 from supportkit.evaluation import plots
 from supportkit.evaluation.evaluator import SystemResult
+from supportkit.evaluation.sampling import intents_covered
 from supportkit.evaluation.stats import Interval, paired_difference
 
 SUMMARY_METRICS = (
@@ -182,9 +183,12 @@ def write_report(
         figures.append(("Training curves", plots.training_curves(logs, out / "plots" / "training.png")))
     summary = summary_rows(systems)
     created = time.strftime("%Y-%m-%d %H:%M:%S")
+    covered = intents_covered(systems[0].rows, key=lambda r: r.get("intent"))
+    coverage = f"The {len(systems[0].rows)} examples cover {len(covered)} intents: {', '.join(covered)}."
     data = {
         "title": title,
         "created": created,
+        "intents_covered": covered,
         "notes": list(notes),
         "summary": summary,
         "comparisons": [c.to_dict() for c in compared],
@@ -197,7 +201,8 @@ def write_report(
     md = [
         f"# {title}\n",
         f"Created {created}. Means with 95 % bootstrap intervals over {len(systems[0].rows)} examples.\n",
-        "## Summary\n",
+        f"\n{coverage}\n",
+        "\n## Summary\n",
         _markdown_table(summary),
     ]
     if compared:
@@ -211,6 +216,7 @@ def write_report(
     body = [
         f"<h1>{html.escape(title)}</h1>",
         f"<p>Created {created}. Means with 95 % bootstrap intervals.</p>",
+        f"<p>{html.escape(coverage)}</p>",
         "<h2>Summary</h2>",
         _html_table(summary),
     ]
