@@ -425,6 +425,9 @@ class GuardrailsConfig(_Section):
     #: its citation) when it is at least ``min_extract_similarity`` similar to the question;
     #: otherwise (or with ``escalate``) the request goes to a person.
     min_groundedness: float = 0.5
+    #: An answer must also answer the question (a figure question gets one of the top article's
+    #: figures; see ``GroundednessChecker.answer_problem``); one that does not counts as ungrounded.
+    require_answer: bool = True
     on_ungrounded: str = "extract"
     min_extract_similarity: float = 0.5
     handoff_message: str = (

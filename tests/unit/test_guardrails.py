@@ -235,6 +235,26 @@ def test_groundedness_supports_the_article_and_flags_a_contradiction(minilm: Min
     assert ok.invented_numbers == []
 
 
+def test_groundedness_requires_an_answer_to_the_question(minilm: MiniLMEmbedder) -> None:
+    checker = GroundednessChecker(minilm, threshold=0.55)
+    question = "How long do I have to return an item?"
+    # supported, invents nothing, and does not say how long: the bundled model's real answer (#18.6)
+    vague = "Brightcart accepts returns of unused items with their original tags and packaging."
+    assert checker.check(vague, [RETURNS]).acceptable(0.5)  # supported: without the question, accepted
+    checked = checker.check(vague, [RETURNS], query=question)
+    assert not checked.answers and not checked.acceptable(0.5)
+    assert "asks for a figure" in checked.answer_problem
+    answer = checker.check("You can return items within 30 days of delivery.", [RETURNS], query=question)
+    assert answer.answers and answer.acceptable(0.5) and answer.answer_problem == ""
+    # not a figure question: a claim close to the article's answer, or covering the key terms
+    condition = "What condition must a returned item be in?"
+    good = checker.check("Items must be unused, with their original tags.", [RETURNS], query=condition)
+    assert good.answers, good.answer_problem
+    off = checker.check("Returns are something we care about a lot here.", [RETURNS], query=condition)
+    assert not off.answers and "no claim is close" in off.answer_problem
+    assert not checker.check("", [RETURNS], query=question).answers
+
+
 def test_extractive_answer_quotes_the_most_relevant_sentence(minilm: MiniLMEmbedder) -> None:
     answer = extract_answer("How long do I have to return an item?", [RETURNS], minilm)
     assert "30 days of delivery" in answer and "**" not in answer

@@ -7,6 +7,14 @@ appears in the passages, the question or the customer's context. The second test
 embedding places "returns within 90 days" right next to "returns within 30 days", so similarity
 alone would call a contradicted figure supported; an answer with any invented figure is not
 acceptable at all. Courtesy sentences ("Sorry to hear that.") are not claims and are not counted.
+
+Supported is not enough: "The time it takes to return an item can vary greatly depending on the
+product." is close to the returns article and invents nothing, yet does not answer "How long do I
+have to return an item?". With the question given, an answer must also *answer* it
+(:meth:`GroundednessChecker.answer_problem`): a question that asks for a figure ("how long", "how
+much", "when", ...) is answered only by a claim carrying one of the top-ranked article's figures;
+any other question by a claim close in meaning to that article's sentences most similar to the
+question, or covering most of the question's key terms.
 """
 
 from __future__ import annotations
@@ -24,6 +32,53 @@ from supportkit.retrieval.passages import Passage
 
 #: Share of a claim's content words found in one source sentence that makes it supported.
 LEXICAL_SUPPORT = 0.75
+#: A question asking for a figure: a duration, an amount, a count, a time or a date.
+_FIGURE_QUESTION = re.compile(
+    r"\b(how (long|many|much|soon|late|early|often|far|quickly|old)|when|what time|what date|which day"
+    r"|by what|what('s| is) the (fee|cost|price|charge|limit|minimum|maximum|deadline))\b",
+    re.IGNORECASE,
+)
+#: Words of a question that carry no topic ("how long do I have to ..." -> return, item).
+_QUESTION_WORDS = frozenset(
+    (
+        "how",
+        "long",
+        "many",
+        "much",
+        "soon",
+        "when",
+        "what",
+        "which",
+        "why",
+        "where",
+        "who",
+        "can",
+        "could",
+        "would",
+        "should",
+        "will",
+        "do",
+        "doe",
+        "did",
+        "have",
+        "ha",
+        "get",
+        "need",
+        "want",
+        "able",
+        "way",
+        "there",
+        "any",
+        "anything",
+        "please",
+        "tell",
+        "know",
+    )
+)
+#: A claim this close (MiniLM cosine) to one of the passages' answer sentences answers the question.
+ANSWER_SIMILARITY = 0.6
+#: Or it covers at least this share of the question's key terms.
+KEY_TERM_COVERAGE = 0.6
 _SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 _COURTESY = re.compile(
@@ -82,10 +137,14 @@ class Groundedness:
     articles: list[str] = field(default_factory=list)
     #: Numbers in the answer found in no passage, question or context (invented figures).
     invented_numbers: list[str] = field(default_factory=list)
+    #: Whether the answer answers the question (True when no question was given to check against).
+    answers: bool = True
+    #: Why it does not (empty when it does).
+    answer_problem: str = ""
 
     def acceptable(self, minimum: float) -> bool:
-        """At least ``minimum`` of the claims supported and no invented figure."""
-        return not self.invented_numbers and (self.claims == 0 or self.score >= minimum)
+        """At least ``minimum`` of the claims supported, no invented figure, and the question answered."""
+        return not self.invented_numbers and self.answers and (self.claims == 0 or self.score >= minimum)
 
 
 class GroundednessChecker:
@@ -100,8 +159,56 @@ class GroundednessChecker:
             self._cache[key] = (parts, self.embedder.embed([f"{passage.title}: {p}" for p in parts]))
         return self._cache[key]
 
-    def check(self, answer: str, passages: Sequence[Passage], context: Iterable[str] = ()) -> Groundedness:
+    def check(
+        self,
+        answer: str,
+        passages: Sequence[Passage],
+        context: Iterable[str] = (),
+        *,
+        query: str | None = None,
+    ) -> Groundedness:
+        """Ground ``answer`` in ``passages`` (ranked, best first). ``context`` holds other texts whose
+        numbers are known (question, profile, history); with ``query`` the answer must also answer it
+        (see :meth:`answer_problem`)."""
         claims = [s for s in sentences(answer) if is_claim(s)]
+        result = self._support(claims, answer, passages, context)
+        if query and passages:
+            result.answer_problem = self.answer_problem(query, claims, passages)
+            result.answers = not result.answer_problem
+        return result
+
+    def answer_problem(self, query: str, claims: Sequence[str], passages: Sequence[Passage]) -> str:
+        """Why ``claims`` do not answer ``query`` given ranked ``passages`` ("" when they do).
+
+        The answer is expected from the top-ranked article (the passages sharing ``passages[0]``'s
+        article). A figure question ("how long ...?") is answered only by a claim carrying one of
+        that article's figures (any passage's when it has none). Any other question is answered by
+        a claim within :data:`ANSWER_SIMILARITY` cosine of one of that article's two sentences most
+        similar to the question, or covering :data:`KEY_TERM_COVERAGE` of the question's key terms."""
+        if not claims:
+            return "the answer makes no claim"
+        top = [p for p in passages if p.article_id == passages[0].article_id]
+        claim_numbers = set().union(*(_numbers(c) for c in claims))
+        if _FIGURE_QUESTION.search(query):
+            wanted = _numbers(" ".join(p.text for p in top)) or _numbers(" ".join(p.text for p in passages))
+            if wanted and not claim_numbers & wanted:
+                return f"the question asks for a figure and the answer gives none from {top[0].title!r}"
+            if wanted:
+                return ""
+        vectors = np.vstack([self._passage_sentences(p)[1] for p in top])
+        closest = np.argsort(-(vectors @ self.embedder.embed([query])[0]))[:2]
+        similarity = float((self.embedder.embed(list(claims)) @ vectors[closest].T).max())
+        if similarity >= ANSWER_SIMILARITY:
+            return ""
+        key = {w for w in tokenize(query) if w not in _QUESTION_WORDS}
+        said = set(tokenize(" ".join(claims)))
+        if key and len(key & said) / len(key) >= KEY_TERM_COVERAGE:
+            return ""
+        return f"no claim is close to the answer in {top[0].title!r} (best similarity {similarity:.2f})"
+
+    def _support(
+        self, claims: list[str], answer: str, passages: Sequence[Passage], context: Iterable[str]
+    ) -> Groundedness:
         if not claims:
             return Groundedness(1.0, 0)
         if not passages:

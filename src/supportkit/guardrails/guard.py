@@ -157,7 +157,9 @@ class Guard:
         if not passages or "leak_replaced" in guarded.changes:
             return checked
         context = [query, *(str(v) for v in profile.values()), *(m.get("content", "") for m in history)]
-        grounded = self.groundedness.check(guarded.text, [h.passage for h in passages], context)
+        grounded = self.groundedness.check(
+            guarded.text, [h.passage for h in passages], context, query=query if s.require_answer else None
+        )
         checked.groundedness = grounded
         titles = {h.passage.article_id: h.passage.title for h in passages}
         checked.citations = [titles[a] for a in grounded.articles if a in titles]
@@ -175,6 +177,8 @@ class Guard:
                 detail = f"groundedness {grounded.score:.2f} (minimum {s.min_groundedness:.2f})"
                 if grounded.invented_numbers:
                     detail += f"; figures in no source: {', '.join(grounded.invented_numbers)}"
+                if grounded.answer_problem:
+                    detail += f"; {grounded.answer_problem}"
                 checked.escalation = self._escalation(
                     "low_groundedness", detail, query, history, assessment, profile
                 )
