@@ -60,3 +60,14 @@ def test_unknown_backend_is_a_clear_error() -> None:
     spec = MethodSpec(name="ghost", backend="nope", can_merge=False, summary="")
     with pytest.raises(UnknownNameError, match=r"unknown adaptation backend 'nope'; known: adapters, full"):
         create_backend(spec, object(), Config(), "default")
+
+
+def test_strategies_take_their_name_from_their_one_registration() -> None:
+    from supportkit.prompts import STRATEGIES
+
+    assert {"zero_shot", "few_shot", "cot", "role_context", "knowledge", "combined"} <= set(STRATEGIES)
+    for name in STRATEGIES:
+        assert STRATEGIES.get(name).name == name
+    prompts = METHOD_DIR.parents[1] / "prompts"
+    for path in prompts.glob("*.py"):
+        assert not re.search(r"^    name = \"", path.read_text(), re.MULTILINE), path.name
