@@ -178,3 +178,37 @@ def test_shipped_configs_load() -> None:
     assert configs, "configs/ must hold example configs"
     for path in configs:
         Config.from_yaml(path).validate()
+
+
+def test_config_package_keeps_every_public_name() -> None:
+    import supportkit
+    import supportkit.config as config
+
+    for name in config.__all__:
+        assert getattr(config, name) is not None
+    for name in ("Config", "LoRAConfig", "AdapterConfig", "ModelConfig", "PromptConfig", "TrainingConfig"):
+        assert getattr(supportkit, name) is getattr(config, name)
+    assert Config().model.name_or_path == config.BUNDLED_MODEL
+
+
+def test_use_dora_is_a_deprecated_alias_of_the_dora_method(tmp_path: Path) -> None:
+    with pytest.warns(DeprecationWarning, match=r"lora.use_dora is deprecated: set peft.method=dora"):
+        config = Config.from_dict({"lora": {"use_dora": True}})
+    assert config.peft.method == "dora" and config.lora.use_dora is False
+    config.to_yaml(tmp_path / "c.yaml")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the saved config holds the one switch: no warning again
+        again = Config.from_yaml(tmp_path / "c.yaml")
+    assert again.peft.method == "dora" and again.lora.use_dora is False
+    # set after construction: validate() (called by every component) applies it
+    config = Config()
+    config.lora.use_dora = True
+    with pytest.warns(DeprecationWarning):
+        config.validate()
+    assert config.peft.method == "dora"
+    # another method keeps its name; the alias only ever meant LoRA -> DoRA
+    with pytest.warns(DeprecationWarning, match="'ia3'"):
+        config = Config.from_dict({"lora": {"use_dora": True}, "peft": {"method": "ia3"}})
+    assert config.peft.method == "ia3"

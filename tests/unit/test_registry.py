@@ -1,3 +1,6 @@
+import sys
+from pathlib import Path
+
 import pytest
 
 from supportkit.errors import UnknownNameError
@@ -34,3 +37,34 @@ def test_duplicate_and_invalid_names_are_rejected() -> None:
     assert reg.get("x") == 3
     with pytest.raises(ValueError, match="invalid widget name"):
         reg.add("has space", 1)
+
+
+def test_builtins_module_is_imported_on_first_lookup_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reg: Registry[int] = Registry("gadget", builtins="gadget_builtins")
+    (tmp_path / "gadget_builtins.py").write_text(
+        "import sys\nfrom tests_registry_probe import REG\nREG.add('spring', 1)\nREG.add('lever', 2)\n"
+    )
+    probe = tmp_path / "tests_registry_probe.py"
+    probe.write_text("REG = None\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import tests_registry_probe
+
+    monkeypatch.setattr(tests_registry_probe, "REG", reg)
+    monkeypatch.delitem(sys.modules, "gadget_builtins", raising=False)
+    reg.add("custom", 3)  # adding does not load the built-ins
+    assert "gadget_builtins" not in sys.modules
+    assert reg.names() == ["custom", "lever", "spring"]
+    assert reg.get("lever") == 2 and len(reg) == 3
+
+
+def test_a_failing_builtins_module_is_retried_and_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reg: Registry[int] = Registry("gizmo", builtins="gizmo_missing_builtins")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ModuleNotFoundError):
+        reg.names()
+    (tmp_path / "gizmo_missing_builtins.py").write_text("")
+    assert reg.names() == []  # the next lookup tries again

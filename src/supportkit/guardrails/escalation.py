@@ -2,7 +2,7 @@
 
 Rules, in order (the first that applies is the reason):
 
-1. a configured pattern matches (``human_request``, ``legal``, ...);
+1. an escalation rule matches (``human_request``, ``legal``, ...: :mod:`supportkit.guardrails.rules`);
 2. the detected intent is on ``guardrails.escalate_intents`` with enough confidence
    (reason ``intent:<name>``);
 3. nothing relevant (only with a knowledge base configured): the best passage and the best
@@ -20,6 +20,7 @@ from typing import Any
 
 from supportkit.config import GuardrailsConfig
 from supportkit.guardrails.intent import IntentGuess
+from supportkit.guardrails.rules import escalation_patterns
 from supportkit.prompts.role_context import render_user_context
 from supportkit.retrieval.knowledge import Hit
 
@@ -77,7 +78,7 @@ def request_escalation(
     best_example: float | None,
 ) -> tuple[str, str] | None:
     """The (reason, detail) of rules 1-3, or ``None`` when the model may answer."""
-    for reason, pattern in settings.escalate_patterns.items():
+    for reason, pattern in escalation_patterns(settings).items():
         match = re.search(pattern, query, re.IGNORECASE)
         if match:
             return reason, f"the request matches {reason!r}: {match.group(0).strip()!r}"

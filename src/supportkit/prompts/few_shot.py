@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from supportkit.prompts.base import STRATEGIES, PromptContext, PromptPlan, PromptRequest, Strategy
+from supportkit.prompts.base import PromptContext, PromptPlan, PromptRequest, Strategy, register_strategy
 
 
-@STRATEGIES.register("few_shot")
+@register_strategy("few_shot")
 class FewShot(Strategy):
-    name = "few_shot"
-
     def contribute(self, plan: PromptPlan, request: PromptRequest, ctx: PromptContext) -> None:
         plan.examples = ctx.selector.select(ctx.bank, request.query, ctx.num_examples, intent=request.intent)
         if plan.examples:

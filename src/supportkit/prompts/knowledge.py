@@ -8,13 +8,11 @@ the strategy adds nothing, so ``combined`` can always include it.
 
 from __future__ import annotations
 
-from supportkit.prompts.base import STRATEGIES, PromptContext, PromptPlan, PromptRequest, Strategy
+from supportkit.prompts.base import PromptContext, PromptPlan, PromptRequest, Strategy, register_strategy
 
 
-@STRATEGIES.register("knowledge")
+@register_strategy("knowledge")
 class Knowledge(Strategy):
-    name = "knowledge"
-
     def contribute(self, plan: PromptPlan, request: PromptRequest, ctx: PromptContext) -> None:
         hits = list(request.passages) if request.passages is not None else []
         if request.passages is None and ctx.knowledge is not None:

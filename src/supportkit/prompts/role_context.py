@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from supportkit.prompts.base import STRATEGIES, PromptContext, PromptPlan, PromptRequest, Strategy
+from supportkit.prompts.base import PromptContext, PromptPlan, PromptRequest, Strategy, register_strategy
 from supportkit.prompts.roles import resolve_role
 
 #: Profile fields that must never reach a prompt (secrets, credentials).
@@ -27,10 +27,8 @@ def render_user_context(context: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-@STRATEGIES.register("role_context")
+@register_strategy("role_context")
 class RoleContext(Strategy):
-    name = "role_context"
-
     def contribute(self, plan: PromptPlan, request: PromptRequest, ctx: PromptContext) -> None:
         role = resolve_role(request.role, ctx.prompt_set, ctx.custom_roles)
         plan.role = role.name

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from supportkit.prompts.base import STRATEGIES, PromptContext, PromptPlan, PromptRequest, Strategy
+from supportkit.prompts.base import PromptContext, PromptPlan, PromptRequest, Strategy, register_strategy
 
 
-@STRATEGIES.register("zero_shot")
+@register_strategy("zero_shot")
 class ZeroShot(Strategy):
-    name = "zero_shot"
-
     def contribute(self, plan: PromptPlan, request: PromptRequest, ctx: PromptContext) -> None:
         """Nothing beyond the base plan."""

@@ -199,7 +199,7 @@ class KnowledgeBase:
 
 
 def _default_index_dir(source: Path) -> Path:
-    from supportkit.models.gguf_cache import cache_root
+    from supportkit.utils.cache import cache_root
 
     digest = hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:12]
     return cache_root() / "knowledge" / f"{source.name or 'kb'}-{digest}"

@@ -3,37 +3,36 @@
 Each backend wraps the loaded transformers model and offers the same small surface:
 named adapters (add / activate / delete), save / load of one adapter directory, merge where the
 method allows it. :class:`supportkit.models.peft.PEFTModel` talks only to this surface.
+
+A backend registers its class under the name methods give as ``MethodSpec.backend``
+(``@BACKENDS.register("peft")``); :func:`create_backend` looks it up, no dispatch chain.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from supportkit.models.backends.base import Backend
+# Each import registers one backend (the libraries themselves are imported when one is built).
+from supportkit.models.backends import (  # noqa: F401  (imported for registration)
+    adapters_backend,
+    full_backend,
+    none_backend,
+    peft_backend,
+)
+from supportkit.models.backends.base import BACKENDS, Backend
 
 if TYPE_CHECKING:
     from supportkit.config import Config
-    from supportkit.models.methods.base import MethodSpec
+    from supportkit.config.methods import MethodSpec
 
 
 def create_backend(spec: MethodSpec, model: Any, config: Config, adapter_name: str) -> Backend:
-    if spec.backend == "peft":
-        from supportkit.models.backends.peft_backend import PeftBackend
+    """Wrap ``model`` in the backend ``spec.backend`` names.
 
-        return PeftBackend(spec, model, config, adapter_name)
-    if spec.backend == "adapters":
-        from supportkit.models.backends.adapters_backend import AdaptersBackend
-
-        return AdaptersBackend(spec, model, config, adapter_name)
-    if spec.backend == "full":
-        from supportkit.models.backends.full_backend import FullBackend
-
-        return FullBackend(spec, model, config, adapter_name)
-    if spec.backend == "none":
-        from supportkit.models.backends.none_backend import NoneBackend
-
-        return NoneBackend(spec, model, config, adapter_name)
-    raise ValueError(f"method {spec.name!r} names an unknown backend {spec.backend!r}")
+    Raises :class:`~supportkit.errors.UnknownNameError` (listing the registered backends) when
+    no backend of that name is registered.
+    """
+    return BACKENDS.get(spec.backend)(spec, model, config, adapter_name)
 
 
-__all__ = ["Backend", "create_backend"]
+__all__ = ["BACKENDS", "Backend", "create_backend"]

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from supportkit.errors import ConfigError, ModelLoadError
-from supportkit.models.backends.base import Backend
+from supportkit.models.backends.base import BACKENDS, Backend
 
 if TYPE_CHECKING:
     from supportkit.config import AdapterConfig, Config
-    from supportkit.models.methods.base import MethodSpec
+    from supportkit.config.methods import MethodSpec
 
 
 def bottleneck_config(section: AdapterConfig) -> Any:
@@ -54,6 +54,7 @@ def _fix_cache_keyword(model: Any) -> int:
     return patched
 
 
+@BACKENDS.register("adapters")
 class AdaptersBackend(Backend):
     weights_file = "adapter.safetensors"
 

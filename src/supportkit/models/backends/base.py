@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from supportkit.errors import ConfigError
+from supportkit.registry import Registry
 
 if TYPE_CHECKING:
     from supportkit.config import Config
-    from supportkit.models.methods.base import MethodSpec
+    from supportkit.config.methods import MethodSpec
 
 
 class Backend(ABC):
@@ -62,3 +63,8 @@ class Backend(ABC):
             raise ConfigError(
                 f"no adapter named {name!r}; adapters: {', '.join(self.adapter_names) or '(none)'}"
             )
+
+
+#: Backend name (``MethodSpec.backend``) -> class; each backend module registers its class with
+#: ``@BACKENDS.register("name")``. The package imports them all (they import their libraries lazily).
+BACKENDS: Registry[type[Backend]] = Registry("adaptation backend", builtins="supportkit.models.backends")

@@ -6,13 +6,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from supportkit.errors import ConfigError, ModelLoadError
-from supportkit.models.backends.base import Backend
+from supportkit.models.backends.base import BACKENDS, Backend
 
 if TYPE_CHECKING:
     from supportkit.config import Config
-    from supportkit.models.methods.base import MethodSpec
+    from supportkit.config.methods import MethodSpec
 
 
+@BACKENDS.register("full")
 class FullBackend(Backend):
     weights_file = "model.safetensors"
 

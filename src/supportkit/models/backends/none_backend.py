@@ -6,13 +6,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from supportkit.errors import ConfigError
-from supportkit.models.backends.base import Backend
+from supportkit.models.backends.base import BACKENDS, Backend
 
 if TYPE_CHECKING:
     from supportkit.config import Config
-    from supportkit.models.methods.base import MethodSpec
+    from supportkit.config.methods import MethodSpec
 
 
+@BACKENDS.register("none")
 class NoneBackend(Backend):
     def __init__(self, spec: MethodSpec, model: Any, config: Config, adapter_name: str) -> None:
         super().__init__(spec, model, config, adapter_name)

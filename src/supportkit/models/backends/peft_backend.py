@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from supportkit.errors import ConfigError, ModelLoadError
-from supportkit.models.backends.base import Backend
+from supportkit.models.backends.base import BACKENDS, Backend
 
 if TYPE_CHECKING:
     from supportkit.config import Config
-    from supportkit.models.methods.base import MethodSpec
+    from supportkit.config.methods import MethodSpec
 
 
+@BACKENDS.register("peft")
 class PeftBackend(Backend):
     def __init__(self, spec: MethodSpec, model: Any, config: Config, adapter_name: str) -> None:
         from peft import get_peft_model

@@ -1,7 +1,8 @@
-"""Adaptation methods: one file + one registration each.
+"""Adaptation methods: one file and one registration call each.
 
-``METHODS`` maps a method name (``config.peft.method``) to its :class:`MethodSpec`. Importing this
-package is cheap: the method modules import peft / adapters only when a model is built.
+``METHODS`` (kept in :mod:`supportkit.config.methods`) maps a method name (``config.peft.method``)
+to its :class:`MethodSpec`; it imports this package on its first lookup. Importing it is cheap:
+the method modules import peft / adapters only when a model is built.
 """
 
 from __future__ import annotations
@@ -19,6 +20,6 @@ from supportkit.models.methods import (  # noqa: F401  (imported for registratio
     prefix_tuning,
     prompt_tuning,
 )
-from supportkit.models.methods.base import METHODS, MethodSpec
+from supportkit.models.methods.base import METHODS, MethodSpec, register_method
 
-__all__ = ["METHODS", "MethodSpec"]
+__all__ = ["METHODS", "MethodSpec", "register_method"]

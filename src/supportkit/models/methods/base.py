@@ -1,39 +1,27 @@
-"""What an adaptation method is: a name, the library that implements it, and how to configure it."""
+"""Helpers for method files; the catalogue itself is :mod:`supportkit.config.methods`.
+
+A method file is one registration call, its name spelled once::
+
+    register_options_method("ia3", "IA3Config", can_merge=True, summary="...")
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from supportkit.config import Config
+from supportkit.config.methods import METHODS, MethodSpec, mergeable_methods, register_method
 from supportkit.errors import ConfigError
-from supportkit.registry import Registry
 
-if TYPE_CHECKING:
-    from supportkit.config import Config
-
-
-@dataclass(frozen=True)
-class MethodSpec:
-    """One adaptation method.
-
-    ``backend`` names the implementation: ``peft`` (any peft tuner; ``peft_config`` builds its
-    config), ``adapters`` (AdapterHub bottleneck adapters) or ``full`` (every weight trains).
-    """
-
-    name: str
-    backend: str
-    can_merge: bool
-    summary: str
-    peft_config: Callable[[Config], Any] | None = None
-
-
-METHODS: Registry[MethodSpec] = Registry("adaptation method")
-
-
-def mergeable_methods() -> list[str]:
-    return [name for name in METHODS if METHODS.get(name).can_merge]
+__all__ = [
+    "METHODS",
+    "MethodSpec",
+    "mergeable_methods",
+    "peft_config_from_options",
+    "register_method",
+    "register_options_method",
+]
 
 
 def peft_config_from_options(
@@ -51,3 +39,27 @@ def peft_config_from_options(
         return config_cls(**{**defaults, **options, "task_type": "CAUSAL_LM"})
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"peft.options for method {method!r} are invalid: {exc}") from exc
+
+
+def register_options_method(
+    name: str,
+    peft_config_class: str,
+    *,
+    can_merge: bool,
+    summary: str,
+    defaults: dict[str, Any] | None = None,
+) -> MethodSpec:
+    """Register a peft method configured only through ``peft.options``.
+
+    ``peft_config_class`` names the config class in ``peft`` (imported when a model is built);
+    ``defaults`` are used for options the config leaves unset.
+    """
+    preset = dict(defaults or {})
+
+    def build(config: Config) -> Any:
+        import peft
+
+        cls = getattr(peft, peft_config_class)
+        return peft_config_from_options(name, cls, config.peft.options, preset)
+
+    return register_method(name, backend="peft", can_merge=can_merge, summary=summary, peft_config=build)

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from supportkit.models.methods.base import METHODS, MethodSpec
+from supportkit.models.methods.base import register_method
 
-METHODS.add(
+register_method(
     "bottleneck",
-    MethodSpec(
-        name="bottleneck",
-        backend="adapters",
-        can_merge=False,
-        summary="small down/up projection MLPs inserted in every block (Pfeiffer, Houlsby, "
-        "parallel); cannot be merged",
-    ),
+    backend="adapters",
+    can_merge=False,
+    summary="small down/up projection MLPs inserted in every block (Pfeiffer, Houlsby, parallel); "
+    "cannot be merged",
 )

@@ -1,17 +1,19 @@
-"""DoRA: LoRA with a learned magnitude vector per output (peft ``use_dora``). Reads ``config.lora``."""
+"""DoRA: LoRA with a learned magnitude vector per output (peft ``use_dora``). Reads ``config.lora``.
+
+``peft.method: dora`` is the one DoRA switch (``lora.use_dora`` is a deprecated alias of it).
+"""
 
 from __future__ import annotations
 
-from supportkit.models.methods.base import METHODS, MethodSpec
+import functools
+
+from supportkit.models.methods.base import register_method
 from supportkit.models.methods.lora import lora_config
 
-METHODS.add(
+register_method(
     "dora",
-    MethodSpec(
-        name="dora",
-        backend="peft",
-        can_merge=True,
-        summary="weight-decomposed LoRA (direction + magnitude); mergeable",
-        peft_config=lambda config: lora_config(config, use_dora=True),
-    ),
+    backend="peft",
+    can_merge=True,
+    summary="weight-decomposed LoRA (direction + magnitude); mergeable",
+    peft_config=functools.partial(lora_config, use_dora=True),
 )

@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-from supportkit.models.methods.base import METHODS, MethodSpec
+from supportkit.models.methods.base import register_method
 
-METHODS.add(
-    "full",
-    MethodSpec(
-        name="full",
-        backend="full",
-        can_merge=False,
-        summary="all weights train (baseline); saves a whole model",
-    ),
+register_method(
+    "full", backend="full", can_merge=False, summary="all weights train (baseline); saves a whole model"
 )

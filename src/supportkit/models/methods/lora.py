@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from supportkit.config import Config
-from supportkit.models.methods.base import METHODS, MethodSpec
+from supportkit.models.methods.base import register_method
 
 
-def lora_config(config: Config, *, use_dora: bool | None = None) -> Any:
+def lora_config(config: Config, *, use_dora: bool = False) -> Any:
+    """A peft ``LoraConfig`` from ``config.lora`` (``use_dora=True``: the ``dora`` method's)."""
     from peft import LoraConfig
 
     section = config.lora
@@ -19,18 +20,15 @@ def lora_config(config: Config, *, use_dora: bool | None = None) -> Any:
         lora_dropout=section.lora_dropout,
         target_modules=section.target_modules,
         bias=section.bias,  # type: ignore[arg-type]  # validated against LORA_BIAS
-        use_dora=section.use_dora if use_dora is None else use_dora,
+        use_dora=use_dora,
         task_type="CAUSAL_LM",
     )
 
 
-METHODS.add(
+register_method(
     "lora",
-    MethodSpec(
-        name="lora",
-        backend="peft",
-        can_merge=True,
-        summary="low-rank update matrices on the chosen linear layers; mergeable",
-        peft_config=lora_config,
-    ),
+    backend="peft",
+    can_merge=True,
+    summary="low-rank update matrices on the chosen linear layers; mergeable",
+    peft_config=lora_config,
 )

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from supportkit.models.methods.base import METHODS, MethodSpec
+from supportkit.models.methods.base import register_method
 
-METHODS.add(
+register_method(
     "none",
-    MethodSpec(
-        name="none",
-        backend="none",
-        can_merge=False,
-        summary="the base model unchanged; nothing trains and nothing is saved",
-    ),
+    backend="none",
+    can_merge=False,
+    summary="the base model unchanged; nothing trains and nothing is saved",
 )

@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from supportkit.models.methods.base import register_options_method
 
-from supportkit.config import Config
-from supportkit.models.methods.base import METHODS, MethodSpec, peft_config_from_options
-
-DEFAULTS = {"num_virtual_tokens": 20}
-
-
-def prompt_tuning_config(config: Config) -> Any:
-    from peft import PromptTuningConfig
-
-    return peft_config_from_options("prompt_tuning", PromptTuningConfig, config.peft.options, DEFAULTS)
-
-
-METHODS.add(
+register_options_method(
     "prompt_tuning",
-    MethodSpec(
-        name="prompt_tuning",
-        backend="peft",
-        can_merge=False,
-        summary="trained soft-prompt vectors prepended to the input; cannot be merged",
-        peft_config=prompt_tuning_config,
-    ),
+    "PromptTuningConfig",
+    can_merge=False,
+    summary="trained soft-prompt vectors prepended to the input; cannot be merged",
+    defaults={"num_virtual_tokens": 20},
 )

@@ -1,0 +1,82 @@
+"""The base model and how it decodes: ``model`` and ``generation`` sections."""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import dataclass
+
+from supportkit.config.base import Section
+from supportkit.utils.validation import check_choice, check_positive, fail
+
+BUNDLED_MODEL = "bundled:smollm2-135m-instruct"
+
+Device = str  # "cpu", "cuda", "cuda:N" or "auto"
+DTYPES = ("float32", "bfloat16", "float16", "auto")
+
+#: What ``generation.repetition_penalty_scope`` may be.
+REPETITION_SCOPES = ("generated", "all")
+
+
+@dataclass
+class ModelConfig(Section):
+    """Which base model to load and where to run it."""
+
+    section: typing.ClassVar[str] = "model"
+    #: A hub id, a local directory, or ``bundled:smollm2-135m-instruct`` (the default).
+    name_or_path: str = BUNDLED_MODEL
+    #: ``cpu`` (default), ``cuda``, ``cuda:N`` or ``auto`` (CUDA when present).
+    device: str = "cpu"
+    #: Weights dtype. fp32 is the CPU default: bf16 matrix products are ~8x slower on AVX2 CPUs.
+    dtype: str = "float32"
+    #: Run code shipped with a hub model. Off unless a config turns it on explicitly.
+    trust_remote_code: bool = False
+    revision: str | None = None
+
+    def validate(self) -> None:
+        if not isinstance(self.name_or_path, str) or not self.name_or_path.strip():
+            fail("model", "name_or_path", self.name_or_path, "a hub id, a directory or bundled:…")
+        check_choice("model", self, "dtype", DTYPES)
+        if not isinstance(self.trust_remote_code, bool):
+            fail("model", "trust_remote_code", self.trust_remote_code, "true or false")
+        device = self.device
+        if not isinstance(device, str) or not (
+            device in ("cpu", "cuda", "auto", "mps") or (device.startswith("cuda:") and device[5:].isdigit())
+        ):
+            fail("model", "device", device, "cpu, cuda, cuda:N, mps or auto")
+
+
+@dataclass
+class GenerationConfig(Section):
+    """How answers are generated."""
+
+    section: typing.ClassVar[str] = "generation"
+    max_new_tokens: int = 96
+    #: Generate at least this many tokens (end-of-turn is suppressed until then).
+    min_new_tokens: int = 0
+    #: Greedy decoding unless ``do_sample`` is true.
+    do_sample: bool = False
+    temperature: float = 0.7
+    top_p: float = 0.9
+    repetition_penalty: float = 1.1
+    #: Which tokens the repetition penalty counts: ``all`` (transformers' behaviour, the prompt
+    #: included) or ``generated`` (the answer so far). Penalising the prompt pushes the model away
+    #: from the facts, order numbers and example answers it should repeat: with ``generated``,
+    #: Bitext similarity few-shot scores ROUGE-L 0.90 instead of 0.53, and the comparison configs
+    #: use it. It is not the default yet: the untuned model's knowledge answers then get vaguer
+    #: while still passing the groundedness check (see the README, "Generation settings").
+    repetition_penalty_scope: str = "all"
+    #: Seed for sampling, so sampled answers are reproducible.
+    seed: int | None = None
+    #: Most requests generated together by ``generate_batch`` (grouped by prompt length).
+    batch_size: int = 8
+
+    def validate(self) -> None:
+        check_positive(
+            "generation", self, "max_new_tokens", "temperature", "repetition_penalty", "batch_size"
+        )
+        check_positive("generation", self, "min_new_tokens", allow_zero=True)
+        check_choice("generation", self, "repetition_penalty_scope", REPETITION_SCOPES)
+        if self.min_new_tokens > self.max_new_tokens:
+            fail("generation", "min_new_tokens", self.min_new_tokens, "at most generation.max_new_tokens")
+        if not 0 < self.top_p <= 1:
+            fail("generation", "top_p", self.top_p, "a number in (0, 1]")
