@@ -38,7 +38,7 @@ def systems_for(
         return merge_systems([report, *extra_reports])
     from supportkit.config import Config
     from supportkit.data.project import apply_project_defaults
-    from supportkit.evaluation.compare import run_configured_comparison
+    from supportkit.recipes.compare import run_configured_comparison
     from supportkit.evaluation.report import load_systems
 
     if report is not None:

@@ -9,14 +9,12 @@
   update the weights like one batch of k x b, and 2 processes like 1 with twice the accumulation.
 * Checkpoints (``checkpoints.py``) are atomic, verified on resume, and resume exactly: the same
   per-step losses and the same final weights as an uninterrupted run.
-* SIGINT/SIGTERM (``interrupt.py``) finish the current step, save a checkpoint and raise
-  :class:`TrainingInterrupted`.
+* SIGINT/SIGTERM finish the step, save a checkpoint and raise :class:`TrainingInterrupted`.
 * Scale-out: run the same entry point under ``torchrun --nproc_per_node N`` (or
   ``accelerate launch`` with a multi-process config): each rank takes every N-th micro-batch.
 
-``train`` is four parts: ``_setup`` (accelerator, resume, optimizer, schedule), ``_step`` (one
-optimizer step over a window of micro-batches), ``_after_step`` (log, evaluate, record, save) and
-``_finish`` (the summary).
+``train`` is ``_setup`` (accelerator, resume, optimizer, schedule), ``_step`` (one optimizer step),
+``_after_step`` (log, evaluate, record, save) and ``_finish`` (the summary).
 """
 
 from __future__ import annotations
@@ -107,7 +105,7 @@ class TrainingPipeline:
             run.progress.close()
             if run.writer is not None:
                 run.writer.close()
-        if run.interrupted is not None:
+        if run.interrupted is not None and run.state.global_step < run.total_steps:
             where = f"checkpoint {run.last_checkpoint}" if run.last_checkpoint else "a checkpoint"
             raise TrainingInterrupted(
                 f"training stopped by {run.interrupted} at step {run.state.global_step} of "
@@ -345,6 +343,8 @@ class TrainingPipeline:
             lr=f"{record['learning_rate']:.1e}",
             tok_s=f"{record['tokens_per_s']:.0f}",
         )
+        if acc.num_processes == 1 and run.signals.received:  # several processes agree in _step
+            run.interrupted = run.signals.received
         periodic = bool(t.save_steps) and state.global_step % (t.save_steps or 1) == 0
         if periodic or final or run.stopped_early or run.interrupted:
             self._save(run)
