@@ -130,7 +130,7 @@ def test_an_explicit_damaged_checkpoint_or_no_intact_one_is_a_clear_error(
     for step in (2, 4):
         _truncate(tmp_path / "run" / f"checkpoint-00000{step}" / "training_state.pt")
     explicit = tmp_path / "run" / "checkpoint-000004"
-    with pytest.raises(CheckpointCorruptError, match="training_state.pt"):
+    with pytest.raises(CheckpointCorruptError, match=r"training_state\.pt"):
         _train(config, resume_from=str(explicit))
     with pytest.raises(ResumeError, match="no intact checkpoint"):
         CheckpointManager(tmp_path / "run", keep_last=2, greater_is_better=False).latest()
@@ -160,7 +160,7 @@ def test_a_signal_saves_a_checkpoint_and_the_run_resumes_exactly(
 ) -> None:
     config = _config(tiny_config, tmp_path)
     previous = signal.getsignal(signal.SIGINT)
-    with pytest.raises(TrainingInterrupted, match="SIGINT at step 3.*--resume auto") as caught:
+    with pytest.raises(TrainingInterrupted, match=r"SIGINT at step 3.*--resume auto") as caught:
         _train(config, callbacks=[_SignalAtStep(3)])
     assert signal.getsignal(signal.SIGINT) is previous  # handlers restored
     assert caught.value.exit_code == 130
@@ -173,7 +173,7 @@ def test_a_signal_saves_a_checkpoint_and_the_run_resumes_exactly(
 
 
 def test_warmup_that_covers_the_whole_run_is_refused(tiny_config: Config, tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="warmup_steps=3 >= training.max_steps=2"):
+    with pytest.raises(ConfigError, match=r"warmup_steps=3 >= training\.max_steps=2"):
         _config(tiny_config, tmp_path, "training.max_steps=2", "training.warmup_steps=3")
     # the same when the length comes from epochs: 12 examples / batch 2 = 6 steps
     config = _config(tiny_config, tmp_path, "training.max_steps=null", "training.warmup_steps=6")

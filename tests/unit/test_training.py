@@ -12,8 +12,8 @@ import torch
 from supportkit import Config, PEFTModel
 from supportkit.data.loader import DataLoader
 from supportkit.data.tokenize import TokenizedExample
-from supportkit.pipelines.callbacks import Callback
 from supportkit.errors import ConfigError
+from supportkit.pipelines.callbacks import Callback
 from supportkit.pipelines.checkpoints import ResumeError
 from supportkit.pipelines.training import TrainingPipeline
 from supportkit.retrieval.embedder import HashingEmbedder
