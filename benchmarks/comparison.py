@@ -38,8 +38,8 @@ def systems_for(
         return merge_systems([report, *extra_reports])
     from supportkit.config import Config
     from supportkit.data.project import apply_project_defaults
-    from supportkit.evaluation.compare import run_configured_comparison
     from supportkit.evaluation.report import load_systems
+    from supportkit.recipes.compare import run_configured_comparison
 
     if report is not None:
         return load_systems(report / "report.json")

@@ -1,9 +1,10 @@
 """The ``supportkit`` command line: thin parsing around the library.
 
-Subcommands are registered by the packages that own them (``<package>/commands.py`` modules listed in
-``COMMAND_MODULES``); those modules import heavy libraries only inside their ``run`` functions, so
-``supportkit --help`` stays fast. Errors become one readable line and a non-zero exit code
-(the traceback with ``--debug``).
+Subcommands live in ``supportkit/commands/`` (the modules listed in ``COMMAND_MODULES`` register
+them with :func:`command`); they are thin wrappers around recipes (``supportkit.recipes``) and
+import heavy libraries only inside their ``run`` functions, so ``supportkit --help`` stays fast.
+Errors become one readable line and the error's exit code (2; 130 for an interrupted training,
+whose checkpoint was saved); ``--debug`` adds the traceback.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from supportkit import __version__
 from supportkit.errors import SupportKitError
 from supportkit.registry import Registry
 
-#: Modules whose import registers subcommands. Later packages append themselves here.
+#: Modules whose import registers subcommands, in the order ``--help`` lists them.
 COMMAND_MODULES = [
-    "supportkit.models.commands",
-    "supportkit.pipelines.commands",
-    "supportkit.evaluation.commands",
+    "supportkit.commands.models",
+    "supportkit.commands.assistant",
+    "supportkit.commands.training",
+    "supportkit.commands.evaluation",
 ]
 
 
@@ -106,8 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SupportKitError as exc:
         if args.debug:
             traceback.print_exc()
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        label = "interrupted" if exc.exit_code == 130 else "error"
+        print(f"{label}: {exc}", file=sys.stderr)
+        return exc.exit_code
     except Exception as exc:
         if args.debug:
             traceback.print_exc()

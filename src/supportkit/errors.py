@@ -10,6 +10,9 @@ from __future__ import annotations
 class SupportKitError(Exception):
     """Base class of every error the library raises on purpose."""
 
+    #: The exit status the CLI returns for this error.
+    exit_code: int = 2
+
 
 class ConfigError(SupportKitError, ValueError):
     """A configuration value is missing, unknown or out of range."""
@@ -32,3 +35,7 @@ class AdapterMismatchError(ModelLoadError):
 
 class DataError(SupportKitError, ValueError):
     """Input data is malformed; the message names the file and line."""
+
+
+class WriteError(SupportKitError, OSError):
+    """Writing a file failed (disk full, read-only file system, ...); the message names the path."""

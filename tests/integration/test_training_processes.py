@@ -1,22 +1,27 @@
-"""Training in real processes: SIGKILL and exact resume, a kill mid-checkpoint, 2-process scale-out."""
+"""Training in real processes: SIGKILL and exact resume, a kill mid-checkpoint, SIGTERM from outside,
+2-process scale-out."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from supportkit.pipelines.training import KILL_ENV
+from supportkit.pipelines.checkpoints import CheckpointManager, verify_checkpoint
 from supportkit.utils.atomic import FAULT_ENV
 
 pytestmark = pytest.mark.slow
 DATASET = Path(__file__).resolve().parents[2] / "data" / "store" / "conversations.jsonl"
+#: Runs ``supportkit train`` with a test callback that SIGKILLs the process after step N.
+KILLER = Path(__file__).with_name("train_and_kill.py")
 
 
 def _overrides(tiny_model_dir: Path, out: Path, *extra: str) -> list[str]:
@@ -36,9 +41,14 @@ def _overrides(tiny_model_dir: Path, out: Path, *extra: str) -> list[str]:
 
 
 def _train(
-    overrides: list[str], *args: str, env: dict[str, str] | None = None, launcher: list[str] | None = None
+    overrides: list[str],
+    *args: str,
+    env: dict[str, str] | None = None,
+    launcher: list[str] | None = None,
+    command: list[str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    command = [*(launcher or [sys.executable, "-m"]), "supportkit", "-v", "train", *overrides, *args]
+    subcommand = ["supportkit", "-v", "train"] if command is None else command
+    command = [*(launcher or [sys.executable, "-m"]), *subcommand, *overrides, *args]
     return subprocess.run(
         command, capture_output=True, text=True, env={**os.environ, **(env or {})}, check=False, timeout=600
     )
@@ -67,7 +77,7 @@ def test_sigkill_between_checkpoints_then_resume_is_exact(
     uninterrupted, tiny_model_dir: Path, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     overrides = _overrides(tiny_model_dir, tmp_path)
-    killed = _train(overrides, env={KILL_ENV: "3"})
+    killed = _train(overrides, launcher=[sys.executable, str(KILLER), "3"], command=[])
     assert killed.returncode == -9  # SIGKILL after step 3; the last checkpoint is step 2
     assert (tmp_path / "checkpoint-000002").is_dir() and not (tmp_path / "checkpoint-000004").exists()
     resumed = _train(overrides, "--resume", "auto")
@@ -116,3 +126,25 @@ def test_two_processes_equal_one_with_the_same_global_batch(tiny_model_dir: Path
     assert not _same_weights(
         a, load_file(tmp_path / "two" / "checkpoint-000002" / "adapter" / "adapter_model.safetensors")
     )
+
+
+def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """A scheduler's SIGTERM (or Ctrl-C) mid-run: the step finishes, a checkpoint is saved, exit 130."""
+    overrides = _overrides(tiny_model_dir, tmp_path, "training.max_steps=100000", "training.save_steps=null")
+    command = [sys.executable, "-m", "supportkit", "train", *overrides]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = tmp_path / "metrics.jsonl"
+    deadline = time.monotonic() + 300
+    while not (metrics.is_file() and metrics.read_text().count("\n") >= 2):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1][-3000:]
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err[-3000:]
+    assert "Traceback" not in err and "SIGTERM" in err and "--resume auto" in err
+    latest = CheckpointManager(tmp_path, keep_last=2, greater_is_better=False).latest()
+    assert latest is not None
+    verify_checkpoint(latest)
+    state = json.loads((latest / "trainer_state.json").read_text())
+    steps = [json.loads(line)["step"] for line in metrics.read_text().splitlines()]
+    assert steps == list(range(1, state["global_step"] + 1))  # saved at the last step it trained

@@ -40,10 +40,10 @@ def test_env_reports_versions_devices_and_fingerprint(
 
 
 def test_errors_become_one_line_and_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["ask", "hello", "--set", "model.device=gpu"]) == 2
+    assert main(["ask", "hello", "model.device=gpu"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: model.device = 'gpu' is not allowed")
-    assert main(["ask", "hello", "--set", "training.nope=1"]) == 2
+    assert main(["ask", "hello", "training.nope=1"]) == 2
     assert "unknown field training.nope" in capsys.readouterr().err
 
 
@@ -54,15 +54,39 @@ def test_ask_answers_with_a_configured_model(
         [
             "ask",
             "Where is my parcel?",
-            "--set",
             f"model.name_or_path={tiny_model_dir}",
-            "--set",
             "generation.max_new_tokens=4",
+            "--raw",
         ]
     )
     assert rc == 0
     out = capsys.readouterr().out
     assert (out.startswith("Q: Where is my parcel?\nA: ") and "4 tokens" in out) or "tokens in" in out
+
+
+def test_ask_goes_through_the_pipeline_with_strategy_and_config_overrides(
+    capsys: pytest.CaptureFixture[str], tiny_model_dir: Path
+) -> None:
+    args = ["ask", "How long do I have to return an item?", f"model.name_or_path={tiny_model_dir}"]
+    rc = main([*args, "generation.max_new_tokens=3", "--strategy", "few_shot", "--show-meta"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    # the pipeline's few-shot strategy picked examples and the project's prompt set, not a fixed persona
+    assert "    example (" in out and "prompts retail@1.1" in out and ", few_shot: loaded in" in out
+    assert main([*args, "--strategy", "few_shots"]) == 2
+    assert "few_shots" in capsys.readouterr().err
+
+
+def test_every_command_is_in_the_readme_table() -> None:
+    import re
+
+    from supportkit.cli import COMMANDS, build_parser
+
+    build_parser()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Command line", 1)[1].split("```text", 1)[1].split("```", 1)[0]
+    documented = re.findall(r"^supportkit (\w+)", section, flags=re.MULTILINE)
+    assert sorted(documented) == list(COMMANDS), "README's command table and the CLI's commands differ"
 
 
 def test_chat_streams_answers_for_each_line(

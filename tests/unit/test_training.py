@@ -12,6 +12,7 @@ import torch
 from supportkit import Config, PEFTModel
 from supportkit.data.loader import DataLoader
 from supportkit.data.tokenize import TokenizedExample
+from supportkit.errors import ConfigError
 from supportkit.pipelines.callbacks import Callback
 from supportkit.pipelines.checkpoints import ResumeError
 from supportkit.pipelines.training import TrainingPipeline
@@ -245,7 +246,7 @@ def test_nothing_to_train_is_a_clear_error(tiny_config: Config, tmp_path: Path) 
     model = PEFTModel(config)
     loader = DataLoader(config, model.tokenizer)
     train = loader._dataloader([TokenizedExample([1, 2, 3], [1, 2, 3])], shuffle=False)
-    with pytest.raises(ResumeError, match="no trainable parameters"):
+    with pytest.raises(ConfigError, match="no trainable parameters"):
         TrainingPipeline(model, config).train(train)
 
 

@@ -61,6 +61,11 @@ class TrainingConfig(Section):
         check_choice("training", self, "metric_for_best", ("val_loss", "rougeL", "similarity"))
         check_positive("training", self, "eval_samples", allow_zero=True)
         check_positive("training", self, "early_stopping_patience")
+        if self.max_steps and self.warmup_steps >= self.max_steps:
+            raise ConfigError(
+                f"training.warmup_steps={self.warmup_steps} >= training.max_steps={self.max_steps}: the "
+                "learning rate would never leave warmup. Lower warmup_steps (about a tenth of the steps)"
+            )
 
 
 @dataclass

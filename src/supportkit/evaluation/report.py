@@ -112,6 +112,17 @@ def summary_rows(
     return rows
 
 
+def format_summary(systems: Sequence[SystemResult]) -> str:
+    """:func:`summary_rows` as a plain-text table (columns padded to their widest cell)."""
+    rows = summary_rows(systems)
+    if not rows:
+        return "(no systems)"
+    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in rows[0]}
+    lines = ["  ".join(c.ljust(widths[c]) for c in rows[0])]
+    lines += ["  ".join(r[c].ljust(widths[c]) for c in r) for r in rows]
+    return "\n".join(lines)
+
+
 def _markdown_table(rows: Sequence[Mapping[str, Any]]) -> str:
     if not rows:
         return "(none)\n"

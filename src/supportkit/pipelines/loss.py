@@ -51,3 +51,12 @@ def token_loss_sum(
         reduction="sum",
     )
     return loss, n_targets
+
+
+def virtual_prefix(module: Any) -> int:
+    """Virtual tokens prompt tuning puts before the input (their logits are not ours); else 0."""
+    peft_config = getattr(module, "peft_config", None)
+    if not peft_config:
+        return 0
+    active = peft_config[module.active_adapter]
+    return int(active.num_virtual_tokens) if active.peft_type.value == "PROMPT_TUNING" else 0

@@ -52,3 +52,28 @@ def generated_metrics(
     module.train(was_training)
     scores = score([o.text for o in outputs], [e.reference for e in examples], ["rougeL", "similarity"])
     return {name: sum(values) / len(values) for name, values in scores.items()}
+
+
+def evaluation_metrics(
+    module: Any, dataloader: Any, accelerator: Any, tokenizer: Any, samples: int, settings: GenerationConfig
+) -> dict[str, float]:
+    """``val_loss`` over all processes, plus the generated-answer metrics of ``samples`` examples."""
+    acc = accelerator
+    metrics = {
+        "val_loss": validation_loss(
+            module,
+            dataloader,
+            device=acc.device,
+            autocast=acc.autocast,
+            rank=acc.process_index,
+            world=acc.num_processes,
+            reduce=lambda x: acc.reduce(x, "sum"),
+        )
+    }
+    if samples:
+        metrics.update(
+            generated_metrics(
+                acc.unwrap_model(module), tokenizer, dataloader, samples=samples, settings=settings
+            )
+        )
+    return metrics

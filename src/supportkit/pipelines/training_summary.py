@@ -70,9 +70,11 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def tensorboard_writer(directory: Path) -> Any:
+def tensorboard_writer(directory: Path, *, purge_step: int | None = None) -> Any:
+    """A TensorBoard writer under ``directory/tensorboard`` (``None`` without tensorboard);
+    ``purge_step`` hides events a resumed run writes again."""
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
         return None
-    return SummaryWriter(log_dir=str(directory / "tensorboard"))
+    return SummaryWriter(log_dir=str(directory / "tensorboard"), purge_step=purge_step)

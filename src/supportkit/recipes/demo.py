@@ -1,4 +1,4 @@
-"""The end-to-end demo (``make demo`` / ``supportkit demo``): fine-tune, evaluate, answer, report.
+"""The end-to-end demo recipe (``make demo`` / ``supportkit demo``): fine-tune, evaluate, answer, report.
 
 1. Fine-tune a LoRA adapter on the project's dataset with a short step budget.
 2. Evaluate the untuned base, the tuned model and the nearest-neighbour baseline on held-out
@@ -7,6 +7,8 @@
 4. Write the HTML/Markdown/JSON report and say where it is.
 
 ``quick`` shrinks every budget (2 steps, 4 questions, short answers) so a test can run it.
+Training saves a checkpoint every ``training.save_steps`` and on SIGINT/SIGTERM;
+``run_demo(config, resume_from="auto")`` (``supportkit demo --resume auto``) continues it.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ def demo_config(quick: bool, overrides: list[str] | None = None) -> Config:
         config = config.with_overrides(
             [
                 "training.max_steps=2",
+                "training.warmup_steps=0",
                 "training.batch_size=4",
                 "evaluation.max_examples=4",
                 "generation.max_new_tokens=12",
@@ -48,16 +51,21 @@ def demo_config(quick: bool, overrides: list[str] | None = None) -> Config:
     return apply_project_defaults(config.with_overrides(overrides or []))
 
 
-def run_demo(config: Config, *, quick: bool = False, say: Callable[[str], None] = print) -> Path:
-    """Run the demo; returns the HTML report's path."""
-    from supportkit.data.loader import DataLoader
-    from supportkit.evaluation.commands import print_summary
+def run_demo(
+    config: Config,
+    *,
+    quick: bool = False,
+    resume_from: str | None = None,
+    say: Callable[[str], None] = print,
+) -> Path:
+    """Run the demo; returns the HTML report's path. ``resume_from="auto"`` continues the training
+    of an interrupted demo from its newest intact checkpoint."""
     from supportkit.evaluation.compare import evaluate_baseline, load_eval_data, train_bank
     from supportkit.evaluation.evaluator import Evaluator
-    from supportkit.evaluation.report import write_report
+    from supportkit.evaluation.report import format_summary, write_report
     from supportkit.models.peft import PEFTModel
     from supportkit.pipelines.inference import InferencePipeline
-    from supportkit.pipelines.training import TrainingPipeline
+    from supportkit.recipes.finetune import finetune
 
     started = time.perf_counter()
     e = config.evaluation
@@ -70,12 +78,10 @@ def run_demo(config: Config, *, quick: bool = False, say: Callable[[str], None] 
     t = config.training
     say(f"\n1. Fine-tuning LoRA for {t.max_steps} steps (batch {t.batch_size}) ...")
     tuned_cfg = config.with_overrides(["peft.method=lora"])
-    tuned = PEFTModel(tuned_cfg)
-    loader = DataLoader(tuned_cfg, tuned.tokenizer)
-    train_dl, val_dl = loader.dataloaders_for(loader.prepare())
-    summary = TrainingPipeline(tuned, tuned_cfg).train(train_dl, val_dl)
-    adapter = tuned.save_model(Path(config.training.output_dir).parent / "adapter")
-    say(f"   {summary.format()}\n   adapter saved to {adapter}")
+    adapter_dir = Path(config.training.output_dir).parent / "adapter"
+    trained = finetune(tuned_cfg, adapter_dir=adapter_dir, resume_from=resume_from)
+    tuned = trained.model
+    say(f"   {trained.summary.format()}\n   adapter saved to {trained.adapter}")
 
     say("\n2. Evaluating base vs tuned vs the nearest-neighbour baseline ...")
     bank = train_bank(data.train)
@@ -87,7 +93,7 @@ def run_demo(config: Config, *, quick: bool = False, say: Callable[[str], None] 
         evaluator = Evaluator(pipeline, intent_reference=data.train, resamples=e.bootstrap_resamples)
         systems.append(evaluator.evaluate(data.test, name=label, strategy="zero_shot", progress=not quick))
     systems.append(evaluate_baseline("nearest_neighbour", data, evaluator))
-    print_summary(systems)
+    say(format_summary(systems))
 
     say("\n3. Sample answers from the tuned model with each strategy:")
     for query, context, strategies in SAMPLES:
