@@ -57,3 +57,21 @@ def test_sample_size_and_coverage(sizes: list[int], n: int, seed: int) -> None:
     assert len(set(sample)) == len(sample) and set(sample) <= set(rows)
     if n >= len(sizes):
         assert len({r[1] for r in sample}) == len(sizes)
+
+
+def test_load_eval_data_limit_is_a_stratified_sample() -> None:
+    """The project's conversations file: a limit below the test split keeps every intent."""
+    from supportkit.config import Config
+    from supportkit.data.project import CONVERSATIONS
+    from supportkit.evaluation.compare import load_eval_data
+
+    config = Config().with_overrides([f"data.train_file={CONVERSATIONS}", "data.dedup_threshold=null"])
+    full = load_eval_data(config)
+    intents = {e.intent for e in full.test}
+    limit = len(intents) + 2
+    sample = load_eval_data(config, limit=limit).test
+    assert len(sample) == limit and {e.intent for e in sample} == intents
+    assert sample == load_eval_data(config, limit=limit).test  # seeded
+    in_file_order = full.test[:limit]
+    assert {e.question for e in sample} <= {e.question for e in full.test}
+    assert len({e.intent for e in in_file_order}) < len(intents)  # what the first rows covered

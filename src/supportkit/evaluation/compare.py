@@ -17,6 +17,7 @@ from supportkit.data.loader import DataLoader
 from supportkit.data.splits import Splits
 from supportkit.evaluation.baselines import NearestNeighbourBaseline
 from supportkit.evaluation.evaluator import EvalExample, Evaluator, SystemResult, timed_predictions
+from supportkit.evaluation.sampling import stratified_sample
 from supportkit.prompts.bank import ExampleBank
 from supportkit.retrieval.embedder import default_embedder
 
@@ -33,7 +34,10 @@ class EvalData:
 
 
 def load_eval_data(config: Config, *, split: str = "test", limit: int | None = None) -> EvalData:
-    """The configured data file split as training does it (same seed, dedup, held-out intents)."""
+    """The configured data file split as training does it (same seed, dedup, held-out intents).
+
+    ``limit`` keeps a seeded sample stratified by intent (``data.seed``; every intent present
+    whenever ``limit`` >= the number of intents), never the first rows in file order."""
     loader = DataLoader(config)
     conversations, _ = loader.read()
     splits = loader.split(conversations)
@@ -42,7 +46,8 @@ def load_eval_data(config: Config, *, split: str = "test", limit: int | None = N
         raise ValueError(
             f"the {split} split is empty: raise data.{'val' if split == 'validation' else split}_split"
         )
-    test = [EvalExample.from_conversation(c) for c in held][: limit or None]
+    examples = [EvalExample.from_conversation(c) for c in held]
+    test = stratified_sample(examples, limit, key=lambda e: e.intent, seed=config.data.seed)
     return EvalData(splits, [EvalExample.from_conversation(c) for c in splits.train], test)
 
 

@@ -29,6 +29,7 @@ from supportkit.evaluation.compare import (
     train_bank,
 )
 from supportkit.evaluation.evaluator import Evaluator, SystemResult
+from supportkit.evaluation.sampling import stratified_sample
 from supportkit.recipes.finetune import finetune
 from supportkit.retrieval.embedder import default_embedder
 
@@ -98,7 +99,12 @@ def _unseen_intents_row(
     cfg.data.leave_out_intents = list(intents)
     data = load_eval_data(cfg)
     # at most half the main question count: a generalisation probe, not a second benchmark
-    unseen = [e for e in data.test if e.intent in set(intents)][: (limit or len(data.test)) // 2 or None]
+    unseen = stratified_sample(
+        [e for e in data.test if e.intent in set(intents)],
+        (limit or len(data.test)) // 2 or None,
+        key=lambda e: e.intent,
+        seed=config.data.seed,
+    )
     model, info = _trained("lora", cfg, out / "adapters" / "lora-unseen-intents")
     info.update(other_questions=True, left_out=", ".join(intents))
     pipeline = InferencePipeline(model, cfg, bank=train_bank(data.train))
