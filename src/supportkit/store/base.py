@@ -57,7 +57,9 @@ class StoreBase:
         oversize: Literal["truncate", "error"],
     ) -> None:
         if max_message_chars is not None and max_message_chars < MIN_MESSAGE_CHARS:
-            raise ValueError(f"max_message_chars must be at least {MIN_MESSAGE_CHARS}, got {max_message_chars}")
+            raise ValueError(
+                f"max_message_chars must be at least {MIN_MESSAGE_CHARS}, got {max_message_chars}"
+            )
         if oversize not in OVERSIZE_POLICIES:
             raise ValueError(f"oversize must be one of {OVERSIZE_POLICIES}, got {oversize!r}")
         self._db = db

@@ -123,7 +123,8 @@ class ProfilesMixin(StoreBase):
         def write(conn: sqlite3.Connection) -> dict[str, int]:
             feedback = conn.execute(
                 "SELECT COUNT(*) FROM feedback f JOIN messages m ON m.response_id = f.response_id "
-                "WHERE m.user_id = ? OR m.conversation_id IN (SELECT id FROM conversations WHERE user_id = ?)",
+                "WHERE m.user_id = ? "
+                "OR m.conversation_id IN (SELECT id FROM conversations WHERE user_id = ?)",
                 (user_id, user_id),
             ).fetchone()[0]
             messages = conn.execute(
