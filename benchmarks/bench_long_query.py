@@ -1,17 +1,17 @@
 """Hybrid retrieval cost of a very long question: 100,000 characters against 20,000 passages.
 
-The index is generated: 20,000 one-passage articles of 80 words drawn from a Zipf-distributed
-vocabulary of 20,000 words (what a support corpus looks like to BM25), with **synthetic** unit
-vectors as passage embeddings (the dense half is one matrix-vector product whatever the vectors
-hold). The long query is 100,000+ characters drawn from the same distribution (a pasted log or
-document); the short one is a support question of a few terms.
+The index is generated: 2,000 articles of 10 sections, 20,000 passages of 80 words drawn from a
+Zipf-distributed vocabulary of 20,000 words (what a support corpus looks like to BM25), with
+**synthetic** unit vectors as passage embeddings (the dense half is one matrix-vector product
+whatever the vectors hold). The long query is 100,000+ characters drawn from the same distribution
+(a pasted log or document); the short one is a support question of a few terms.
 
 *Before* is ``rank-bm25``'s ``get_scores`` on every query token, as hybrid search did: its cost is
-one pass over all passages per token, so for the long query it is measured on the first
-``sample`` tokens and scaled linearly to the whole query (a full run takes minutes). *After* is
+one pass over all passages per token, so for the long query it is measured on the first ``sample``
+tokens and scaled linearly to the whole query (a full run takes minutes). *After* is
 ``KnowledgeBase.search`` (BM25 over an inverted index, at most ``knowledge.max_query_terms``
-distinct terms, embedded text capped). Without ``--quick`` the MiniLM query embedding of the
-full text and of the capped text are timed too (load the model under ``flock /tmp/heavy.lock``).
+distinct terms, embedded text capped). Without ``--quick`` the MiniLM query embedding of the full
+text and of the capped text are timed too (load the model under ``flock /tmp/heavy.lock``).
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ from benchmarks.harness import fmt_seconds, machine_info, parse_args, round_robi
 NAME = "long_query"
 COMMAND = "python -m benchmarks.bench_long_query"
 PASSAGES = 20_000
+#: Passages per generated article (2,000 articles: 2,000 vector files to write, not 20,000).
+SECTIONS = 10
 QUERY_CHARS = 100_000
 SHORT_QUERY = "refund for a damaged parcel w17 w230 w4100"
 
@@ -60,9 +62,11 @@ def build(folder: Path) -> tuple[Any, str]:
     rng = np.random.default_rng(0)
     vocab = ["refund", "parcel", "damaged", "order", "shipping", "account"] + [f"w{i}" for i in range(20_000)]
     source = folder / "articles.jsonl"
+    texts = _texts(rng, vocab, PASSAGES, 80)
     with source.open("w", encoding="utf-8") as fh:
-        for n, text in enumerate(_texts(rng, vocab, PASSAGES, 80)):
-            fh.write(json.dumps({"id": f"a{n}", "title": f"Article {n}", "text": text}) + "\n")
+        for n in range(0, PASSAGES, SECTIONS):  # one passage per section (each under chunk_chars)
+            body = "\n\n".join(f"## Section {k}\n{t}" for k, t in enumerate(texts[n : n + SECTIONS]))
+            fh.write(json.dumps({"id": f"a{n}", "title": f"Article {n}", "text": body}) + "\n")
     query = ""
     while len(query) < QUERY_CHARS:
         query += " ".join(_texts(rng, vocab, 1, 2_000)) + " "
