@@ -27,7 +27,7 @@ def _corpus(n: int, seed: int = 0) -> list[str]:
 
 
 def test_bm25_equals_rank_bm25_below_the_cap() -> None:
-    docs = _corpus(300) + ["", "refund refund refunds", "the and of"]
+    docs = [*_corpus(300), "", "refund refund refunds", "the and of"]
     scorer = BM25Scorer(docs)
     for query in ["term1 term2 term2 term900", "refunds refund term5", "nothing matches here", "the of", ""]:
         expected = scorer._bm25.get_scores(tokenize(query))
@@ -125,3 +125,16 @@ def test_two_knowledge_bases_sharing_a_folder_keep_each_others_vectors(tmp_path:
         kb = KnowledgeBase(source, embedder=embedder, index_dir=index, hybrid=False)
         assert embedder.embedded == 0 and kb.stats.reused_articles == 1, source
     assert len(list(index.glob(".manifest-*.json"))) == 2
+
+
+def test_knowledge_from_settings_applies_the_query_cap(tmp_path: Path) -> None:
+    from supportkit.config import Config, KnowledgeConfig
+    from supportkit.errors import ConfigError
+
+    folder = _kb(tmp_path / "kb", "returns", "Return items within 30 days.")
+    settings = KnowledgeConfig(path=str(folder), index_dir=str(tmp_path / "i"), max_query_terms=3)
+    kb = KnowledgeBase.from_settings(settings, embedder=HashingEmbedder())
+    assert kb._bm25 is not None and kb._bm25.max_query_terms == 3
+    assert len(kb._bm25.query_terms("return items within thirty days please")) == 3
+    with pytest.raises(ConfigError, match="max_query_terms"):
+        Config(knowledge=KnowledgeConfig(max_query_terms=0)).validate()

@@ -110,3 +110,19 @@ def test_delete_profile(tmp_path: Path) -> None:
     store.update_profile("u1", {"plan": "pro"})
     assert store.delete_profile("u1") is True and store.get_profile("u1") == {}
     assert store.delete_profile("u1") is False
+
+
+def test_store_from_settings_and_their_validation(tmp_path: Path) -> None:
+    from supportkit.config import Config, PromptConfig
+    from supportkit.errors import ConfigError
+
+    settings = PromptConfig(
+        store_path=str(tmp_path / "s.db"), store_timeout_s=2.5, store_max_message_chars=500
+    )
+    store = Store.from_settings(settings)
+    assert (store.path, store.timeout_s, store.max_message_chars) == (tmp_path / "s.db", 2.5, 500)
+    with pytest.raises(StoreError, match=r"prompt\.store_path"):
+        Store.from_settings(PromptConfig())
+    for bad in ({"store_timeout_s": 0}, {"store_max_message_chars": 10}):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            Config(prompt=PromptConfig(**bad)).validate()  # type: ignore[arg-type]

@@ -82,11 +82,7 @@ class InferencePipeline:
         self.bank = bank if bank is not None else ExampleBank(embedder=embedder)
         if p.few_shot_file:
             self.bank.load_file(p.few_shot_file, on_error=self.config.data.on_error)
-        self.store = store
-        if store is None and p.store_path:
-            self.store = Store(
-                p.store_path, timeout_s=p.store_timeout_s, max_message_chars=p.store_max_message_chars
-            )
+        self.store = store if store is not None else (Store(p.store_path) if p.store_path else None)
         self._role = p.role
         resolve_role(self._role, self.prompt_set, p.custom_roles)
         k = self.config.knowledge
@@ -100,7 +96,6 @@ class InferencePipeline:
                 overlap_chars=k.overlap_chars,
                 hybrid=k.hybrid,
                 bm25_weight=k.bm25_weight,
-                max_query_terms=k.max_query_terms,
             )
         self._context = PromptContext(
             prompt_set=self.prompt_set,

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -40,6 +40,9 @@ from supportkit.retrieval.lexical import BM25Scorer
 from supportkit.retrieval.limits import MAX_QUERY_TERMS, embedding_query
 from supportkit.retrieval.passages import Article, Passage, load_articles, split_passages
 from supportkit.utils.atomic import atomic_write_bytes, atomic_write_text
+
+if TYPE_CHECKING:
+    from supportkit.config import KnowledgeConfig
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +107,22 @@ class KnowledgeBase:
         self.passages: list[Passage] = []
         self.vectors = np.zeros((0, self.embedder.dim), dtype=np.float32)
         self.refresh()
+
+    @classmethod
+    def from_settings(cls, settings: KnowledgeConfig, *, embedder: Embedder | None = None) -> KnowledgeBase:
+        """The knowledge base ``settings.path`` names, with every ``knowledge.*`` setting applied."""
+        if not settings.path:
+            raise ValueError("no knowledge base configured: set knowledge.path")
+        return cls(
+            settings.path,
+            embedder=embedder,
+            index_dir=settings.index_dir,
+            chunk_chars=settings.chunk_chars,
+            overlap_chars=settings.overlap_chars,
+            hybrid=settings.hybrid,
+            bm25_weight=settings.bm25_weight,
+            max_query_terms=settings.max_query_terms,
+        )
 
     # --- building --------------------------------------------------------------------------------
     def refresh(self) -> BuildStats:
