@@ -88,7 +88,7 @@ class ConversationsMixin(StoreBase):
         Raises ``NotFoundError`` (unknown conversation), ``ConflictError`` (a response id already
         stored), ``InvalidRecordError`` (bad role, oversize with ``oversize='error'``), ``StoreError``.
         """
-        messages = list(messages)
+        prepared = self._prepare(messages)  # validates first: metadata is a mapping from here on
         escalated = any(_is_escalation(m) for m in messages)
 
         def write(conn: sqlite3.Connection) -> list[int]:
@@ -97,7 +97,7 @@ class ConversationsMixin(StoreBase):
             ).fetchone()
             if row is None:
                 raise NotFoundError(f"no conversation {conversation_id!r}; start_conversation() first")
-            ids = self._insert_messages(conn, row[0], conversation_id, messages)
+            ids = self._insert(conn, row[0], conversation_id, prepared)
             now = time.time()
             conn.execute(
                 "UPDATE conversations SET updated_at = ?, escalated_at = "
