@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from supportkit.store import (
     ConflictError,
@@ -247,3 +249,27 @@ def test_oversize_messages_are_truncated_with_a_marker_or_refused(tmp_path: Path
 
 def test_check_writable(tmp_path: Path) -> None:
     Store(tmp_path / "s.db").check_writable()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(texts=st.lists(st.text(max_size=300), min_size=1, max_size=4))
+def test_any_text_round_trips(tmp_path: Path, texts: list[str]) -> None:
+    """Every Unicode string (separators, NUL, BOM, emoji...) comes back as written; only lone
+    surrogates, which UTF-8 cannot hold, come back as U+FFFD."""
+    store = Store(tmp_path / "prop.db")
+    cid = store.start_conversation()
+    store.append_messages(cid, [Message("user", t, metadata={"note": t}) for t in texts])
+    stored = store.conversation(cid)
+    assert stored is not None
+    expected = [re.sub("[\ud800-\udfff]", "\ufffd", t) for t in texts]
+    assert [m.content for m in stored.messages[-len(texts) :]] == expected
+    assert [m.metadata.get("note", "") for m in stored.messages[-len(texts) :]] == expected
+
+
+def test_ids_utf8_cannot_hold_are_a_clear_error(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    with pytest.raises(InvalidRecordError, match="UTF-8"):
+        store.start_conversation(conversation_id="bad\ud800id")
+    cid = store.start_conversation()
+    store.append_messages(cid, [Message("user", "hi", metadata={"k\udc80": "v"})])
+    assert store.conversation(cid).messages[0].metadata == {"k\ufffd": "v"}  # type: ignore[union-attr]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -13,6 +14,7 @@ from supportkit.store.connection import Database, InvalidRecordError
 
 ROLES = ("user", "assistant", "agent", "system")
 OVERSIZE_POLICIES = ("truncate", "error")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 #: The smallest ``max_message_chars`` accepted: room for the truncation marker and some text.
 MIN_MESSAGE_CHARS = 200
 
@@ -73,9 +75,14 @@ class StoreBase:
 
     # --- what a message may hold -----------------------------------------------------------------
     def _clean_text(self, text: Any, what: str) -> str:
-        """Redact, then cap: redacting first means a cut never leaves half a card number behind."""
+        """Redact, then cap: redacting first means a cut never leaves half a card number behind.
+
+        Lone surrogates (undecodable bytes kept by a reader, JSON ``"\\ud800"``) cannot be stored
+        as UTF-8 and become U+FFFD; every other character is stored as given.
+        """
         if not isinstance(text, str):
             raise InvalidRecordError(f"{what} must be text, got {type(text).__name__}")
+        text = _LONE_SURROGATE.sub("\ufffd", text)  # not representable in UTF-8 (SQLite stores UTF-8)
         if self.redact is not None:
             text = self.redact(text)
         cap = self.max_message_chars
@@ -91,9 +98,10 @@ class StoreBase:
 
     def _clean_value(self, value: Any) -> Any:
         if isinstance(value, str):
+            value = _LONE_SURROGATE.sub("\ufffd", value)
             return self.redact(value) if self.redact is not None else value
         if isinstance(value, Mapping):
-            return {str(k): self._clean_value(v) for k, v in value.items()}
+            return {_LONE_SURROGATE.sub("\ufffd", str(k)): self._clean_value(v) for k, v in value.items()}
         if isinstance(value, list | tuple):
             return [self._clean_value(v) for v in value]
         return value

@@ -110,6 +110,8 @@ class Database:
             except sqlite3.Error as exc:
                 if not is_busy(exc) or time.monotonic() + pause > deadline:
                     raise self.wrap(exc, action) from exc
+            except UnicodeEncodeError as exc:  # an id with a lone surrogate: UTF-8 cannot hold it
+                raise InvalidRecordError(f"{self.path}: {action}: text UTF-8 cannot hold ({exc})") from exc
             time.sleep(pause * (0.5 + random.random()))
             pause = min(pause * 2, _MAX_PAUSE_S)
 
