@@ -102,28 +102,47 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
     intent_accuracy = detector.accuracy([c.to_qa() for c in splits.test])
 
     questions = retrieval_rows[:6] if quick else retrieval_rows
-    outcomes: Counter[str] = Counter()
+    # Before/after #18.6: the old defaults (penalty on the prompt too, no "answers the question"
+    # criterion) against the new ones, on the same model.
+    settings = {
+        "before (scope all, no answer check)": [
+            "generation.repetition_penalty_scope=all",
+            "guardrails.require_answer=false",
+        ],
+        "after (scope generated + answer check; defaults)": [],
+    }
+    outcome_rows: list[dict[str, Any]] = []
+    answered: dict[str, str] = {}
+    seconds = 0.0
     cited_right = 0
-    started = time.perf_counter()
-    for row in questions:
-        r = pipeline.respond(row["question"], strategy="knowledge")
-        if r.escalate:
-            outcomes[f"escalated ({r.escalation['reason'] if r.escalation else '?'})"] += 1
-        elif r.guardrails.get("extractive_answer"):
-            outcomes["article sentences quoted (model answer ungrounded)"] += 1
-        else:
-            outcomes["model answer kept (grounded)"] += 1
-        titles = {p.url.removesuffix(".md") for p in r.passages}
-        cited_right += bool(r.citations) and row["article"] in titles and not r.escalate
-    seconds = time.perf_counter() - started
-    outcome_rows = [
-        {
-            "knowledge answers (bundled SmolLM2, greedy)": k,
-            "questions": v,
-            "share": f"{v / len(questions):.2f}",
-        }
-        for k, v in outcomes.most_common()
-    ]
+    for label, overrides in settings.items():
+        variant = InferencePipeline(pipeline.model, config.with_overrides(overrides))
+        outcomes: Counter[str] = Counter()
+        cited = 0
+        started = time.perf_counter()
+        for row in questions:
+            r = variant.respond(row["question"], strategy="knowledge")
+            if r.escalate:
+                outcomes[f"escalated ({r.escalation['reason'] if r.escalation else '?'})"] += 1
+            elif r.guardrails.get("extractive_answer"):
+                outcomes["article sentences quoted (model answer not sent)"] += 1
+            else:
+                outcomes["model answer kept (grounded and answering)"] += 1
+            titles = {p.url.removesuffix(".md") for p in r.passages}
+            cited += bool(r.citations) and row["article"] in titles and not r.escalate
+        seconds += time.perf_counter() - started
+        cited_right = cited
+        kept = outcomes["model answer kept (grounded and answering)"]
+        answered[label] = f"{kept}/{len(questions)}"
+        outcome_rows += [
+            {
+                "settings": label,
+                "knowledge answers (bundled SmolLM2, greedy)": k,
+                "questions": v,
+                "share": f"{v / len(questions):.2f}",
+            }
+            for k, v in sorted(outcomes.items())
+        ]
     notes = [
         f"Escalation (before generation; {escalation_row['requests']} labelled requests): precision "
         f"{escalation_row['precision']}, recall {escalation_row['recall']} (targets >= 0.9); labels: "
@@ -131,8 +150,9 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
         + ("; ".join(f"{e['query']!r} (want {e['want']}, got {e['got']})" for e in esc.errors) or "none"),
         f"Intent detection (k-NN, k={config.guardrails.intent_k}, train split as labelled examples): "
         f"accuracy {intent_accuracy:.3f} on the {len(splits.test)} held-out test conversations.",
-        f"Knowledge answers: {len(questions)} retrieval questions in {seconds:.0f} s; answers that cite "
-        f"an article retrieved for the right topic: {cited_right}/{len(questions)}.",
+        f"Knowledge answers: {len(questions)} retrieval questions per setting in {seconds:.0f} s in all; "
+        f"model answers kept: {', '.join(f'{k}: {v}' for k, v in answered.items())}; answers (new defaults) "
+        f"that cite an article retrieved for the right topic: {cited_right}/{len(questions)}.",
     ]
     return {
         "title": "Grounding and safeguards (retrieval, escalation, intent, knowledge answers)",

@@ -58,13 +58,13 @@ class GenerationConfig(Section):
     temperature: float = 0.7
     top_p: float = 0.9
     repetition_penalty: float = 1.1
-    #: Which tokens the repetition penalty counts: ``all`` (transformers' behaviour, the prompt
-    #: included) or ``generated`` (the answer so far). Penalising the prompt pushes the model away
-    #: from the facts, order numbers and example answers it should repeat: with ``generated``,
-    #: Bitext similarity few-shot scores ROUGE-L 0.90 instead of 0.53, and the comparison configs
-    #: use it. It is not the default yet: the untuned model's knowledge answers then get vaguer
-    #: while still passing the groundedness check (see the README, "Generation settings").
-    repetition_penalty_scope: str = "all"
+    #: Which tokens the repetition penalty counts: ``generated`` (the answer so far; default) or
+    #: ``all`` (transformers' behaviour, the prompt included). Penalising the prompt pushes the model
+    #: away from the facts, order numbers and example answers it should repeat: with ``generated``,
+    #: Bitext similarity few-shot scores ROUGE-L 0.90 instead of 0.53, and the bundled model's
+    #: knowledge answers that are grounded *and* answer the question go from 21 to 30 of 57
+    #: (BENCHMARKS.md, "Grounding"). Stop tokens are never penalised.
+    repetition_penalty_scope: str = "generated"
     #: Seed for sampling, so sampled answers are reproducible.
     seed: int | None = None
     #: Most requests generated together by ``generate_batch`` (grouped by prompt length).

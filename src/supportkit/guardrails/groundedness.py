@@ -34,7 +34,8 @@ from supportkit.retrieval.passages import Passage
 LEXICAL_SUPPORT = 0.75
 #: A question asking for a figure: a duration, an amount, a count, a time or a date.
 _FIGURE_QUESTION = re.compile(
-    r"\b(how (long|many|much|soon|late|early|often|far|quickly|old)|when|what time|what date|which day"
+    r"\b(how (long|many|much|soon|late|early|often|far|quickly|old)|what time|what date|which day"
+    r"|(^|[.!?]\s*)when\b|\bwhen (will|would|do|does|did|is|are|was|can|should|must)\b"
     r"|by what|what('s| is) the (fee|cost|price|charge|limit|minimum|maximum|deadline))\b",
     re.IGNORECASE,
 )
