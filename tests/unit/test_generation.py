@@ -26,7 +26,7 @@ def _scores_after(settings: GenerationConfig, tokenizer: Any, ids: list[int], wi
 def test_penalty_can_skip_the_prompt(smol_tokenizer: Any) -> None:
     # prompt = tokens 3, 4, 5; generated so far = token 7
     ids, width = [3, 4, 5, 7], 3
-    assert GenerationConfig().repetition_penalty_scope == "all"  # transformers' behaviour by default
+    assert GenerationConfig().repetition_penalty_scope == "generated"  # the default since #18.6
     generated = _scores_after(
         GenerationConfig(repetition_penalty=2.0, repetition_penalty_scope="generated"),
         smol_tokenizer,
