@@ -10,7 +10,7 @@ import pytest
 
 from supportkit.config import Config
 from supportkit.data.loader import DataLoader, SeededBatchSampler, collate
-from supportkit.data.pii import luhn_valid, redact
+from supportkit.privacy.pii import luhn_valid, redact
 from supportkit.data.readers import read_conversations
 from supportkit.data.splits import split_conversations
 from supportkit.data.tokenize import IGNORE, tokenize_conversation

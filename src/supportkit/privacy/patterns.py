@@ -1,0 +1,114 @@
+"""Finding values that are secret whatever they are called: card numbers, IBANs, keys and tokens.
+
+Candidates are found with loose patterns and then *validated*: card numbers by the Luhn
+checksum and a real issuer prefix (``stdnum.luhn``), IBANs by their country length and mod-97
+check (``stdnum.iban``), tokens by their shape (JWT, well-known key prefixes, ``Bearer ...``,
+``password: ...``) or by being long, mixed and high-entropy. Every finder returns
+``(start, end)`` character offsets into the text it was given.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+
+from stdnum import iban as _iban
+from stdnum import luhn as _luhn
+
+Span = tuple[int, int]
+
+# A maximal run of 13-19 digits, single spaces or dashes allowed between digits.
+_CARD = re.compile(r"(?<![\w-])(?<!\d[ -])\d(?:[ -]?\d){12,18}(?![\w-])(?![ -]\d)")
+# Two letters, two check digits, then 11-30 letters/digits in optional groups of up to 4.
+_IBAN = re.compile(r"\b[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]{1,4}){3,8}\b")
+_JWT = re.compile(r"\beyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]{5,}")
+# Well-known key prefixes (OpenAI/Stripe sk-/sk_live_/pk_live_/rk_, GitHub, Slack, AWS, Google).
+_PREFIXED = re.compile(
+    r"\b(?:sk|pk|rk)[-_](?:live_|test_|proj-|ant-)?[A-Za-z0-9_-]{12,}"
+    r"|\bgh[pousr]_[A-Za-z0-9]{20,}|\bgithub_pat_[A-Za-z0-9_]{20,}"
+    r"|\bxox[abposr]-[A-Za-z0-9-]{10,}|\bAKIA[0-9A-Z]{16}\b|\bAIza[0-9A-Za-z_-]{35}"
+)
+_AUTH_HEADER = re.compile(r"\b(?:Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE)
+# "password: hunter2", "PIN is 1234", "api_key=abc": the value after a secret-sounding label.
+_LABELLED = re.compile(
+    r"\b(?:pass(?:word|wd|code|phrase)?|pwd|pin(?:[ _-]?code)?|api[ _-]?key|secret|access[ _-]?token"
+    r"|auth[ _-]?token|token|otp|one[ -]time[ -](?:code|password)|verification[ _-]?code|cvv|cvc"
+    r"|security[ _-]?(?:code|answer))"
+    r"\s*(?:is\s*:?|:|=)\s*[\"']?(?P<value>(?!\[)[^\s\"',;]{3,})",
+    re.IGNORECASE,
+)
+_TOKEN = re.compile(r"(?<![\w/+=-])[A-Za-z0-9_+/=-]{24,}(?![\w/+=-])")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+#: Issuer prefixes of payment cards (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay, Maestro).
+_CARD_PREFIX = re.compile(r"^(?:4|5[0-8]|2[2-7]|3[0-8]|6)")
+
+
+def is_card_number(value: str) -> bool:
+    """True for 13-19 digits (spaces/dashes allowed) with a card issuer prefix and a valid Luhn check."""
+    digits = re.sub(r"[ -]", "", value.strip())
+    return (
+        digits.isdigit()
+        and 13 <= len(digits) <= 19
+        and bool(_CARD_PREFIX.match(digits))
+        and bool(_luhn.is_valid(digits))
+    )
+
+
+def is_iban(value: str) -> bool:
+    """True for a valid IBAN (any spacing or case): country length and mod-97 check digits."""
+    compact = re.sub(r"\s", "", value).upper()
+    return 15 <= len(compact) <= 34 and bool(_iban.is_valid(compact))
+
+
+def entropy(value: str) -> float:
+    """Shannon entropy in bits per character."""
+    counts = Counter(value)
+    return -sum(c / len(value) * math.log2(c / len(value)) for c in counts.values()) if value else 0.0
+
+
+def looks_like_token(value: str) -> bool:
+    """A key or token by shape: JWT, a known key prefix, an auth header, or a long (>= 24), mixed
+    letters-and-digits, high-entropy (>= 3.5 bits/char) string without spaces. UUIDs are not."""
+    value = value.strip()
+    if _JWT.fullmatch(value) or _PREFIXED.fullmatch(value) or _AUTH_HEADER.fullmatch(value):
+        return True
+    return _high_entropy(value)
+
+
+def _high_entropy(value: str) -> bool:
+    if len(value) < 24 or _UUID.match(value) or not _TOKEN.fullmatch(value):
+        return False
+    has_alpha = any(c.isalpha() for c in value)
+    has_digit = any(c.isdigit() for c in value)
+    return has_alpha and has_digit and entropy(value) >= 3.5
+
+
+def is_secret_value(value: str) -> bool:
+    """A card number, an IBAN or a key/token: withheld whatever its field is called."""
+    return is_card_number(value) or is_iban(value) or looks_like_token(value)
+
+
+def card_spans(text: str) -> list[Span]:
+    return [m.span() for m in _CARD.finditer(text) if is_card_number(m.group())]
+
+
+def iban_spans(text: str) -> list[Span]:
+    """Valid IBANs; a candidate that ran into following words is shortened group by group."""
+    spans = []
+    for match in _IBAN.finditer(text):
+        groups = list(re.finditer(r"\S+", match.group()))
+        for n in range(len(groups), 0, -1):
+            end = groups[n - 1].end()
+            if is_iban(match.group()[:end]):
+                spans.append((match.start(), match.start() + end))
+                break
+    return spans
+
+
+def secret_spans(text: str) -> list[Span]:
+    """Keys, tokens, auth headers and labelled secrets ("password: x": only the value) in free text."""
+    spans = [m.span() for p in (_JWT, _PREFIXED, _AUTH_HEADER) for m in p.finditer(text)]
+    spans += [m.span("value") for m in _LABELLED.finditer(text)]
+    spans += [m.span() for m in _TOKEN.finditer(text) if _high_entropy(m.group())]
+    return spans
