@@ -40,7 +40,7 @@ def run_eval(args: argparse.Namespace) -> int:
     config = apply_project_defaults(load_config(args))
     e = config.evaluation
     data = load_eval_data(config, split=e.split, limit=args.limit or e.max_examples)
-    model = PEFTModel.from_saved(e.adapter) if e.adapter else PEFTModel(config)
+    model = PEFTModel.from_saved(e.adapter, config) if e.adapter else PEFTModel(config)
     pipeline = InferencePipeline(model, config, bank=train_bank(data.train))
     evaluator = Evaluator(pipeline, intent_reference=data.train, resamples=e.bootstrap_resamples)
     label = e.adapter or f"{config.model.name_or_path} ({model.method})"
