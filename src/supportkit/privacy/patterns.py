@@ -18,8 +18,8 @@ from stdnum import luhn as _luhn
 
 Span = tuple[int, int]
 
-# A maximal run of 13-19 digits, single spaces or dashes allowed between digits.
-_CARD = re.compile(r"(?<![\w-])(?<!\d[ -])\d(?:[ -]?\d){12,18}(?![\w-])(?![ -]\d)")
+# A run of digit groups (single spaces or dashes between them), not inside a word.
+_DIGIT_RUN = re.compile(r"(?<![\w-])\d+(?:[ -]\d+)*(?![\w-])")
 # Two letters, two check digits, then 11-30 letters/digits in optional groups of up to 4.
 _IBAN = re.compile(r"\b[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]{1,4}){3,8}\b")
 _JWT = re.compile(r"\beyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]{5,}")
@@ -90,7 +90,24 @@ def is_secret_value(value: str) -> bool:
 
 
 def card_spans(text: str) -> list[Span]:
-    return [m.span() for m in _CARD.finditer(text) if is_card_number(m.group())]
+    """Card numbers: whole digit groups of a run (``4111 1111 1111 1111``, also when more groups
+    follow or precede it), the longest valid stretch first."""
+    spans = []
+    for run in _DIGIT_RUN.finditer(text):
+        groups = [(run.start() + g.start(), run.start() + g.end()) for g in re.finditer(r"\d+", run.group())]
+        taken: list[Span] = []
+        ranges = sorted(
+            ((i, j) for i in range(len(groups)) for j in range(i + 1, min(len(groups), i + 19) + 1)),
+            key=lambda r: r[0] - r[1],
+        )
+        for i, j in ranges:
+            start, end = groups[i][0], groups[j - 1][1]
+            if any(start < e and end > b for b, e in taken):
+                continue
+            if 13 <= sum(e - b for b, e in groups[i:j]) <= 19 and is_card_number(text[start:end]):
+                taken.append((start, end))
+        spans += taken
+    return spans
 
 
 def iban_spans(text: str) -> list[Span]:

@@ -75,7 +75,7 @@ WITHHELD = "[withheld]"
 def key_words(name: object) -> tuple[str, ...]:
     """``"API-Key"``, ``apiKey``, ``API_KEYS`` -> ``("api", "key")``: lower-case words, camelCase
     split, separators dropped, a plural ``s`` removed."""
-    text = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", str(name))
+    text = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", str(name).replace("'", ""))
     text = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1 \2", text)
     words = re.findall(r"[a-z]+|[0-9]+", text.lower())
     return tuple(w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in words)
