@@ -89,6 +89,14 @@ def is_secret_value(value: str) -> bool:
     return is_card_number(value) or is_iban(value) or looks_like_token(value)
 
 
+def _card_groups(sizes: list[int]) -> bool:
+    """Digit groups as cards print them: one run of 13-19, or 4 first then groups of 3-6
+    (``4-4-4-4``, Amex ``4-6-5``), 13-19 digits in all; not ``112-4567890-1234567`` (an order)."""
+    if not 13 <= sum(sizes) <= 19:
+        return False
+    return len(sizes) == 1 or (sizes[0] == 4 and all(3 <= n <= 6 for n in sizes[1:-1]) and 1 <= sizes[-1] <= 6)
+
+
 def card_spans(text: str) -> list[Span]:
     """Card numbers: whole digit groups of a run (``4111 1111 1111 1111``, also when more groups
     follow or precede it), the longest valid stretch first."""
@@ -104,7 +112,7 @@ def card_spans(text: str) -> list[Span]:
             start, end = groups[i][0], groups[j - 1][1]
             if any(start < e and end > b for b, e in taken):
                 continue
-            if 13 <= sum(e - b for b, e in groups[i:j]) <= 19 and is_card_number(text[start:end]):
+            if _card_groups([e - b for b, e in groups[i:j]]) and is_card_number(text[start:end]):
                 taken.append((start, end))
         spans += taken
     return spans

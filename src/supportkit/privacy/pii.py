@@ -132,7 +132,12 @@ def _phone_spans(text: str, regions: Sequence[str]) -> list[tuple[int, int]]:
     for m in phonenumbers.PhoneNumberMatcher(text, None, leniency=phonenumbers.Leniency.POSSIBLE):
         if m.raw_string.startswith("+"):
             spans.add((m.start, m.end))
-    return sorted(spans)
+    # Not the tail of a code such as INV-2024-000123 or a part of a longer word.
+    return sorted(
+        (start, end)
+        for start, end in spans
+        if not (start and (text[start - 1].isalnum() or (text[start - 1] in "-/" and text[:start][-2:-1].isalnum())))
+    )
 
 
 def find_pii(
