@@ -217,3 +217,16 @@ def test_log_records_are_redacted(caplog: pytest.LogCaptureFixture) -> None:
         assert record.getMessage() == "user [EMAIL] password: [SECRET]"
     finally:
         logger.removeHandler(handler)
+
+
+def test_labelled_pii_set_meets_its_targets() -> None:
+    import json
+    from pathlib import Path
+
+    from benchmarks.bench_pii import DATA, score
+
+    rows = [json.loads(line) for line in Path(DATA).read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert len(rows) >= 60 and sum(1 for r in rows if r.get("lookalike")) >= 20
+    table, errors, lookalike_fp = score(rows)
+    assert lookalike_fp == 0, errors
+    assert all(float(r["recall"]) >= 0.95 for r in table), table

@@ -15,6 +15,7 @@ from collections import Counter
 
 from stdnum import iban as _iban
 from stdnum import luhn as _luhn
+from stdnum.exceptions import ValidationError
 
 Span = tuple[int, int]
 
@@ -56,9 +57,15 @@ def is_card_number(value: str) -> bool:
 
 
 def is_iban(value: str) -> bool:
-    """True for a valid IBAN (any spacing or case): country length and mod-97 check digits."""
+    """True for an IBAN (any spacing or case): known country, its length, mod-97 check digits."""
     compact = re.sub(r"\s", "", value).upper()
-    return 15 <= len(compact) <= 34 and bool(_iban.is_valid(compact))
+    if not 15 <= len(compact) <= 34:
+        return False
+    try:  # the country's own BBAN checks are skipped: a mistyped account number is still one
+        _iban.validate(compact, check_country=False)
+    except ValidationError:
+        return False
+    return True
 
 
 def entropy(value: str) -> float:

@@ -123,6 +123,15 @@ def _id_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+# A number right after one of these labels is an order/tracking/reference number, not a phone.
+_NOT_PHONE = re.compile(
+    r"\b(?:order|invoice|inv|tracking|track|ref|reference|sku|case|ticket|po|dhl|ups|fedex|usps|parcel"
+    r"|shipment|awb|isbn|serial|model|part|item|receipt|transaction|confirmation)"
+    r"\s*(?:no\.?|number|nr\.?|#|id|code)?\s*[:#]?\s*$",
+    re.IGNORECASE,
+)
+
+
 def _phone_spans(text: str, regions: Sequence[str]) -> list[tuple[int, int]]:
     spans = set()
     for region in regions or (None,):
@@ -132,11 +141,12 @@ def _phone_spans(text: str, regions: Sequence[str]) -> list[tuple[int, int]]:
     for m in phonenumbers.PhoneNumberMatcher(text, None, leniency=phonenumbers.Leniency.POSSIBLE):
         if m.raw_string.startswith("+"):
             spans.add((m.start, m.end))
-    # Not the tail of a code such as INV-2024-000123 or a part of a longer word.
+    # Not the tail of a code such as INV-2024-000123, nor a number labelled as something else.
     return sorted(
         (start, end)
         for start, end in spans
         if not (start and (text[start - 1].isalnum() or (text[start - 1] in "-/" and text[:start][-2:-1].isalnum())))
+        and not _NOT_PHONE.search(text[max(0, start - 40) : start])
     )
 
 
@@ -172,13 +182,21 @@ def find_pii(
 def redact_counted(
     text: str, *, regions: Sequence[str] = DEFAULT_REGIONS, kinds: Iterable[str] = KINDS
 ) -> tuple[str, int]:
-    """``text`` with every find replaced by its placeholder, and how many were replaced."""
-    spans = find_pii(text, regions=regions, kinds=kinds)
-    out, pos = [], 0
-    for span in spans:
-        out += [text[pos : span.start], PLACEHOLDERS[span.kind]]
-        pos = span.end
-    return "".join([*out, text[pos:]]), len(spans)
+    """``text`` with every find replaced by its placeholder, and how many were replaced.
+
+    Repeated until nothing more is found (a replaced card number can leave a phone number
+    standing on its own), so redacting again changes nothing."""
+    total = 0
+    for _ in range(5):
+        spans = find_pii(text, regions=regions, kinds=kinds)
+        if not spans:
+            break
+        out, pos = [], 0
+        for span in spans:
+            out += [text[pos : span.start], PLACEHOLDERS[span.kind]]
+            pos = span.end
+        text, total = "".join([*out, text[pos:]]), total + len(spans)
+    return text, total
 
 
 def redact(text: str, *, regions: Sequence[str] = DEFAULT_REGIONS, kinds: Iterable[str] = KINDS) -> str:
