@@ -67,7 +67,7 @@ def test_pickled_weights_are_refused_with_the_file_named(saved: Path) -> None:
 def test_a_truncated_weights_file_is_named(saved: Path) -> None:
     weights = saved / "adapter_model.safetensors"
     weights.write_bytes(weights.read_bytes()[:40])
-    with pytest.raises(ModelLoadError, match="adapter_model.safetensors"):
+    with pytest.raises(ModelLoadError, match=r"adapter_model\.safetensors"):
         PEFTModel.from_saved(saved)
 
 
@@ -78,7 +78,7 @@ def test_a_failed_load_leaves_no_half_registered_adapter(saved: Path, tiny_confi
     state[key] = torch.zeros(3, 3)  # wrong shape
     save_file(state, str(weights))
     model = PEFTModel(tiny_config)
-    with pytest.raises(ModelLoadError, match="adapter_model.safetensors"):
+    with pytest.raises(ModelLoadError, match=r"adapter_model\.safetensors"):
         model.load_adapter(saved, "billing")
     assert model.adapter_names == ["default"] and model.active_adapter == "default"
     before = {k: v.clone() for k, v in model.model.state_dict().items() if "lora" in k}

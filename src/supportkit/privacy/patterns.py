@@ -101,7 +101,9 @@ def _card_groups(sizes: list[int]) -> bool:
     (``4-4-4-4``, Amex ``4-6-5``), 13-19 digits in all; not ``112-4567890-1234567`` (an order)."""
     if not 13 <= sum(sizes) <= 19:
         return False
-    return len(sizes) == 1 or (sizes[0] == 4 and all(3 <= n <= 6 for n in sizes[1:-1]) and 1 <= sizes[-1] <= 6)
+    return len(sizes) == 1 or (
+        sizes[0] == 4 and all(3 <= n <= 6 for n in sizes[1:-1]) and 1 <= sizes[-1] <= 6
+    )
 
 
 def card_spans(text: str) -> list[Span]:

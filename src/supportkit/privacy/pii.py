@@ -145,7 +145,10 @@ def _phone_spans(text: str, regions: Sequence[str]) -> list[tuple[int, int]]:
     return sorted(
         (start, end)
         for start, end in spans
-        if not (start and (text[start - 1].isalnum() or (text[start - 1] in "-/" and text[:start][-2:-1].isalnum())))
+        if not (
+            start
+            and (text[start - 1].isalnum() or (text[start - 1] in "-/" and text[:start][-2:-1].isalnum()))
+        )
         and not _NOT_PHONE.search(text[max(0, start - 40) : start])
     )
 
