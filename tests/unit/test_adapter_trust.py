@@ -86,3 +86,16 @@ def test_a_failed_load_leaves_no_half_registered_adapter(saved: Path, tiny_confi
         model.load_adapter(saved, "default")  # same name: its weights stay as they were
     after = {k: v for k, v in model.model.state_dict().items() if "lora" in k}
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_a_bottleneck_adapter_with_a_crafted_config_is_refused_before_anything_changes(
+    tiny_config: Config, tmp_path: Path
+) -> None:
+    from supportkit.models.adapter import AdapterModel
+
+    model = AdapterModel(tiny_config, adapter_name="billing")
+    saved = model.save_model(tmp_path / "billing")
+    (saved / "adapter_config.json").write_text(json.dumps({"name": "billing"}))
+    with pytest.raises(ModelLoadError, match=r"adapter_config\.json"):
+        model.load_adapter(saved, "billing")
+    assert model.adapter_names == ["billing"] and model.active_adapter == "billing"

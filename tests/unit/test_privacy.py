@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from supportkit.guardrails.escalation import handoff_summary
 from supportkit.guardrails.output import fill_slots
-from supportkit.privacy import SecretsPolicy, redact, render_user_context
+from supportkit.privacy import DEFAULT_SECRET_FIELDS, SecretsPolicy, redact, render_user_context
 from supportkit.privacy.logfilter import install_log_redaction
 from supportkit.privacy.pii import find_pii
 
@@ -230,3 +230,34 @@ def test_labelled_pii_set_meets_its_targets() -> None:
     table, errors, lookalike_fp = score(rows)
     assert lookalike_fp == 0, errors
     assert all(float(r["recall"]) >= 0.95 for r in table), table
+
+
+def _spell(words: list[str], style: str) -> str:
+    if style == "camel":
+        return words[0].lower() + "".join(w.capitalize() for w in words[1:])
+    if style == "upper":
+        return "_".join(words).upper()
+    return {"space": " ", "dash": "-", "under": "_", "title": " "}[style].join(
+        w.capitalize() if style == "title" else w for w in words
+    )
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    entry=st.sampled_from(
+        [n for n in DEFAULT_SECRET_FIELDS if " " in n]
+        + ["password", "pin", "token", "cvv", "iban", "ssn", "otp", "passport"]
+    ),
+    style=st.sampled_from(["camel", "upper", "space", "dash", "under", "title"]),
+    depth=st.integers(0, 3),
+    suffix=st.integers(1000, 9999),
+)
+def test_no_spelling_or_nesting_of_a_denied_field_reaches_the_prompt(
+    entry: str, style: str, depth: int, suffix: int
+) -> None:
+    secret = f"zqx{suffix}"
+    node: object = {_spell(entry.split(), style): secret, "plan": "pro"}
+    for level in range(depth):
+        node = {"level": [node]} if level % 2 else {"details": node}
+    lines = "\n".join(render_user_context({"name": "Jane", "extra": node}))
+    assert secret not in lines and "pro" in lines
