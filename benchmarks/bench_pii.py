@@ -56,7 +56,7 @@ def score(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str], 
     return out, errors, lookalike_fp
 
 
-def run(*, quick: bool, repeats: int | None) -> dict[str, Any]:
+def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
     from supportkit.privacy.pii import redact
 
     rows = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
