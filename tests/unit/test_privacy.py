@@ -261,3 +261,19 @@ def test_no_spelling_or_nesting_of_a_denied_field_reaches_the_prompt(
         node = {"level": [node]} if level % 2 else {"details": node}
     lines = "\n".join(render_user_context({"name": "Jane", "extra": node}))
     assert secret not in lines and "pro" in lines
+
+
+def test_settings_choose_regions_extra_secret_names_and_are_validated() -> None:
+    from supportkit.config import GuardrailsConfig
+    from supportkit.errors import ConfigError
+    from supportkit.privacy import Redactor
+
+    uk_only = Redactor.from_settings(GuardrailsConfig(pii_regions=["GB"]))
+    assert uk_only("call (415) 555-0132 or +1 415 555 0132") == "call (415) 555-0132 or [PHONE]"
+    assert SecretsPolicy.from_settings(GuardrailsConfig(secret_fields=["loyalty word"])).is_secret_name(
+        "LoyaltyWord"
+    )
+    with pytest.raises(ConfigError, match="pii_regions"):
+        GuardrailsConfig(pii_regions=["XX"]).validate()
+    with pytest.raises(ConfigError, match="secret_fields"):
+        GuardrailsConfig(secret_fields="password").validate()  # type: ignore[arg-type]
