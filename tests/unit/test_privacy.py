@@ -178,7 +178,10 @@ def test_look_alikes_are_left_alone(text: str) -> None:
     assert redact(text) == text
 
 
-_text = st.text(st.characters(codec="utf-8"), max_size=60)
+_text = st.one_of(
+    st.text(st.characters(codec="utf-8"), max_size=60),
+    st.text("0123456789 +-().:/@abcDEGB", max_size=40),  # digit-heavy: phones, cards, IBANs, IDs
+)
 
 
 @settings(max_examples=60, deadline=None)
@@ -193,8 +196,8 @@ def test_redaction_is_idempotent_and_never_keeps_what_it_replaced(parts: list[st
     assert redact(once) == once
     for span in find_pii(text):
         found = text[span.start : span.end]
-        if len(found) >= 6:
-            assert found not in once
+        if len(found) >= 6:  # each replaced occurrence is gone (the same digits may stand elsewhere)
+            assert once.count(found) < text.count(found)
 
 
 def test_log_records_are_redacted(caplog: pytest.LogCaptureFixture) -> None:

@@ -139,7 +139,7 @@ def _phone_spans(text: str, regions: Sequence[str]) -> list[tuple[int, int]]:
             spans.add((m.start, m.end))
     # International numbers (+CC) in any country; a fictional but well-formed one still counts.
     for m in phonenumbers.PhoneNumberMatcher(text, None, leniency=phonenumbers.Leniency.POSSIBLE):
-        if m.raw_string.startswith("+"):
+        if m.raw_string.startswith("+") and len(str(m.number.national_number)) >= 7:
             spans.add((m.start, m.end))
     # Not the tail of a code such as INV-2024-000123, nor a number labelled as something else.
     return sorted(
