@@ -172,6 +172,8 @@ def test_pii_found(text: str, kind: str) -> None:
         "tracking 1Z999AA10123456784",
         "version 2.14.3 at 10:30 on 2024-03-15 for $1,234.56",
         "order 550e8400-e29b-41d4-a716-446655440000",
+        "Your password is case-sensitive. Passwords: at least eight characters.",
+        "Basic authentication is off; token validation failed; the PIN is printed on the card.",
     ],
 )
 def test_look_alikes_are_left_alone(text: str) -> None:
@@ -198,6 +200,11 @@ def test_redaction_is_idempotent_and_never_keeps_what_it_replaced(parts: list[st
         found = text[span.start : span.end]
         if len(found) >= 6:  # each replaced occurrence is gone (the same digits may stand elsewhere)
             assert once.count(found) < text.count(found)
+
+
+def test_secrets_in_text_are_redacted_value_only() -> None:
+    text = "password is hunter2. PIN: 4921, api_key=abcdef and Authorization: Bearer abc123def456"
+    assert redact(text) == "password is [SECRET]. PIN: [SECRET], api_key=[SECRET] and Authorization: [SECRET]"
 
 
 def test_log_records_are_redacted(caplog: pytest.LogCaptureFixture) -> None:

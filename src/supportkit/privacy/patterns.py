@@ -30,13 +30,16 @@ _PREFIXED = re.compile(
     r"|\bgh[pousr]_[A-Za-z0-9]{20,}|\bgithub_pat_[A-Za-z0-9_]{20,}"
     r"|\bxox[abposr]-[A-Za-z0-9-]{10,}|\bAKIA[0-9A-Z]{16}\b|\bAIza[0-9A-Za-z_-]{35}"
 )
-_AUTH_HEADER = re.compile(r"\b(?:Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE)
+# The credential has a digit: "Basic authentication" and "token validation" are prose.
+_AUTH_HEADER = re.compile(
+    r"\b(?:Bearer|Basic|Token)\s+(?=[A-Za-z._~+/=-]*\d)[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE
+)
 # "password: hunter2", "PIN is 1234", "api_key=abc": the value after a secret-sounding label.
 _LABELLED = re.compile(
     r"\b(?:pass(?:word|wd|code|phrase)?|pwd|pin(?:[ _-]?code)?|api[ _-]?key|secret|access[ _-]?token"
     r"|auth[ _-]?token|token|otp|one[ -]time[ -](?:code|password)|verification[ _-]?code|cvv|cvc"
     r"|security[ _-]?(?:code|answer))"
-    r"\s*(?:is\s*:?|:|=)\s*[\"']?(?P<value>(?!\[)[^\s\"',;]{3,})",
+    r"\s*(?P<sep>is\s*:?|:|=)\s*[\"']?(?P<value>(?!\[)[^\s\"',;]{3,})",
     re.IGNORECASE,
 )
 _TOKEN = re.compile(r"(?<![\w/+=-])[A-Za-z0-9_+/=-]{24,}(?![\w/+=-])")
@@ -75,8 +78,9 @@ def entropy(value: str) -> float:
 
 
 def looks_like_token(value: str) -> bool:
-    """A key or token by shape: JWT, a known key prefix, an auth header, or a long (>= 24), mixed
-    letters-and-digits, high-entropy (>= 3.5 bits/char) string without spaces. UUIDs are not."""
+    """A key or token by shape: JWT, a known key prefix, an auth header, a hex string of >= 32, or
+    a long (>= 24) string without spaces that mixes lower case, upper case and digits (or is
+    digit-rich) with high entropy (>= 3.5 bits/char). UUIDs and word-made identifiers are not."""
     value = value.strip()
     if _JWT.fullmatch(value) or _PREFIXED.fullmatch(value) or _AUTH_HEADER.fullmatch(value):
         return True
@@ -86,9 +90,17 @@ def looks_like_token(value: str) -> bool:
 def _high_entropy(value: str) -> bool:
     if len(value) < 24 or _UUID.match(value) or not _TOKEN.fullmatch(value):
         return False
-    has_alpha = any(c.isalpha() for c in value)
-    has_digit = any(c.isdigit() for c in value)
-    return has_alpha and has_digit and entropy(value) >= 3.5
+    if len(value) >= 32 and re.fullmatch(r"[0-9a-fA-F]+", value):
+        return True  # hex digests and keys
+    lower = sum(c.islower() for c in value)
+    upper = sum(c.isupper() for c in value)
+    digits = sum(c.isdigit() for c in value)
+    letters = [c.lower() for c in value if c.isalpha()]
+    vowels = sum(c in "aeiou" for c in letters) / len(letters) if letters else 0.0
+    # Random keys mix all three classes (base62/64), or have digits and letters with few vowels
+    # (random letters: ~19 % vowels, words ~40 %): "customer_support_team_2024" is neither.
+    mixed = (lower and upper and digits) or (digits >= 0.1 * len(value) and letters and vowels < 0.3)
+    return bool(mixed) and entropy(value) >= 3.5
 
 
 def is_secret_value(value: str) -> bool:
@@ -140,9 +152,22 @@ def iban_spans(text: str) -> list[Span]:
     return spans
 
 
+def _labelled_value(match: re.Match[str]) -> Span | None:
+    """The value after "password is/:/=", trailing punctuation left out; after "is" or ":" it must
+    hold a digit or a symbol other than a hyphen ("hunter2", "p@ss"), so "your password is
+    case-sensitive" is prose."""
+    start = match.start("value")
+    value = match.group("value").rstrip(".!?:)")
+    if len(value) < 3:
+        return None
+    if match.group("sep") != "=" and not re.search(r"[\d@#$%^&*!?_+=/\\~<>|]", value):
+        return None
+    return start, start + len(value)
+
+
 def secret_spans(text: str) -> list[Span]:
     """Keys, tokens, auth headers and labelled secrets ("password: x": only the value) in free text."""
     spans = [m.span() for p in (_JWT, _PREFIXED, _AUTH_HEADER) for m in p.finditer(text)]
-    spans += [m.span("value") for m in _LABELLED.finditer(text)]
+    spans += [span for m in _LABELLED.finditer(text) if (span := _labelled_value(m))]
     spans += [m.span() for m in _TOKEN.finditer(text) if _high_entropy(m.group())]
     return spans
