@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from supportkit import __version__
 from supportkit.errors import SupportKitError
+from supportkit.privacy.logfilter import install_log_redaction
 from supportkit.registry import Registry
 
 #: Modules whose import registers subcommands, in the order ``--help`` lists them.
@@ -97,6 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    install_log_redaction()  # no personal data or secrets in logs
     if not getattr(args, "_run", None):
         parser.print_help()
         return 1

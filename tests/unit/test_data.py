@@ -10,11 +10,11 @@ import pytest
 
 from supportkit.config import Config
 from supportkit.data.loader import DataLoader, SeededBatchSampler, collate
-from supportkit.data.pii import luhn_valid, redact
 from supportkit.data.readers import read_conversations
 from supportkit.data.splits import split_conversations
 from supportkit.data.tokenize import IGNORE, tokenize_conversation
 from supportkit.errors import ConfigError, DataError
+from supportkit.privacy.pii import luhn_valid, redact
 from supportkit.retrieval.embedder import HashingEmbedder
 
 ROOT = Path(__file__).resolve().parents[2]

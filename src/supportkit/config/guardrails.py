@@ -54,8 +54,17 @@ class GuardrailsConfig(Section):
         "Thank you for your patience. I've passed your request to a member of our support team, "
         "who will follow up with you shortly."
     )
-    #: Replace emails, phone numbers and card numbers in answers.
+    #: Replace emails, phone numbers, IBANs, card numbers, national IDs and keys/tokens in answers.
     redact_output: bool = True
+    #: Regions (ISO 3166 codes) whose national phone formats are redacted; ``+CC`` numbers always
+    #: are. ``None``: US, GB, DE, FR, IN, BR (``supportkit.privacy.pii.DEFAULT_REGIONS``).
+    pii_regions: list[str] | None = None
+    #: Profile field names withheld from prompts, slots and hand-offs on top of the built-in deny
+    #: list (``supportkit.privacy.secrets.DEFAULT_SECRET_FIELDS``); any spelling matches.
+    secret_fields: list[str] = field(default_factory=list)
+    #: Profile fields the hand-off summary shows a person (secrets still withheld). ``None``: name,
+    #: email, customer/account id, account type, plan, order ids, ... (``DEFAULT_HANDOFF_FIELDS``).
+    handoff_fields: list[str] | None = None
     #: Replace an answer that repeats this many consecutive words of the system instructions.
     leak_min_words: int = 12
     leak_message: str = (
@@ -80,6 +89,17 @@ class GuardrailsConfig(Section):
             "min_extract_similarity",
         )
         check_choice("guardrails", self, "on_ungrounded", ("extract", "escalate"))
+        for name in ("secret_fields", "handoff_fields", "pii_regions"):
+            value = getattr(self, name)
+            if value is not None and not (
+                isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value)
+            ):
+                fail("guardrails", name, value, "a list of names")
+        import phonenumbers
+
+        unknown = sorted(set(self.pii_regions or ()) - phonenumbers.SUPPORTED_REGIONS)
+        if unknown:
+            fail("guardrails", "pii_regions", unknown, "ISO 3166 region codes such as US, GB, DE")
         if not isinstance(self.handoff_message, str) or not self.handoff_message.strip():
             fail("guardrails", "handoff_message", self.handoff_message, "a non-empty message")
         rules = self.escalate_rules

@@ -85,7 +85,8 @@ class DataConfig(Section):
     on_error: str = "raise"
     #: CSV column name -> field name (``instruction``, ``response``, ``intent``, ...).
     column_mapping: dict[str, str] = field(default_factory=dict)
-    #: Replace emails, phone numbers and card numbers on import.
+    #: Replace personal data and secrets (as ``guardrails.redact_output``, same regions) when
+    #: training, few-shot and intent files are read, and before conversations are stored.
     redact_pii: bool = False
     #: Questions more similar than this (MiniLM cosine) stay in one split; ``None``: exact only.
     dedup_threshold: float | None = 0.95

@@ -17,13 +17,13 @@ from __future__ import annotations
 import csv
 import json
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from supportkit.data.pii import redact
 from supportkit.errors import DataError
+from supportkit.privacy.pii import redact
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,9 @@ def _messages(raw: Any) -> tuple[dict[str, str], ...]:
     return tuple(out)
 
 
-def to_conversation(row: Any, mapping: Mapping[str, str], source: str, pii: bool) -> Conversation:
+def to_conversation(
+    row: Any, mapping: Mapping[str, str], source: str, pii: bool | Callable[[str], str]
+) -> Conversation:
     if not isinstance(row, Mapping):
         raise ValueError(f"expected an object, got {type(row).__name__}")
     messages_raw = _pick(row, ("messages",), mapping)
@@ -112,7 +114,8 @@ def to_conversation(row: Any, mapping: Mapping[str, str], source: str, pii: bool
         answer = _text(_pick(row, ANSWER_FIELDS, mapping), f"answer ({' / '.join(ANSWER_FIELDS)})")
         messages = ({"role": "user", "content": question}, {"role": "assistant", "content": answer})
     if pii:
-        messages = tuple({"role": m["role"], "content": redact(m["content"])} for m in messages)
+        clean = pii if callable(pii) else redact
+        messages = tuple({"role": m["role"], "content": clean(m["content"])} for m in messages)
 
     def opt(name: str) -> str | None:
         value = _pick(row, (name,), mapping)
@@ -173,8 +176,10 @@ def read_conversations(
     *,
     on_error: str = "raise",
     column_mapping: Mapping[str, str] | None = None,
-    redact_pii: bool = False,
+    redact_pii: bool | Callable[[str], str] = False,
 ) -> tuple[list[Conversation], ReadReport]:
+    """``redact_pii``: ``True`` redacts with :func:`supportkit.privacy.pii.redact`; a callable
+    (e.g. ``Redactor.from_settings(config.guardrails)``) is applied to every message instead."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"data file {path} does not exist")
@@ -199,8 +204,15 @@ def read_conversations(
 
 
 def read_qa_examples(
-    path: str | Path, *, on_error: str = "raise", column_mapping: Mapping[str, str] | None = None
+    path: str | Path,
+    *,
+    on_error: str = "raise",
+    column_mapping: Mapping[str, str] | None = None,
+    redact_pii: bool | Callable[[str], str] = False,
 ) -> tuple[list[QAExample], ReadReport]:
-    """Question/answer pairs (a conversation's last user message and final answer)."""
-    conversations, report = read_conversations(path, on_error=on_error, column_mapping=column_mapping)
+    """Question/answer pairs (a conversation's last user message and final answer); few-shot and
+    intent files are read through here, redacted as training files are (``redact_pii``)."""
+    conversations, report = read_conversations(
+        path, on_error=on_error, column_mapping=column_mapping, redact_pii=redact_pii
+    )
     return [c.to_qa() for c in conversations], report

@@ -14,14 +14,14 @@ Rules, in order (the first that applies is the reason):
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from supportkit.config import GuardrailsConfig
 from supportkit.guardrails.intent import IntentGuess
 from supportkit.guardrails.rules import escalation_patterns
-from supportkit.prompts.role_context import render_user_context
+from supportkit.privacy.secrets import DEFAULT_HANDOFF_FIELDS, SecretsPolicy, render_user_context, scrub_text
 from supportkit.retrieval.knowledge import Hit
 
 
@@ -37,7 +37,7 @@ class HandoffSummary:
     questions: list[str]
     #: Articles retrieved for the question (title and similarity).
     retrieved: list[dict[str, Any]]
-    #: Profile/context fields (secrets left out), one line each.
+    #: Allow-listed profile fields (``guardrails.handoff_fields``; secrets still withheld), one line each.
     profile: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -114,8 +114,20 @@ def handoff_summary(
     intent: IntentGuess | None,
     hits: Sequence[Hit],
     profile: Mapping[str, Any],
+    fields: Iterable[str] = DEFAULT_HANDOFF_FIELDS,
+    secrets: SecretsPolicy | None = None,
+    redact: Callable[[str], str] | None = None,
 ) -> HandoffSummary:
-    questions = [m["content"] for m in history if m.get("role") == "user"] + [query]
+    """What the agent is handed. ``profile`` is reduced to the allow-listed ``fields`` (then the
+    secrets policy applies); card numbers, IBANs and tokens in the questions are always replaced,
+    and with ``redact`` (e.g. :class:`supportkit.privacy.pii.Redactor` when ``redact_pii`` is on)
+    the questions and profile lines are redacted too."""
+    clean = redact or (lambda text: text)
+    questions = [
+        clean(scrub_text(m["content"]))
+        for m in [*history, {"role": "user", "content": query}]
+        if m.get("role") == "user"
+    ]
     return HandoffSummary(
         reason=reason,
         detail=detail,
@@ -126,5 +138,5 @@ def handoff_summary(
             {"title": h.passage.title, "article": h.passage.article_id, "similarity": round(h.similarity, 3)}
             for h in hits
         ],
-        profile=render_user_context(profile),
+        profile=[clean(line) for line in render_user_context(profile, secrets, allow=fields)],
     )

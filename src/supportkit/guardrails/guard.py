@@ -19,6 +19,7 @@ from supportkit.guardrails.escalation import Escalation, handoff_summary, reques
 from supportkit.guardrails.groundedness import Groundedness, GroundednessChecker, extract_answer
 from supportkit.guardrails.intent import IntentDetector, IntentGuess
 from supportkit.guardrails.output import GuardedText, drop_unfinished_sentence, guard_text
+from supportkit.privacy import DEFAULT_HANDOFF_FIELDS, Redactor, SecretsPolicy
 from supportkit.prompts.bank import ExampleBank
 from supportkit.retrieval.index import top_k
 from supportkit.retrieval.knowledge import Hit, KnowledgeBase
@@ -112,8 +113,15 @@ class Guard:
             intent=assessment.intent,
             hits=assessment.retrieved,
             profile=profile,
+            **self._handoff_privacy(),
         )
         return Escalation(reason, detail, summary)
+
+    def _handoff_privacy(self) -> dict[str, Any]:
+        s = self.settings
+        fields = s.handoff_fields if s.handoff_fields is not None else DEFAULT_HANDOFF_FIELDS
+        # PII in the summary is redacted where it is stored (Store(redact=...) with data.redact_pii).
+        return {"fields": fields, "secrets": SecretsPolicy.from_settings(s)}
 
     def guard_output(self, text: str, profile: Mapping[str, Any], *, partial: bool = False) -> GuardedText:
         """The output guardrails on ``text``. ``partial`` (a streamed sentence): only the local
@@ -128,6 +136,8 @@ class Guard:
             leak_message=s.leak_message,
             max_chars=None if partial else s.max_chars,
             stop_sequences=() if partial else s.stop_sequences,
+            secrets=SecretsPolicy.from_settings(s),
+            regions=Redactor.from_settings(s).regions,
         )
 
     def check(

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from supportkit.data.pii import redact
+from supportkit.privacy.pii import DEFAULT_REGIONS, redact_counted
+from supportkit.privacy.secrets import SecretsPolicy
 
 SLOT = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 _STRAY_BRACES = re.compile(r"\{\{|\}\}")
@@ -81,19 +82,28 @@ def rephrase_slot(name: str) -> str:
     return f"the {phrase}"
 
 
-def fill_slots(text: str, values: Mapping[str, Any]) -> tuple[str, int, int]:
+def fill_slots(
+    text: str, values: Mapping[str, Any], secrets: SecretsPolicy | None = None
+) -> tuple[str, int, int]:
     """Fill ``{{Slot}}`` placeholders from ``values`` (keys compared by :func:`slot_key`); unknown
-    slots are rephrased. Returns the text, how many were filled and how many rephrased."""
+    slots are rephrased. Returns the text, how many were filled and how many rephrased.
+
+    A slot is never filled from a field the secrets policy withholds (``secrets``, the default
+    deny list when ``None``): not when the slot's or the field's name is secret (``{{PIN}}``,
+    ``{{Security Answer}}``), nor when the value looks like a card number, IBAN or key; such a
+    slot is rephrased ("your password") instead."""
+    policy = secrets or SecretsPolicy()
     known = {
         slot_key(str(k)): str(v)
         for k, v in values.items()
-        if v not in (None, "") and not isinstance(v, dict | list)
+        if v not in (None, "") and not isinstance(v, dict | list) and not policy.is_secret(k, v)
     }
     filled = rephrased = 0
 
     def replace(match: re.Match[str]) -> str:
         nonlocal filled, rephrased
-        value = known.get(slot_key(match.group(1)))
+        secret_slot = policy.is_secret_name(match.group(1))
+        value = None if secret_slot else known.get(slot_key(match.group(1)))
         if value is not None:
             filled += 1
             return value
@@ -166,23 +176,24 @@ def guard_text(
     leak_message: str,
     max_chars: int | None,
     stop_sequences: Iterable[str],
+    secrets: SecretsPolicy | None = None,
+    regions: Sequence[str] = DEFAULT_REGIONS,
 ) -> GuardedText:
+    """Length and stops, the leak check, slots (never from withheld fields, see :func:`fill_slots`),
+    then (with ``redact_pii``) PII and secrets redaction, phone numbers by ``regions``' plans."""
     changes: dict[str, int] = {}
     text, truncated = enforce_length(text, max_chars, stop_sequences)
     if truncated:
         changes["truncated"] = 1
     if leaked_words(text, system_texts) >= leak_min_words:
         return GuardedText(leak_message, {**changes, "leak_replaced": 1})
-    text, filled, rephrased = fill_slots(text, slot_values)
+    text, filled, rephrased = fill_slots(text, slot_values, secrets)
     if filled:
         changes["slots_filled"] = filled
     if rephrased:
         changes["slots_rephrased"] = rephrased
     if redact_pii:
-        redacted = redact(text)
-        if redacted != text:
-            changes["redacted"] = sum(redacted.count(m) for m in ("[EMAIL]", "[PHONE]", "[CARD]")) - sum(
-                text.count(m) for m in ("[EMAIL]", "[PHONE]", "[CARD]")
-            )
-            text = redacted
+        text, count = redact_counted(text, regions=regions)
+        if count:
+            changes["redacted"] = count
     return GuardedText(text, changes)

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from supportkit.config import Config
-from supportkit.errors import ConfigError, SupportKitError
-from supportkit.models.artifacts import AdapterMeta
+from supportkit.errors import ConfigError, ModelLoadError, SupportKitError
+from supportkit.models.artifacts import AdapterMeta, adapter_config, check_weights
 from supportkit.models.backends import Backend, create_backend
 from supportkit.models.base import BaseModel
 from supportkit.models.methods import METHODS
@@ -162,15 +162,41 @@ class PEFTModel(BaseModel):
                 f"use PEFTModel.from_saved({str(path)!r}) or set peft.method={meta.method}"
             )
         meta.check_base(self.base.fingerprint, self.base.name_or_path, force=force)
+        backend = self._backend_or_fail()
+        if self.spec.backend != "none":
+            check_weights(path, backend.weights_file)
+        name = adapter_name or meta.adapter_name
+        before, active = set(backend.adapter_names), backend.active_adapter
         was_training = self.model.training
-        self._backend_or_fail().load(path, adapter_name or meta.adapter_name)
-        self.model.train(was_training)  # loading must not switch dropout on
+        try:
+            backend.load(path, name)
+        except Exception as exc:
+            # Never leave a half-registered adapter behind: drop a new name, reactivate the old one.
+            if name not in before and name in backend.adapter_names:
+                with contextlib.suppress(Exception):
+                    backend.delete_adapter(name)
+            if active in backend.adapter_names:
+                with contextlib.suppress(Exception):
+                    backend.set_adapter(active)
+            if isinstance(exc, ModelLoadError):
+                raise
+            raise ModelLoadError(
+                f"could not load the adapter in {path / backend.weights_file}: {exc}"
+            ) from exc
+        finally:
+            self.model.train(was_training)  # loading must not switch dropout on
 
     @classmethod
     def from_saved(cls, path: str | Path, config: Config | None = None, *, force: bool = False) -> PEFTModel:
-        """Rebuild a model from a saved adapter directory (its recorded config unless given one)."""
+        """Rebuild a model from a saved adapter directory.
+
+        The adapter's shape (``peft``/``lora``/``adapter`` sections) comes from its recorded
+        config; everything else from ``config``, and ``model.trust_remote_code``/``revision``
+        never from the adapter's files (see :func:`~supportkit.models.artifacts.adapter_config`).
+        Raises :class:`ModelLoadError` (naming the file) or :class:`AdapterMismatchError`.
+        """
         meta = AdapterMeta.read(Path(path))
-        config = config if config is not None else Config.from_dict(meta.config)
+        config = adapter_config(meta, Path(path), config)
         model = cls(config, adapter_name=meta.adapter_name, method=meta.method)
         model.load_model(path, force=force)
         return model

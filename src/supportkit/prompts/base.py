@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
+from supportkit.privacy.secrets import SecretsPolicy
 from supportkit.prompts.bank import ExampleBank
 from supportkit.prompts.prompt_sets import PromptSet
 from supportkit.prompts.selection import Selected, Selector
@@ -50,6 +51,8 @@ class PromptContext:
     knowledge_min_similarity: float = 0.3
     #: The strategies ``combined`` is made of, in order.
     combined_parts: tuple[str, ...] = ("role_context", "knowledge", "few_shot", "cot")
+    #: What of the user's profile is withheld from the prompt (``None``: the default deny list).
+    secrets: SecretsPolicy | None = None
 
 
 @dataclass

@@ -13,5 +13,5 @@ def build_pipeline(config: Config, adapter_path: str | None = None) -> Any:
     from supportkit.models.peft import PEFTModel
     from supportkit.pipelines.inference import InferencePipeline
 
-    model = PEFTModel.from_saved(adapter_path) if adapter_path else PEFTModel(config)
+    model = PEFTModel.from_saved(adapter_path, config) if adapter_path else PEFTModel(config)
     return InferencePipeline(model, config)

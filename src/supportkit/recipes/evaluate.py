@@ -30,7 +30,7 @@ def evaluate_configured(
 
     e = config.evaluation
     data = load_eval_data(config, split=e.split, limit=limit or e.max_examples)
-    model: Any = PEFTModel.from_saved(e.adapter) if e.adapter else PEFTModel(config)
+    model: Any = PEFTModel.from_saved(e.adapter, config) if e.adapter else PEFTModel(config)
     pipeline = InferencePipeline(model, config, bank=train_bank(data.train))
     evaluator = Evaluator(pipeline, intent_reference=data.train, resamples=e.bootstrap_resamples)
     label = e.adapter or f"{config.model.name_or_path} ({model.method})"

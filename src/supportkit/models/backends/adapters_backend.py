@@ -124,7 +124,12 @@ class AdaptersBackend(Backend):
     def load(self, path: Path, name: str) -> None:
         if not (path / "adapter_config.json").is_file():
             raise ModelLoadError(f"{path} is not an adapter directory (no adapter_config.json)")
-        saved = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))
+        try:
+            saved = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise ModelLoadError(f"{path / 'adapter_config.json'} is not valid JSON: {exc}") from exc
+        if not isinstance(saved, dict) or "config" not in saved:
+            raise ModelLoadError(f"{path / 'adapter_config.json'} has no adapter config")
         if name in self.adapter_names:
             self.module.delete_adapter(name)
         self.module.load_adapter(
@@ -133,8 +138,6 @@ class AdaptersBackend(Backend):
         # AdapterHub builds loaded adapters on the CPU: put them where the model is (e.g. a GPU)
         self.module.adapter_to(name, device=self._device())
         self._activate(name)
-        if "config" not in saved:
-            raise ModelLoadError(f"{path}/adapter_config.json has no adapter config")
 
     # --- AdapterFusion ---------------------------------------------------------------------------
     def add_fusion(self, names: list[str]) -> Any:

@@ -89,7 +89,14 @@ class PeftBackend(Backend):
             )
         if name in self.adapter_names:
             # Same name: overwrite its weights in place (shapes are checked by torch).
+            from peft import get_peft_model_state_dict
+
             state = load_file(str(path / self.weights_file))
+            # Keep the current weights: a file that does not match must leave the adapter as it was.
+            kept = {
+                k: v.detach().clone()
+                for k, v in get_peft_model_state_dict(self.module, adapter_name=name).items()
+            }
             result: Any = set_peft_model_state_dict(self.module, state, adapter_name=name)
             if self.module.peft_config[name].is_prompt_learning:
                 # peft copies prompt embeddings directly; the key report does not apply to them.
@@ -99,6 +106,7 @@ class PeftBackend(Backend):
                 unexpected = list(result.unexpected_keys)
                 missing = [k for k in result.missing_keys if f".{name}." in k]
             if unexpected or missing:
+                set_peft_model_state_dict(self.module, kept, adapter_name=name)
                 raise ModelLoadError(
                     f"{path} does not match adapter {name!r} "
                     f"(unexpected: {unexpected[:3]}, missing: {missing[:3]})"
