@@ -8,13 +8,19 @@ Formats (chosen by extension, or a directory written by ``datasets.save_to_disk`
 * CSV with those columns, or any columns mapped through ``DataConfig.column_mapping``
   (``{"my_question_column": "instruction", ...}``). The Bitext customer-support CSV reads as it is.
 
-``on_error="raise"`` stops at the first bad row (bad JSON, missing field, empty answer, non-UTF-8)
-with its location; ``"skip"`` skips and counts them, nothing is dropped silently.
+Text files are UTF-8 with or without a BOM (UTF-16 with a BOM is read too); JSONL lines end at
+``\n`` / ``\r\n`` / ``\r`` only, so U+2028 inside a string is text and line numbers are the
+physical lines an editor shows; CSV is parsed by the csv module on the raw text (line breaks inside
+quoted cells kept, delimiter detected or ``data.csv_delimiter``). A file's columns are checked
+against the mapping before any row is read (:mod:`supportkit.data.columns`).
+
+``on_error="raise"`` stops at the first bad row (bad JSON, missing field, empty answer, non-UTF-8,
+a CSV row with more or fewer cells than the header) with its location; ``"skip"`` skips, counts and
+lists every one of them: nothing is dropped silently, no replacement character is trained on.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 from collections.abc import Iterator, Mapping, Sequence
@@ -22,13 +28,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from supportkit.data.columns import (
+    ANSWER_FIELDS,
+    KNOWN_FIELDS,
+    QUESTION_FIELDS,
+    check_columns,
+    check_mapping_targets,
+)
+from supportkit.data.csvfile import csv_rows, detect_delimiter
 from supportkit.data.pii import redact
 from supportkit.errors import DataError
+from supportkit.utils.textfiles import BOM, check_utf8, decode, invalid_utf8, physical_lines
 
 log = logging.getLogger(__name__)
 
-QUESTION_FIELDS = ("question", "instruction", "prompt")
-ANSWER_FIELDS = ("answer", "response", "completion")
+__all__ = [
+    "KNOWN_FIELDS",
+    "Conversation",
+    "QAExample",
+    "ReadReport",
+    "read_conversations",
+    "read_qa_examples",
+]
+
 ROLES = ("system", "user", "assistant")
 
 
@@ -121,51 +143,63 @@ def to_conversation(row: Any, mapping: Mapping[str, str], source: str, pii: bool
     return Conversation(messages, opt("intent"), opt("category"), opt("tags"), source)
 
 
-def _rows(path: Path) -> Iterator[tuple[int, Any]]:
-    """(line, row) pairs; an unparsable row comes as an exception in place of the row."""
+def _jsonl_rows(text: str) -> Iterator[tuple[int, Any]]:
+    for number, content in physical_lines(text):  # \n, \r\n, \r only: U+2028 is text
+        content = content.removeprefix(BOM)  # files concatenated with their BOMs
+        if not content.strip():
+            continue
+        bad = invalid_utf8(content)
+        if bad:
+            yield number, ValueError(f"not valid UTF-8 ({bad}); re-save the file as UTF-8")
+            continue
+        try:
+            yield number, json.loads(content)
+        except json.JSONDecodeError as exc:
+            yield number, ValueError(f"bad JSON: {exc.msg} (column {exc.colno})")
+
+
+def _json_rows(text: str, path: Path) -> Iterator[tuple[int, Any]]:
+    check_utf8(text, path)  # one document: every bad line is named, nothing is half-read
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}:{exc.lineno}: bad JSON: {exc.msg}") from exc
+    if not isinstance(data, list):
+        raise DataError(f"{path}: expected a JSON list of objects")
+    yield from ((i + 1, row) for i, row in enumerate(data))
+
+
+def _rows(path: Path, mapping: Mapping[str, str], delimiter: str | None) -> Iterator[tuple[int, Any]]:
+    """(line, row) pairs; an unparsable row comes as an exception in place of the row.
+
+    The file's columns are checked against ``mapping`` before the first row is given out."""
     if path.is_dir():
         try:
             from datasets import load_from_disk
         except ImportError as exc:
             raise DataError(f"{path} is a directory; reading datasets needs: pip install datasets") from exc
-        for index, row in enumerate(load_from_disk(str(path))):
+        dataset = load_from_disk(str(path))
+        check_columns(dataset.column_names, mapping, str(path))
+        for index, row in enumerate(dataset):
             yield index + 1, row
         return
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        yield line, ValueError(f"not valid UTF-8 ({exc.reason} at byte {exc.start})")
-        # Keep the readable lines; the bad one is reported (and skipped only with on_error=skip).
-        text = "\n".join(
-            "" if i + 1 == line else part.decode("utf-8", errors="replace")
-            for i, part in enumerate(raw.split(b"\n"))
-        )
     suffix = path.suffix.lower()
-    if suffix == ".jsonl":
-        for number, content in enumerate(text.splitlines(), start=1):
-            if content.strip():
-                try:
-                    yield number, json.loads(content)
-                except json.JSONDecodeError as exc:
-                    yield number, ValueError(f"bad JSON: {exc.msg} (column {exc.colno})")
-    elif suffix == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{exc.lineno}: bad JSON: {exc.msg}") from exc
-        if not isinstance(data, list):
-            raise DataError(f"{path}: expected a JSON list of objects")
-        yield from ((i + 1, row) for i, row in enumerate(data))
-    elif suffix in (".csv", ".tsv"):
-        reader = csv.DictReader(text.splitlines(), delimiter="\t" if suffix == ".tsv" else ",")
-        for row in reader:
-            yield reader.line_num, row
-    else:
+    if suffix not in (".jsonl", ".json", ".csv", ".tsv"):
         raise DataError(
-            f"{path}: unsupported file type {suffix!r}; use .jsonl, .json, .csv or a datasets directory"
+            f"{path}: unsupported file type {suffix!r}; use .jsonl, .json, .csv, .tsv or a datasets directory"
         )
+    text = decode(path.read_bytes(), path)
+    if suffix in (".csv", ".tsv"):
+        delimiter = delimiter or detect_delimiter(text, mapping, suffix=suffix)
+        header, rows = csv_rows(text, delimiter=delimiter)
+        check_columns(header, mapping, f"{path}:1 (delimiter {delimiter!r})")
+        yield from rows
+        return
+    parsed = list(_jsonl_rows(text) if suffix == ".jsonl" else _json_rows(text, path))
+    keys = {k for _, row in parsed if isinstance(row, Mapping) for k in row}
+    if keys:
+        check_columns(sorted(keys), mapping, str(path))
+    yield from parsed
 
 
 def read_conversations(
@@ -174,14 +208,30 @@ def read_conversations(
     on_error: str = "raise",
     column_mapping: Mapping[str, str] | None = None,
     redact_pii: bool = False,
+    csv_delimiter: str | None = None,
 ) -> tuple[list[Conversation], ReadReport]:
+    """Every conversation of a data file, with a report of the bad rows.
+
+    Args:
+        path: a ``.jsonl``, ``.json``, ``.csv`` or ``.tsv`` file (UTF-8, BOM or not; UTF-16 with a
+            BOM) or a ``datasets.save_to_disk`` directory.
+        on_error: ``"raise"`` stops at the first bad row; ``"skip"`` skips, counts and lists them.
+        column_mapping: file column -> field (:data:`KNOWN_FIELDS`).
+        redact_pii: replace emails, phone and card numbers in every message.
+        csv_delimiter: force the CSV delimiter (default: detected).
+
+    Raises:
+        DataError: a missing or unreadable file, columns that give no conversation (checked before
+            any row), a bad row with ``on_error="raise"`` (``file:line: what``).
+    """
     path = Path(path)
     if not path.exists():
         raise DataError(f"data file {path} does not exist")
     mapping = dict(column_mapping or {})
+    check_mapping_targets(mapping)
     report = ReadReport(path=path)
     out = []
-    for line, row in _rows(path):
+    for line, row in _rows(path, mapping, csv_delimiter):
         try:
             if isinstance(row, Exception):
                 raise row
@@ -194,13 +244,24 @@ def read_conversations(
             report.skipped += 1
             report.errors.append(message)
     if report.skipped:
-        log.warning("%s: skipped %d malformed row(s), first: %s", path, report.skipped, report.errors[0])
+        log.warning(
+            "%s: skipped %d malformed row(s): %s",
+            path,
+            report.skipped,
+            "; ".join(report.errors[:5]) + (" ..." if report.skipped > 5 else ""),
+        )
     return out, report
 
 
 def read_qa_examples(
-    path: str | Path, *, on_error: str = "raise", column_mapping: Mapping[str, str] | None = None
+    path: str | Path,
+    *,
+    on_error: str = "raise",
+    column_mapping: Mapping[str, str] | None = None,
+    csv_delimiter: str | None = None,
 ) -> tuple[list[QAExample], ReadReport]:
     """Question/answer pairs (a conversation's last user message and final answer)."""
-    conversations, report = read_conversations(path, on_error=on_error, column_mapping=column_mapping)
+    conversations, report = read_conversations(
+        path, on_error=on_error, column_mapping=column_mapping, csv_delimiter=csv_delimiter
+    )
     return [c.to_qa() for c in conversations], report
