@@ -326,6 +326,8 @@ class DataConfig(_Section):
     on_error: str = "raise"
     #: CSV column name -> field name (``instruction``, ``response``, ``intent``, ...).
     column_mapping: dict[str, str] = field(default_factory=dict)
+    #: CSV delimiter (one character such as ``";"``, or ``tab``); ``None``: detected from the header.
+    csv_delimiter: str | None = None
     #: Replace emails, phone numbers and card numbers on import.
     redact_pii: bool = False
     #: Questions more similar than this (MiniLM cosine) stay in one split; ``None``: exact only.
@@ -347,6 +349,15 @@ class DataConfig(_Section):
             )
         check_positive("data", self, "max_length")
         check_choice("data", self, "on_error", ("raise", "skip"))
+        delimiter = self.csv_delimiter
+        if (
+            delimiter is not None
+            and delimiter not in ("tab", "\\t")
+            and (len(delimiter) != 1 or delimiter in '"\r\n')
+        ):
+            raise ConfigError(
+                f"data.csv_delimiter={delimiter!r}: use one character such as ',', ';' or '|', or 'tab'"
+            )
         if self.dedup_threshold is not None:
             check_fraction("data", self, "dedup_threshold")
 

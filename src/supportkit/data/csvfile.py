@@ -48,12 +48,11 @@ def csv_rows(
 ) -> tuple[list[str], Iterator[tuple[int, dict[str, str] | Exception]]]:
     """(header, rows): each row as ``(first physical line, {column: cell})`` or an exception."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    first_error: csv.Error | None = None
     try:
         header = [h.strip() for h in next(reader, [])]
     except csv.Error as exc:
         header, first_error = [], exc
-    else:
-        first_error = None
 
     def rows() -> Iterator[tuple[int, dict[str, str] | Exception]]:
         if first_error is not None:

@@ -218,7 +218,7 @@ def read_conversations(
         on_error: ``"raise"`` stops at the first bad row; ``"skip"`` skips, counts and lists them.
         column_mapping: file column -> field (:data:`KNOWN_FIELDS`).
         redact_pii: replace emails, phone and card numbers in every message.
-        csv_delimiter: force the CSV delimiter (default: detected).
+        csv_delimiter: force the CSV delimiter (one character, or ``"tab"``; default: detected).
 
     Raises:
         DataError: a missing or unreadable file, columns that give no conversation (checked before
@@ -229,6 +229,8 @@ def read_conversations(
         raise DataError(f"data file {path} does not exist")
     mapping = dict(column_mapping or {})
     check_mapping_targets(mapping)
+    if csv_delimiter in ("tab", "\\t"):
+        csv_delimiter = "\t"
     report = ReadReport(path=path)
     out = []
     for line, row in _rows(path, mapping, csv_delimiter):
