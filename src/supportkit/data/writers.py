@@ -4,7 +4,7 @@ them back unchanged (``.jsonl``, ``.json``, ``.csv``, ``.tsv``, or a ``datasets`
 Single-turn conversations without a system message are written as ``question`` / ``answer`` rows
 (the columns CSV and TSV hold); the others as chat ``messages`` (JSON, JSONL and datasets only).
 JSON text escapes what other readers split lines on (:func:`~supportkit.utils.textfiles.jsonl_line`);
-CSV quotes every cell holding a delimiter, a quote or a line break. Files are UTF-8 without a BOM.
+CSV quotes every cell (a lone ``\\r`` in a cell stays text). Files are UTF-8 without a BOM.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ def conversation_row(conversation: Conversation) -> dict[str, Any]:
 
 def _csv_text(rows: list[dict[str, Any]], delimiter: str, path: Path) -> str:
     out = io.StringIO(newline="")
-    writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
+    # Every cell quoted: csv's minimal quoting leaves a lone "\r" unquoted, which reads as a line end.
+    writer = csv.writer(out, delimiter=delimiter, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(PAIR_COLUMNS)
     for number, row in enumerate(rows, start=1):
         if "messages" in row:
@@ -64,7 +65,9 @@ def write_conversations(conversations: Iterable[Conversation], path: str | Path)
     if suffix == "":
         import datasets
 
-        datasets.Dataset.from_list(rows).save_to_disk(str(path))
+        names = list(dict.fromkeys(k for r in rows for k in r))  # from_list would take the first row's
+        columns = {n: [r.get(n) for r in rows] for n in names}
+        datasets.Dataset.from_dict(columns).save_to_disk(str(path))
         return path
     if suffix == ".jsonl":
         text = "".join(jsonl_line(r) + "\n" for r in rows)
