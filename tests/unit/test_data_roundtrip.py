@@ -10,10 +10,10 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import datasets
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import datasets
 from supportkit.data.readers import Conversation, read_conversations
 from supportkit.data.writers import write_conversations
 from supportkit.prompts.bank import ExampleBank

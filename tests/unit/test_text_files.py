@@ -66,7 +66,7 @@ def test_csv_delimiter_setting_forces_the_delimiter(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"columns are 'question;answer'.*data.csv_delimiter"):
         read_conversations(path, csv_delimiter=",")
     assert Config().with_overrides(["data.csv_delimiter=tab"]).data.csv_delimiter == "tab"
-    with pytest.raises(ConfigError, match="data.csv_delimiter"):
+    with pytest.raises(ConfigError, match=r"data\.csv_delimiter"):
         Config().with_overrides(["data.csv_delimiter=;;"]).data.validate()
 
 
@@ -184,3 +184,17 @@ def test_article_names_every_bad_line(tmp_path: Path) -> None:
     path = _write(tmp_path, "a.md", b"# Caf\xe9\n\nok\n\nna\xefve\n")
     with pytest.raises(DataError, match=r"2 line\(s\): .*a.md:1, .*a.md:5"):
         load_articles(path)
+
+
+def test_labelled_eval_files_read_with_a_bom_and_line_separators(tmp_path: Path) -> None:
+    from supportkit.evaluation.grounding import read_labelled
+
+    path = _write(tmp_path, "r.jsonl", BOM + '{"question": "a\u2028b", "article": "x"}\n'.encode())
+    assert read_labelled(path, ["question", "article"]) == [{"question": "a\u2028b", "article": "x"}]
+
+
+def test_near_duplicate_grouping_tells_non_latin_questions_apart() -> None:
+    from supportkit.data.splits import near_duplicate_groups
+
+    questions = ["我的订单在哪里？", "如何退货？", "Где мой заказ?", "Как вернуть товар?", "Где мой  заказ"]
+    assert near_duplicate_groups(questions, None, None) == [0, 1, 2, 3, 2]
