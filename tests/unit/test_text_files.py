@@ -147,11 +147,20 @@ def test_every_bad_utf8_line_is_reported_or_skipped(tmp_path: Path, name: str, l
     assert not any("\ufffd" in c.question or "\udce9" in c.question for c in good) and len(good) == 3
 
 
-def test_a_json_document_names_every_bad_line(tmp_path: Path) -> None:
+def test_a_json_document_reports_every_bad_row_by_its_line(tmp_path: Path) -> None:
     body = b'[\n{"question": "caf\xe9", "answer": "a"},\n{"question": "q", "answer": "a"},\n'
-    path = _write(tmp_path, "doc.json", body + b'{"question": "na\xefve", "answer": "a"}\n]\n')
-    with pytest.raises(DataError, match=r"2 line\(s\): .*doc.json:2, .*doc.json:4"):
+    path = _write(tmp_path, "doc.json", body + b'\n  {"question": "na\xefve",\n "answer": "a"}\n]\n')
+    with pytest.raises(DataError, match=r"doc.json:2: not valid UTF-8 \(byte 0xe9"):
         read_conversations(path)
+    (good,), report = read_conversations(path, on_error="skip")
+    assert good.question == "q" and good.source == f"{path}:3"
+    assert [e.split(": ")[0] for e in report.errors] == [f"{path}:2", f"{path}:5"]
+
+
+def test_excel_sep_hint_line_sets_the_delimiter(tmp_path: Path) -> None:
+    path = _write(tmp_path, "hint.csv", "sep=;\r\nquestion;answer\r\nq, really;a\r\nbad\r\n")
+    (row,), report = read_conversations(path, on_error="skip")
+    assert row.question == "q, really" and report.errors[0].startswith(f"{path}:4: 1 cells")
 
 
 def test_bom_is_stripped_from_json_and_jsonl(tmp_path: Path) -> None:

@@ -44,9 +44,10 @@ def detect_delimiter(text: str, mapping: Mapping[str, str], *, suffix: str = ".c
 
 
 def csv_rows(
-    text: str, *, delimiter: str
+    text: str, *, delimiter: str, first_line: int = 1
 ) -> tuple[list[str], Iterator[tuple[int, dict[str, str] | Exception]]]:
-    """(header, rows): each row as ``(first physical line, {column: cell})`` or an exception."""
+    """(header, rows): each row as ``(first physical line, {column: cell})`` or an exception;
+    ``first_line`` is the file line ``text`` starts on."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     first_error: csv.Error | None = None
     try:
@@ -56,11 +57,11 @@ def csv_rows(
 
     def rows() -> Iterator[tuple[int, dict[str, str] | Exception]]:
         if first_error is not None:
-            yield 1, ValueError(f"unreadable CSV header ({first_error})")
+            yield first_line, ValueError(f"unreadable CSV header ({first_error})")
             return
         previous = reader.line_num
         while True:
-            start = previous + 1
+            start = previous + first_line
             try:
                 cells = next(reader)
             except StopIteration:

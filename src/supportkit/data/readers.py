@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +39,7 @@ from supportkit.data.columns import (
 from supportkit.data.csvfile import csv_rows, detect_delimiter
 from supportkit.data.pii import redact
 from supportkit.errors import DataError
-from supportkit.utils.textfiles import BOM, check_utf8, decode, invalid_utf8, physical_lines
+from supportkit.utils.textfiles import BOM, decode, invalid_utf8, physical_lines
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,8 @@ __all__ = [
     "read_qa_examples",
 ]
 
+_LINE_END = re.compile(r"\r\n|\r|\n")
+_EXCEL_SEP = re.compile(r"sep=(.)(?:\r\n|\r|\n)")
 ROLES = ("system", "user", "assistant")
 
 
@@ -158,15 +161,52 @@ def _jsonl_rows(text: str) -> Iterator[tuple[int, Any]]:
             yield number, ValueError(f"bad JSON: {exc.msg} (column {exc.colno})")
 
 
+def _invalid_in(value: Any) -> str | None:
+    """The first invalid UTF-8 found in the strings of a parsed JSON value, or None."""
+    if isinstance(value, str):
+        return invalid_utf8(value)
+    items = (
+        [*value, *value.values()] if isinstance(value, Mapping) else value if isinstance(value, list) else ()
+    )
+    for item in items:
+        found = _invalid_in(item)
+        if found:
+            return found
+    return None
+
+
 def _json_rows(text: str, path: Path) -> Iterator[tuple[int, Any]]:
-    check_utf8(text, path)  # one document: every bad line is named, nothing is half-read
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}:{exc.lineno}: bad JSON: {exc.msg}") from exc
-    if not isinstance(data, list):
+    """The rows of a JSON list, each with the physical line it starts on."""
+    decoder, space = json.JSONDecoder(), re.compile(r"[ \t\n\r]*")
+
+    def bad(exc: json.JSONDecodeError) -> DataError:
+        return DataError(f"{path}:{exc.lineno}: bad JSON: {exc.msg}")
+
+    pos = space.match(text).end()  # type: ignore[union-attr]
+    if not text.startswith("[", pos):
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise bad(exc) from exc
         raise DataError(f"{path}: expected a JSON list of objects")
-    yield from ((i + 1, row) for i, row in enumerate(data))
+    line, counted = 1, 0
+    pos = space.match(text, pos + 1).end()  # type: ignore[union-attr]
+    while not text.startswith("]", pos):
+        try:
+            row, end = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            raise bad(exc) from exc
+        line += len(_LINE_END.findall(text, counted, pos))
+        counted = pos
+        found = _invalid_in(row)
+        yield line, ValueError(f"not valid UTF-8 ({found}); re-save the file as UTF-8") if found else row
+        pos = space.match(text, end).end()  # type: ignore[union-attr]
+        if text.startswith(",", pos):
+            pos = space.match(text, pos + 1).end()  # type: ignore[union-attr]
+        elif not text.startswith("]", pos):
+            raise bad(json.JSONDecodeError("expected ',' or ']'", text, pos))
+    if text[pos + 1 :].strip():
+        raise bad(json.JSONDecodeError("extra data after the list", text, pos + 1))
 
 
 def _rows(path: Path, mapping: Mapping[str, str], delimiter: str | None) -> Iterator[tuple[int, Any]]:
@@ -190,9 +230,16 @@ def _rows(path: Path, mapping: Mapping[str, str], delimiter: str | None) -> Iter
         )
     text = decode(path.read_bytes(), path)
     if suffix in (".csv", ".tsv"):
+        hint = _EXCEL_SEP.match(text)  # Excel's "sep=;" first line
+        if hint:
+            text, delimiter = text[hint.end() :], delimiter or hint.group(1)
         delimiter = delimiter or detect_delimiter(text, mapping, suffix=suffix)
-        header, rows = csv_rows(text, delimiter=delimiter)
-        check_columns(header, mapping, f"{path}:1 (delimiter {delimiter!r})")
+        header, rows = csv_rows(text, delimiter=delimiter, first_line=2 if hint else 1)
+        where = f"{path}:{2 if hint else 1}"
+        bad = next((invalid_utf8(h) for h in header if invalid_utf8(h)), None)
+        if bad:
+            raise DataError(f"{where}: the header is not valid UTF-8 ({bad}); re-save the file as UTF-8")
+        check_columns(header, mapping, f"{where} (delimiter {delimiter!r})")
         yield from rows
         return
     parsed = list(_jsonl_rows(text) if suffix == ".jsonl" else _json_rows(text, path))
