@@ -116,3 +116,48 @@ def test_detail_recall_skips_list_enumerators() -> None:
     assert details("Version 1.2 costs 10.50 and ships in 3-5 days") >= {"1.2", "10.50", "3"}
     assert detail_recall(["Open Orders and Select the order."], [steps]) == [0.0]
     assert detail_recall([steps], [steps]) == [1.0]
+
+
+ENGLISH = [
+    ("Refunds are processed within 5-7 business days.", "Your refund is processed in 5 to 7 days!"),
+    ("I can't find order BC-12345; it wasn't shipped_yet.", "Order BC-12345 hasn't shipped yet."),
+    ("Call us at +1 (555) 123-4567, Mon–Fri 9am–5pm.", "We're open Monday to Friday, 9 to 5."),
+    ("THE CAT SAT ON THE MAT", "the cats sitting on mats"),
+    ("", "an empty prediction"),
+]
+
+
+@pytest.mark.parametrize(("prediction", "reference"), ENGLISH)
+def test_english_rouge_is_exactly_rouge_scores_default(prediction: str, reference: str) -> None:
+    from rouge_score import rouge_scorer
+
+    default = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+    ours = score_one(prediction, reference, ["rouge1", "rouge2", "rougeL"])
+    expected = default.score(reference, prediction) if prediction.strip() else None
+    for kind in ("rouge1", "rouge2", "rougeL"):
+        assert ours[kind] == (expected[kind].fmeasure if expected else 0.0)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "我的订单在哪里？请告诉我。",
+        "Где мой заказ? Он ещё не пришёл.",
+        "注文はどこですか",
+        "คำสั่งซื้อของฉันอยู่ที่ไหน",
+        "Wo ist meine Bestellung?",
+    ],
+)
+def test_identical_answers_in_any_script_score_one(text: str) -> None:
+    assert score_one(text, text, ["rouge1", "rouge2", "rougeL", "bleu"]) == pytest.approx(
+        {"rouge1": 1.0, "rouge2": 1.0, "rougeL": 1.0, "bleu": 1.0}
+    )
+
+
+def test_partial_overlap_in_chinese_and_russian_is_partial() -> None:
+    zh = score_one("我的订单已经发货了", "我的订单在哪里", ["rouge1", "bleu", "length"])
+    assert 0.3 < zh["rouge1"] < 1.0 and 0.0 < zh["bleu"] < 1.0 and zh["length"] == 9.0
+    ru = score_one("Ваш заказ отправлен сегодня", "Ваш заказ отправлен вчера", ["rouge1", "rougeL"])
+    assert ru["rouge1"] == pytest.approx(3 / 4) and ru["rougeL"] == pytest.approx(3 / 4)
+    # Case and compatibility forms fold, as ASCII case does: Ｚ is Z, Ж is ж.
+    assert score_one("ЗАКАЗ ＺＸ", "заказ zx", ["rouge1"])["rouge1"] == 1.0

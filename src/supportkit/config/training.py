@@ -85,6 +85,8 @@ class DataConfig(Section):
     on_error: str = "raise"
     #: CSV column name -> field name (``instruction``, ``response``, ``intent``, ...).
     column_mapping: dict[str, str] = field(default_factory=dict)
+    #: CSV delimiter (one character such as ``";"``, or ``tab``); ``None``: detected from the header.
+    csv_delimiter: str | None = None
     #: Replace personal data and secrets (as ``guardrails.redact_output``, same regions) when
     #: training, few-shot and intent files are read, and before conversations are stored.
     redact_pii: bool = False
@@ -107,6 +109,15 @@ class DataConfig(Section):
             )
         check_positive("data", self, "max_length")
         check_choice("data", self, "on_error", ("raise", "skip"))
+        delimiter = self.csv_delimiter
+        if (
+            delimiter is not None
+            and delimiter not in ("tab", "\\t")
+            and (len(delimiter) != 1 or delimiter in '"\r\n')
+        ):
+            raise ConfigError(
+                f"data.csv_delimiter={delimiter!r}: use one character such as ',', ';' or '|', or 'tab'"
+            )
         if self.dedup_threshold is not None:
             check_fraction("data", self, "dedup_threshold")
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from supportkit.config import Config
 from supportkit.data.readers import Conversation, read_conversations
 from supportkit.data.splits import Splits, split_conversations
-from supportkit.data.tokenize import IGNORE, TokenizedExample, tokenize_conversation
+from supportkit.data.tokenize import IGNORE, TokenizedExample, kept_messages, tokenize_conversation
 from supportkit.errors import ConfigError, DataError
 from supportkit.models.tokenizer import encode_chat
 
@@ -92,12 +92,39 @@ class SeededBatchSampler:
 
 
 @dataclass
+class FitReport:
+    """What ``data.max_length`` did to a set of conversations."""
+
+    total: int = 0
+    #: Early turns dropped; the final answer is whole.
+    shortened: int = 0
+    #: The final answer was cut at ``data.max_length`` (its beginning is trained).
+    cut: int = 0
+    #: ``file:line`` of conversations left out: not one token of the final answer fits.
+    dropped: list[str] = field(default_factory=list)
+    #: Tokens of the system prompt added to every conversation (0 without one).
+    system_tokens: int = 0
+
+    def merge(self, other: FitReport) -> FitReport:
+        return FitReport(
+            self.total + other.total,
+            self.shortened + other.shortened,
+            self.cut + other.cut,
+            self.dropped + other.dropped,
+            max(self.system_tokens, other.system_tokens),
+        )
+
+
+@dataclass
 class PreparedData:
     splits: Splits
     train: list[TokenizedExample]
     validation: list[TokenizedExample]
+    #: Conversations shortened or cut to fit ``data.max_length`` (still trained).
     truncated: int
     skipped_rows: int
+    #: Details of what ``data.max_length`` did, dropped conversations included.
+    fit: FitReport = field(default_factory=FitReport)
 
 
 class _Examples:
@@ -162,7 +189,11 @@ class DataLoader:
         if path is None:
             raise ConfigError("no data file: set data.train_file or pass a path")
         conversations, report = read_conversations(
-            path, on_error=d.on_error, column_mapping=d.column_mapping, redact_pii=d.redact_pii
+            path,
+            on_error=d.on_error,
+            column_mapping=d.column_mapping,
+            redact_pii=d.redact_pii,
+            csv_delimiter=d.csv_delimiter,
         )
         if not conversations:
             raise DataError(f"{path} holds no usable conversations")
@@ -185,33 +216,83 @@ class DataLoader:
         )
 
     def tokenize(self, conversations: Sequence[Conversation]) -> tuple[list[TokenizedExample], int]:
+        """(examples, how many were shortened or cut); see :meth:`tokenize_report` for the drops."""
+        examples, fit = self.tokenize_report(conversations)
+        return examples, fit.shortened + fit.cut
+
+    def tokenize_report(
+        self, conversations: Sequence[Conversation]
+    ) -> tuple[list[TokenizedExample], FitReport]:
+        """Tokenized examples, keeping each final answer within ``data.max_length`` (early turns
+        dropped first); conversations with no final-answer token left are left out and listed."""
         d = self.config.data
         system = None
         if d.add_system_prompt:
             from supportkit.prompts.prompt_sets import load_prompt_set
 
             system = load_prompt_set(self.config.prompt.prompt_set).system
-        out = []
+        fit = FitReport(total=len(conversations))
+        if system:
+            fit.system_tokens = len(
+                encode_chat(
+                    self.tokenizer, [{"role": "system", "content": system}], add_generation_prompt=False
+                )
+            )
+        out: list[TokenizedExample] = []
         for c in conversations:
             messages = list(c.messages)
             if system and messages[0]["role"] != "system":
                 messages.insert(0, {"role": "system", "content": system})
             example = tokenize_conversation(self.tokenizer, messages, max_length=d.max_length)
-            prompt = encode_chat(self.tokenizer, messages[:-1], add_generation_prompt=True)
+            if example.answer_tokens == 0:
+                fit.dropped.append(c.source or f"conversation {len(out) + len(fit.dropped) + 1}")
+                continue
+            fit.shortened += example.dropped_messages > 0 and not example.truncated
+            fit.cut += example.truncated
+            kept = kept_messages(messages, example)
+            prompt = encode_chat(self.tokenizer, kept[:-1], add_generation_prompt=True)
             out.append(replace(example, prompt_ids=tuple(prompt), reference=messages[-1]["content"]))
-        truncated = sum(e.truncated for e in out)
-        if truncated:
+        if fit.shortened or fit.cut:
             log.warning(
-                "%d of %d conversations truncated to data.max_length=%d", truncated, len(out), d.max_length
+                "data.max_length=%d: %d of %d conversations lost early turns, %d had the final answer cut",
+                d.max_length,
+                fit.shortened,
+                fit.total,
+                fit.cut,
             )
-        return [e for e in out if e.target_tokens > 0], truncated
+        if fit.dropped:
+            log.warning("%s", self._dropped_message(fit, fit.total))
+        return out, fit
+
+    def _dropped_message(self, fit: FitReport, total: int) -> str:
+        d = self.config.data
+        system = (
+            f"; the system prompt added to every conversation (data.add_system_prompt, prompt set "
+            f"{self.config.prompt.prompt_set!r}) takes {fit.system_tokens} tokens"
+            if fit.system_tokens
+            else ""
+        )
+        shown = ", ".join(fit.dropped[:5]) + (" ..." if len(fit.dropped) > 5 else "")
+        return (
+            f"{len(fit.dropped)} of {total} conversations left out: not one token of the final answer fits "
+            f"in data.max_length={d.max_length}{system}: {shown}. Raise data.max_length, shorten those "
+            "questions or the system prompt, or set data.add_system_prompt=false"
+        )
 
     def prepare(self, path: str | Path | None = None, *, embedder: Any = None) -> PreparedData:
+        """Read, split and tokenize a data file.
+
+        Raises:
+            DataError: no usable conversation, or none left for training within ``data.max_length``.
+        """
         conversations, skipped = self.read(path)
         splits = self.split(conversations, embedder)
-        train, t1 = self.tokenize(splits.train)
-        val, t2 = self.tokenize(splits.validation)
-        return PreparedData(splits, train, val, t1 + t2, skipped)
+        train, f1 = self.tokenize_report(splits.train)
+        val, f2 = self.tokenize_report(splits.validation)
+        fit = f1.merge(f2)
+        if splits.train and not train:
+            raise DataError(self._dropped_message(f1, f1.total))
+        return PreparedData(splits, train, val, fit.shortened + fit.cut, skipped, fit)
 
     def create_dataloaders(self, path: str | Path | None = None, *, embedder: Any = None) -> tuple[Any, Any]:
         """(train, validation) dataloaders with assistant-only labels from a data file."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import re
+import unicodedata
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,7 +37,9 @@ class Splits:
 
 
 def _normalise(text: str) -> str:
-    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+    """Case- and punctuation-free words of any script (ASCII text: runs of ``[a-z0-9]``)."""
+    words = re.findall(r"[^\W_]+", unicodedata.normalize("NFKC", text).lower())
+    return " ".join(words) if words else text.strip()
 
 
 def near_duplicate_groups(

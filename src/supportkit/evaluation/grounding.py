@@ -15,23 +15,23 @@ from typing import Any
 from supportkit.errors import DataError
 from supportkit.guardrails.guard import Guard
 from supportkit.retrieval.knowledge import KnowledgeBase
+from supportkit.utils.textfiles import physical_lines, read_text
 
 
 def read_labelled(path: str | Path, required: Sequence[str]) -> list[dict[str, Any]]:
     """JSONL rows that must carry ``required`` keys (bad rows named with their line)."""
     rows = []
-    with Path(path).open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
-            missing = [k for k in required if k not in row]
-            if missing:
-                raise DataError(f"{path}:{number}: missing {', '.join(missing)}")
-            rows.append(row)
+    for number, line in physical_lines(read_text(path)):  # BOM stripped, bad UTF-8 lines named
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+        missing = [k for k in required if k not in row]
+        if missing:
+            raise DataError(f"{path}:{number}: missing {', '.join(missing)}")
+        rows.append(row)
     return rows
 
 

@@ -1,8 +1,9 @@
 """The metric registry: per-example scores of predictions against references.
 
-Built in: ``rouge1``, ``rouge2``, ``rougeL`` (rouge-score, stemmed F-measure), ``bleu``
-(sacrebleu sentence BLEU, 0-1), ``similarity`` (cosine of all-MiniLM-L6-v2 embeddings), ``length``
-(words in the answer), ``placeholder_leak`` (1 when the answer has a ``{{...}}`` slot that the
+Built in: ``rouge1``, ``rouge2``, ``rougeL`` (rouge-score, stemmed F-measure, with the Unicode-aware
+:class:`UnicodeTokenizer`), ``bleu`` (sacrebleu sentence BLEU, 0-1), ``similarity`` (cosine of
+all-MiniLM-L6-v2 embeddings), ``length`` (words in the answer; a Chinese/Japanese/Thai character
+counts as a word), ``placeholder_leak`` (1 when the answer has a ``{{...}}`` slot that the
 reference does not: long-answer datasets such as Bitext write their references with slots, and a
 slot copied from such a reference is not a leak of the answer) and ``detail_recall`` (share of the
 reference's specifics, such as order numbers, amounts and day counts, that the answer repeats; list
@@ -22,10 +23,12 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+import regex
 
 from supportkit.registry import Registry
 from supportkit.retrieval.embedder import Embedder, default_embedder
@@ -47,11 +50,46 @@ def register_metric(name: str, *, replace: bool = False) -> Callable[[MetricFn],
     return METRICS.register(name, replace=replace)
 
 
+#: Scripts written without spaces between words: each character (with its marks) is a token.
+_UNSPACED = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}"
+_TOKEN = regex.compile(rf"[{_UNSPACED}]\p{{M}}*|(?:(?![{_UNSPACED}])[\p{{L}}\p{{M}}\p{{N}}])+")
+_UNSPACED_CHAR = regex.compile(rf"[{_UNSPACED}]\p{{M}}*")
+
+
+class UnicodeTokenizer:
+    """rouge-score's tokenizer for every script (rouge-score's own keeps ``[a-z0-9]`` only).
+
+    NFKC-normalised, lower-cased; a Han/kana/Thai/Lao/Khmer/Myanmar character is one token, any
+    other run of letters, marks and digits is one word; ASCII words longer than 3 characters get
+    rouge-score's Porter stem. On ASCII text the tokens are exactly rouge-score's, so English
+    scores do not change.
+    """
+
+    def __init__(self, use_stemmer: bool = True) -> None:
+        from nltk.stem import porter
+
+        self._stemmer = porter.PorterStemmer() if use_stemmer else None
+
+    def tokenize(self, text: str) -> list[str]:
+        """Tokens of ``text`` (list of str; empty for text without letters or digits)."""
+        tokens = _TOKEN.findall(unicodedata.normalize("NFKC", text).lower())
+        if self._stemmer is None:
+            return tokens
+        stem = self._stemmer.stem
+        return [stem(t) if len(t) > 3 and t.isascii() else t for t in tokens]
+
+
+def space_unspaced(text: str) -> str:
+    """``text`` with spaces around each character of scripts written without spaces (for word counts
+    and BLEU's tokenizer); text in other scripts is returned unchanged."""
+    return _UNSPACED_CHAR.sub(lambda m: f" {m.group()} ", text)
+
+
 @functools.lru_cache(maxsize=1)
 def _rouge_scorer() -> Any:
     from rouge_score import rouge_scorer
 
-    return rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+    return rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], tokenizer=UnicodeTokenizer())
 
 
 def _rouge(kind: str) -> MetricFn:
@@ -86,20 +124,24 @@ def similarity_with(embedder: Embedder) -> MetricFn:
 
 @register_metric("bleu")
 def bleu(predictions: Sequence[str], references: Sequence[str]) -> list[float]:
-    """Sentence BLEU (sacrebleu, exponential smoothing) scaled to 0-1."""
+    """Sentence BLEU (sacrebleu's 13a tokens, exponential smoothing) scaled to 0-1; characters of
+    scripts written without spaces (Chinese, Japanese, Thai, ...) count as words."""
     from sacrebleu.metrics import BLEU
 
     metric = BLEU(effective_order=True)
     return [
-        metric.sentence_score(p, [r]).score / 100 if p.strip() and r.strip() else 0.0
+        metric.sentence_score(space_unspaced(p), [space_unspaced(r)]).score / 100
+        if p.strip() and r.strip()
+        else 0.0
         for p, r in zip(predictions, references, strict=True)
     ]
 
 
 @register_metric("length")
 def length(predictions: Sequence[str], references: Sequence[str]) -> list[float]:
-    """Words in the answer (the reference is not used)."""
-    return [float(len(p.split())) for p in predictions]
+    """Words in the answer (whitespace-separated; a Han/kana/Thai character is a word; the reference
+    is not used)."""
+    return [float(len(space_unspaced(p).split())) for p in predictions]
 
 
 @register_metric("placeholder_leak")
@@ -119,7 +161,8 @@ def details(text: str) -> set[str]:
     """The specifics of ``text`` (identifiers, amounts, numbers), normalised for comparison.
 
     List enumerators ("1. Open Settings", "2) Click Save") are not specifics and are left out."""
-    return {d.replace(",", "").lower() for d in DETAIL.findall(ENUMERATOR.sub(" ", text))}
+    plain = unicodedata.normalize("NFKC", text)
+    return {d.replace(",", "").lower() for d in DETAIL.findall(ENUMERATOR.sub(" ", plain))}
 
 
 @register_metric("detail_recall")

@@ -22,6 +22,7 @@ import numpy as np
 
 from supportkit.data.readers import QAExample, read_qa_examples
 from supportkit.retrieval.embedder import Embedder, default_embedder
+from supportkit.utils.textfiles import jsonl_line
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +178,7 @@ class ExampleBank:
                 row = {"question": e.question, "answer": e.answer}
                 if e.intent:
                     row["intent"] = e.intent
-                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+                fh.write(jsonl_line(row) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
         snap = self._snapshot

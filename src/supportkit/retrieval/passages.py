@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from supportkit.errors import DataError
+from supportkit.utils.textfiles import BOM, physical_lines, read_text
 
 ARTICLE_SUFFIXES = (".md", ".markdown", ".txt")
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+_LINE_END = re.compile(r"\r\n|\r|\n")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
@@ -61,12 +65,9 @@ def load_articles(source: str | Path) -> list[Article]:
 
 
 def _read_article(path: Path, relative: Path) -> Article:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text (byte {exc.start}); re-save it as UTF-8") from exc
+    text = read_text(path)  # BOM stripped; every non-UTF-8 line named
     title = relative.stem.replace("-", " ").replace("_", " ").capitalize()
-    lines = text.splitlines()
+    lines = _LINE_END.split(text)
     for i, line in enumerate(lines):
         match = _HEADING.match(line)
         if match and len(match.group(1)) == 1:
@@ -78,21 +79,37 @@ def _read_article(path: Path, relative: Path) -> Article:
 
 
 def _read_jsonl(path: Path) -> list[Article]:
+    text = read_text(path)  # BOM stripped; every non-UTF-8 line named
+    if path.suffix.lower() == ".json" and text.lstrip().startswith("["):
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{exc.lineno}: bad JSON ({exc.msg})") from exc
+        return _articles(path, enumerate(rows, start=1), "row")
+    return _articles(path, _json_lines(path, text), "line")
+
+
+def _json_lines(path: Path, text: str) -> Iterator[tuple[int, Any]]:
+    for number, line in physical_lines(text):  # \n / \r\n / \r only: U+2028 inside a string is text
+        line = line.removeprefix(BOM)
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{number}: not a valid JSON line ({exc})") from exc
+
+
+def _articles(path: Path, rows: Iterable[tuple[int, Any]], unit: str) -> list[Article]:
     articles: list[Article] = []
-    with path.open("rb") as fh:
-        for number, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                row = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise DataError(f"{path}:{number}: not a valid UTF-8 JSON line ({exc})") from exc
-            if not isinstance(row, dict) or not str(row.get("text") or "").strip():
-                raise DataError(f"{path}:{number}: an article needs a non-empty 'text' (and a 'title')")
-            title = str(row.get("title") or f"Article {number}").strip()
-            url = str(row.get("url") or "")
-            article_id = str(row.get("id") or url or f"{path.stem}-{number}")
-            articles.append(Article(id=article_id, title=title, text=str(row["text"]).strip(), url=url))
+    for number, row in rows:
+        where = f"{path}:{number}" if unit == "line" else f"{path}: row {number}"
+        if not isinstance(row, dict) or not str(row.get("text") or "").strip():
+            raise DataError(f"{where}: an article needs a non-empty 'text' (and a 'title')")
+        title = str(row.get("title") or f"Article {number}").strip()
+        url = str(row.get("url") or "")
+        article_id = str(row.get("id") or url or f"{path.stem}-{number}")
+        articles.append(Article(id=article_id, title=title, text=str(row["text"]).strip(), url=url))
     if not articles:
         raise DataError(f"{path}: no articles in the file")
     return articles
@@ -118,7 +135,7 @@ def split_passages(article: Article, *, chunk_chars: int = 700, overlap_chars: i
 
 def _sections(text: str) -> list[tuple[str, str]]:
     sections: list[tuple[str, list[str]]] = [("", [])]
-    for line in text.splitlines():
+    for line in _LINE_END.split(text):
         match = _HEADING.match(line)
         if match:
             sections.append((match.group(2), []))
