@@ -147,7 +147,7 @@ def generate_ids(
         if eos in new:
             new, reason = new[: new.index(eos)], "stop"
         else:
-            while new and new[-1] == pad and len(new) < s.max_new_tokens:
+            while new and new[-1] == pad:
                 new.pop()  # a row ended by its stopping criteria is padded to the batch's length
         text = tokenizer.decode(new, skip_special_tokens=True)
         text, stopped = cut_at_stop(text, stops[row])
