@@ -56,8 +56,13 @@ def test_eight_threads_get_exactly_the_sequential_answers(
     assert [r.adapter for r in concurrent] == [r.adapter for r in sequential]
     assert model.active_adapter == "default"  # every switch was put back
     assert len({r.text for r in sequential}) > 1  # the requests really differ
-    by_adapter = pipeline.respond_batch([Request("same question", adapter=a, history=[]) for a in ("billing", "default")])
-    assert by_adapter[0].generated_tokens != by_adapter[1].generated_tokens or by_adapter[0].text != by_adapter[1].text
+    by_adapter = pipeline.respond_batch(
+        [Request("same question", adapter=a, history=[]) for a in ("billing", "default")]
+    )
+    assert (
+        by_adapter[0].generated_tokens != by_adapter[1].generated_tokens
+        or by_adapter[0].text != by_adapter[1].text
+    )
     assert pipeline.store is not None and len(pipeline.store.history("user0")) == 2 * 2 * 5
 
 

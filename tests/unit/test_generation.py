@@ -101,7 +101,9 @@ def test_stop_tokens_are_never_penalised(smol_tokenizer: Any) -> None:
         assert out[0, eos].item() == 2.0, scope  # untouched
         assert out[0, 9].item() == pytest.approx(2.0 / 1.3), scope  # a generated token is penalised
     all_scope = generation_kwargs(GenerationConfig(repetition_penalty=1.3), smol_tokenizer, prompt_width=4)
-    assert all_scope["logits_processor"](ids, torch.full((1, vocab), 2.0))[0, 5].item() == pytest.approx(2.0 / 1.3)
+    assert all_scope["logits_processor"](ids, torch.full((1, vocab), 2.0))[0, 5].item() == pytest.approx(
+        2.0 / 1.3
+    )
 
 
 def _tiny(tiny_config: Config) -> PEFTModel:
@@ -150,5 +152,7 @@ def test_seeded_sampling_never_touches_the_global_rng(tiny_config: Config, smol_
     first = decoder.generate([DecodeItem(prompt, None, seeded)])[0].text
     assert torch.equal(torch.get_rng_state(), before)  # the global RNG is where it was
     # the same seed gives the same answer, also when batched with other rows
-    batch = decoder.generate([DecodeItem(prompt, None, replace(seeded, seed=6)), DecodeItem(prompt, None, seeded)])
+    batch = decoder.generate(
+        [DecodeItem(prompt, None, replace(seeded, seed=6)), DecodeItem(prompt, None, seeded)]
+    )
     assert batch[1].text == first

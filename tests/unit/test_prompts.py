@@ -8,13 +8,13 @@ import pytest
 
 from supportkit.errors import ConfigError, UnknownNameError
 from supportkit.prompts import STRATEGIES, PromptContext, PromptRequest
-from supportkit.retrieval.bank import ExampleBank
 from supportkit.prompts.chain_of_thought import split_reasoning
 from supportkit.prompts.prompt_sets import load_prompt_set
 from supportkit.prompts.render import plan_messages, render
 from supportkit.prompts.role_context import render_user_context
 from supportkit.prompts.roles import ROLE_DEFINITIONS, resolve_role
 from supportkit.prompts.selection import make_selector
+from supportkit.retrieval.bank import ExampleBank
 from supportkit.retrieval.embedder import HashingEmbedder
 
 RETAIL = load_prompt_set("retail")

@@ -53,7 +53,7 @@ def generation_kwargs(
             raise ValueError("repetition_penalty_scope 'generated' needs the prompt width")
         from transformers import LogitsProcessorList
 
-        skip = prompt_width if s.repetition_penalty_scope == "generated" else 0
+        skip = (prompt_width or 0) if s.repetition_penalty_scope == "generated" else 0
         kwargs["logits_processor"] = LogitsProcessorList(
             [stop_token_safe_penalty(s.repetition_penalty, skip, stop_token_ids(tokenizer))]
         )
