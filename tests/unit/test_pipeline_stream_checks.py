@@ -182,3 +182,13 @@ def test_request_ids_and_per_request_settings(tiny_config: Config, tmp_path: Pat
         pipeline.prepare(Request("hi", stop="END"))
     with pytest.raises(RequestError, match="max_new_tokens must be"):
         pipeline.prepare(Request("hi", max_new_tokens=0))
+
+
+def test_a_decode_failure_reaches_the_stream_reader(tiny_config: Config, tmp_path: Path) -> None:
+    from supportkit.errors import ConfigError
+
+    config = tiny_config.with_overrides(["generation.max_new_tokens=3"])
+    pipeline = InferencePipeline(PEFTModel(config), config, bank=ExampleBank(embedder=HashingEmbedder()))
+    handle = pipeline.stream("hello", adapter="no_such_adapter")
+    with pytest.raises(ConfigError):
+        list(handle)

@@ -186,8 +186,18 @@ class InferencePipeline:
     generate_batch = respond_batch
 
     def decode(self, items: Sequence[DecodeItem], streamer: Any = None) -> Future[list[Generated]]:
-        """Queue ``items`` on the decode worker; the future holds one Generated per item."""
-        return self._worker.submit(self.decoder.generate, list(items), streamer)
+        """Queue ``items`` on the decode worker; the future holds one Generated per item.
+
+        A failure is raised by the future and, when streaming, handed to every waiting reader."""
+        return self._worker.submit(self._decode_now, list(items), streamer)
+
+    def _decode_now(self, items: list[DecodeItem], streamer: Any) -> list[Generated]:
+        try:
+            return self.decoder.generate(items, streamer)
+        except BaseException as exc:
+            if streamer is not None:
+                streamer.fail(exc)
+            raise
 
     # --- streaming -----------------------------------------------------------------------------------
     def stream(self, query: str, strategy: str | None = None, **kw: Any) -> StreamHandle:
