@@ -57,12 +57,13 @@ def test_eight_threads_get_exactly_the_sequential_answers(
     assert model.active_adapter == "default"  # every switch was put back
     assert len({r.text for r in sequential}) > 1  # the requests really differ
     by_adapter = pipeline.respond_batch(
-        [Request("same question", adapter=a, history=[]) for a in ("billing", "default")]
+        [
+            Request("same question", adapter=a, history=[], do_sample=True, seed=seed)
+            for seed in range(4)
+            for a in ("billing", "default")
+        ]
     )
-    assert (
-        by_adapter[0].generated_tokens != by_adapter[1].generated_tokens
-        or by_adapter[0].text != by_adapter[1].text
-    )
+    assert any(by_adapter[k].text != by_adapter[k + 1].text for k in range(0, 8, 2))  # adapters differ
     assert pipeline.store is not None and len(pipeline.store.history("user0")) == 2 * 2 * 5
 
 
