@@ -149,5 +149,7 @@ def test_repetition_penalty_never_keeps_the_model_past_its_end(real_base: Any) -
 
     for scope in ("all", "generated"):
         settings = GenerationConfig(max_new_tokens=48, repetition_penalty=1.3, repetition_penalty_scope=scope)
-        out = generate_chat(real_base.model, real_base.tokenizer, [{"role": "user", "content": "Hi"}], settings)
+        out = generate_chat(
+            real_base.model, real_base.tokenizer, [{"role": "user", "content": "Hi"}], settings
+        )
         assert out.finish_reason == "stop" and out.generated_tokens <= 15, (scope, out)
