@@ -192,3 +192,15 @@ def test_a_decode_failure_reaches_the_stream_reader(tiny_config: Config, tmp_pat
     handle = pipeline.stream("hello", adapter="no_such_adapter")
     with pytest.raises(ConfigError):
         list(handle)
+
+
+def test_bad_per_request_settings_get_clear_errors(tiny_config: Config, tmp_path: Path) -> None:
+    from supportkit.pipelines.inference import RequestError
+
+    pipeline = _pipeline(
+        tiny_config, tmp_path, "generation.min_new_tokens=20", "generation.max_new_tokens=40"
+    )
+    for bad in ({"max_new_tokens": "5"}, {"temperature": 0}, {"top_p": 1.5}, {"seed": 1.5}):
+        with pytest.raises(RequestError, match="max_new_tokens must be an integer"):
+            pipeline.prepare(Request("hi", **bad))
+    assert pipeline.prepare(Request("hi", max_new_tokens=5)).sampling.min_new_tokens == 5

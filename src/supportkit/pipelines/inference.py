@@ -15,7 +15,7 @@ import copy
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from supportkit.config import Config
@@ -301,20 +301,29 @@ class InferencePipeline:
         stop = request.stop
         if isinstance(stop, str) or (stop is not None and not all(isinstance(x, str) for x in stop)):
             raise RequestError("stop must be a list of strings")
-        try:
-            sampling = Sampling.from_config(
-                self.config.generation,
-                max_new_tokens=request.max_new_tokens,
-                do_sample=request.do_sample,
-                temperature=request.temperature,
-                top_p=request.top_p,
-                seed=request.seed,
-                stop=tuple(stop) if stop is not None else None,
+        overrides: dict[str, Any] = {
+            "max_new_tokens": request.max_new_tokens,
+            "do_sample": request.do_sample,
+            "temperature": request.temperature,
+            "top_p": request.top_p,
+            "seed": request.seed,
+            "stop": tuple(s for s in stop if s) if stop is not None else None,
+        }
+        sampling = replace(self.settings.sampling, **{k: v for k, v in overrides.items() if v is not None})
+        ints = (sampling.max_new_tokens, sampling.seed if sampling.seed is not None else 0)
+        numbers = (sampling.temperature, sampling.top_p)
+        if (
+            not all(isinstance(v, int) and not isinstance(v, bool) for v in ints)
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in numbers)
+            or sampling.max_new_tokens < 1
+            or sampling.temperature <= 0
+            or not 0 < sampling.top_p <= 1
+        ):
+            raise RequestError(
+                "max_new_tokens must be an integer >= 1, seed an integer, temperature > 0 and top_p in (0, 1]"
             )
-        except TypeError as exc:
-            raise RequestError(f"bad decode setting: {exc}") from None
-        if sampling.max_new_tokens < 1 or sampling.temperature <= 0 or not 0 < sampling.top_p <= 1:
-            raise RequestError("max_new_tokens must be >= 1, temperature > 0 and top_p in (0, 1]")
+        if sampling.min_new_tokens > sampling.max_new_tokens:
+            sampling = replace(sampling, min_new_tokens=sampling.max_new_tokens)
         return sampling
 
     def finish(self, prep: Prepared, out: Generated | None, elapsed: float = 0.0) -> Response:
