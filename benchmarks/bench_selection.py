@@ -32,7 +32,7 @@ QUERIES = [
 
 def _bank_with(vectors: np.ndarray, template: Any) -> Any:
     from supportkit.data.readers import QAExample
-    from supportkit.prompts.bank import ExampleBank
+    from supportkit.retrieval.bank import ExampleBank
 
     bank = ExampleBank(embedder=template.embedder)
     examples = [QAExample(f"synthetic {i}", "x") for i in range(len(vectors))]
@@ -41,15 +41,16 @@ def _bank_with(vectors: np.ndarray, template: Any) -> Any:
 
 
 def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
-    from supportkit.prompts.bank import ExampleBank
+    from supportkit.data.examples import load_examples
     from supportkit.prompts.selection import SimilaritySelector
+    from supportkit.retrieval.bank import ExampleBank
 
     banks: dict[str, Any] = {}
     notes = []
     source = bitext_csv()
     if quick or source is None:
         bank = ExampleBank()
-        bank.load_file(PROJECT_BANK)
+        load_examples(bank, PROJECT_BANK)
         banks[f"{len(bank)} real (project bank)"] = bank
         if source is None and not quick:
             notes.append(
@@ -57,7 +58,7 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
             )
     else:
         full = ExampleBank()
-        full.load_file(source)
+        load_examples(full, source)
         small = ExampleBank(embedder=full.embedder)
         snap = full.snapshot()
         small._set(snap.examples[:1000], snap.vectors[:1000])

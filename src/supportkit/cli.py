@@ -22,7 +22,7 @@ from supportkit.errors import SupportKitError
 from supportkit.privacy.logfilter import install_log_redaction
 from supportkit.registry import Registry
 
-#: Modules whose import registers subcommands, in the order ``--help`` lists them.
+#: Modules whose import registers subcommands, in the order ``--help`` lists them (added by hand).
 COMMAND_MODULES = [
     "supportkit.commands.models",
     "supportkit.commands.assistant",

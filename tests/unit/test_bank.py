@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from supportkit.data.examples import load_examples
 from supportkit.errors import DataError
-from supportkit.prompts.bank import ExampleBank
+from supportkit.retrieval.bank import ExampleBank
 from supportkit.retrieval.embedder import HashingEmbedder
 from tests.helpers import CountingEmbedder
 
@@ -48,11 +49,11 @@ def test_dataset_file_vectors_are_cached_by_content(tmp_path: Path, monkeypatch:
         '{"instruction": "q1", "response": "a1", "intent": "x"}\n{"question": "q2", "answer": "a2"}\n'
     )
     counting = CountingEmbedder()
-    assert ExampleBank(embedder=counting).load_file(data) == 2
+    assert load_examples(ExampleBank(embedder=counting), data) == 2
     assert counting.embedded == 2
     again = CountingEmbedder()
     bank = ExampleBank(embedder=again)
-    bank.load_file(data)
+    load_examples(bank, data)
     assert again.embedded == 0 and bank.snapshot().examples[0].intent == "x"
 
 
@@ -62,9 +63,9 @@ def test_bad_rows_are_reported_with_their_line(tmp_path: Path) -> None:
         '{"question": "q1", "answer": "a1"}\n{"question": "q2"\n{"question": "q3", "answer": ""}\n'
     )
     with pytest.raises(DataError, match=r"bad.jsonl:2: bad JSON"):
-        ExampleBank(embedder=HashingEmbedder()).load_file(data)
+        load_examples(ExampleBank(embedder=HashingEmbedder()), data)
     bank = ExampleBank(embedder=HashingEmbedder())
-    assert bank.load_file(data, on_error="skip") == 1
+    assert load_examples(bank, data, on_error="skip") == 1
 
 
 def test_concurrent_readers_never_see_a_half_added_example() -> None:

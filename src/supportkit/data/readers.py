@@ -39,6 +39,7 @@ from supportkit.data.columns import (
 from supportkit.data.csvfile import csv_rows, detect_delimiter
 from supportkit.errors import DataError
 from supportkit.privacy.pii import redact
+from supportkit.retrieval.example import QAExample
 from supportkit.utils.textfiles import BOM, decode, invalid_utf8, physical_lines
 
 log = logging.getLogger(__name__)
@@ -55,14 +56,6 @@ __all__ = [
 _LINE_END = re.compile(r"\r\n|\r|\n")
 _EXCEL_SEP = re.compile(r"sep=(.)(?:\r\n|\r|\n)")
 ROLES = ("system", "user", "assistant")
-
-
-@dataclass(frozen=True)
-class QAExample:
-    question: str
-    answer: str
-    intent: str | None = None
-    category: str | None = None
 
 
 @dataclass(frozen=True)

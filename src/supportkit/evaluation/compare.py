@@ -18,7 +18,7 @@ from supportkit.data.splits import Splits
 from supportkit.evaluation.baselines import NearestNeighbourBaseline
 from supportkit.evaluation.evaluator import EvalExample, Evaluator, SystemResult, timed_predictions
 from supportkit.evaluation.sampling import stratified_sample
-from supportkit.prompts.bank import ExampleBank
+from supportkit.retrieval.bank import ExampleBank
 from supportkit.retrieval.embedder import default_embedder
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,10 @@ class Knowledge(Strategy):
         hits = list(request.passages) if request.passages is not None else []
         if request.passages is None and ctx.knowledge is not None:
             hits = ctx.knowledge.search(
-                request.query, ctx.knowledge_k, min_similarity=ctx.knowledge_min_similarity
+                request.query,
+                ctx.knowledge_k,
+                min_similarity=ctx.knowledge_min_similarity,
+                query_vector=ctx.bank.embed_query(request.query),  # the shared query cache
             )
         if not hits:
             return
