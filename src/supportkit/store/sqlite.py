@@ -1,151 +1,93 @@
-"""A small SQLite store: profiles and per-user conversation history.
+"""The store: one SQLite file with profiles, history, conversations and feedback.
 
-* WAL journal, ``busy_timeout``: many readers and one writer at a time, across threads and processes.
-* Schema versioned with ``PRAGMA user_version`` and an append-only list of migrations, each run in
-  its own transaction, so a database is upgraded in place and never half-migrated.
-* One short-lived connection per operation: safe to share a ``Store`` between threads.
+    store = Store("state/support.db", redact=redact_pii, timeout_s=30)
+    cid = store.start_conversation(user_id="u1")
+    store.append_messages(cid, [Message("user", "Where is my order?"),
+                                Message("assistant", "It ships today.", response_id="r1")])
+    store.add_feedback("r1", "up")
+
+* WAL journal, per-operation connections, writes in ``BEGIN IMMEDIATE`` retried with backoff
+  while another writer holds the lock (:mod:`supportkit.store.connection`): safe across threads and
+  processes; past ``timeout_s`` a :class:`StoreError` names the file. No raw ``sqlite3`` error escapes.
+* Schema versioned with ``PRAGMA user_version`` (:mod:`supportkit.store.migrations`); opening a
+  current database takes no write lock.
+* Every message content (and feedback correction/comment, and string metadata values) goes through
+  ``redact`` before it is written, then is capped at ``max_message_chars``.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
-import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
-from supportkit.errors import SupportKitError
+from supportkit.store.connection import Database, StoreError
+from supportkit.store.conversations import ConversationsMixin
+from supportkit.store.feedback import FeedbackMixin
+from supportkit.store.migrations import MIGRATIONS, migrate
+from supportkit.store.profiles import ProfilesMixin
 
-#: Append only: never edit a migration that has shipped.
-MIGRATIONS: list[str] = [
-    # 1: profiles and conversation history
+__all__ = ["MIGRATIONS", "Store", "StoreError"]
+
+#: Default cap on one stored message, in characters (a long answer is ~2,000).
+DEFAULT_MAX_MESSAGE_CHARS = 20_000
+
+
+class Store(ProfilesMixin, ConversationsMixin, FeedbackMixin):
+    """Profiles, per-user history, conversations and feedback in one SQLite file.
+
+    ``redact``: applied to every message content before it is written (e.g.
+    ``supportkit.privacy.pii``'s redactor). ``timeout_s``: how long one operation may wait for
+    another writer, in seconds. ``max_message_chars``: longest stored content (``None``: no cap);
+    longer text is cut with a marker saying how long it was (``oversize='truncate'``) or refused
+    with ``InvalidRecordError`` (``oversize='error'``). Raises :class:`StoreError` when the file
+    cannot be opened or migrated, or has a newer schema.
     """
-    CREATE TABLE profiles (
-        user_id    TEXT PRIMARY KEY,
-        data       TEXT NOT NULL,
-        updated_at REAL NOT NULL
-    );
-    CREATE TABLE messages (
-        id         INTEGER PRIMARY KEY AUTOINCREMENT,
-        user_id    TEXT NOT NULL,
-        role       TEXT NOT NULL CHECK (role IN ('user', 'assistant', 'system')),
-        content    TEXT NOT NULL,
-        meta       TEXT,
-        created_at REAL NOT NULL
-    );
-    CREATE INDEX messages_user ON messages (user_id, id);
-    """,
-]
 
-
-class StoreError(SupportKitError):
-    """The database is unusable (newer schema than this version knows, corrupt, ...)."""
-
-
-class Store:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        redact: Callable[[str], str] | None = None,
+        timeout_s: float = 30.0,
+        max_message_chars: int | None = DEFAULT_MAX_MESSAGE_CHARS,
+        oversize: Literal["truncate", "error"] = "truncate",
+    ) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._migrate()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the folder of the store {self.path}: {exc}") from exc
+        super().__init__(
+            Database(self.path, timeout_s=timeout_s),
+            redact=redact,
+            max_message_chars=max_message_chars,
+            oversize=oversize,
+        )
+        migrate(self._db)
+
+    @property
+    def timeout_s(self) -> float:
+        return self._db.timeout_s
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
-        try:
-            conn.execute("PRAGMA busy_timeout = 10000")
-            conn.execute("PRAGMA foreign_keys = ON")
+        """A raw connection for inspection (no retry, raw sqlite3 errors): prefer the methods."""
+        with self._db.connect() as conn:
             yield conn
-        finally:
-            conn.close()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction: all of it lands, or none of it."""
-        with self.connect() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        """A raw write transaction: all of it lands, or none of it (sqlite3 errors as StoreError)."""
+        with self._db.transaction() as conn:
+            yield conn
 
     @property
     def schema_version(self) -> int:
-        with self.connect() as conn:
-            return int(conn.execute("PRAGMA user_version").fetchone()[0])
+        return int(self._db.read(lambda conn: conn.execute("PRAGMA user_version").fetchone()[0]))
 
-    def _migrate(self) -> None:
-        with self.connect() as conn:
-            conn.execute("PRAGMA journal_mode = WAL")
-        with self.transaction() as conn:
-            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-            if version > len(MIGRATIONS):
-                raise StoreError(
-                    f"{self.path} has schema version {version}, newer than this supportkit knows "
-                    f"({len(MIGRATIONS)}); upgrade supportkit"
-                )
-            for number in range(version, len(MIGRATIONS)):
-                for statement in MIGRATIONS[number].split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {number + 1}")
-
-    # --- profiles --------------------------------------------------------------------------------
-    def get_profile(self, user_id: str) -> dict[str, Any]:
-        with self.connect() as conn:
-            row = conn.execute("SELECT data FROM profiles WHERE user_id = ?", (user_id,)).fetchone()
-        return dict(json.loads(row[0])) if row else {}
-
-    def update_profile(
-        self, user_id: str, fields: Mapping[str, Any], *, replace: bool = False
-    ) -> dict[str, Any]:
-        """Merge ``fields`` into the profile (``None`` removes a field); returns the new profile."""
-        with self.transaction() as conn:
-            row = conn.execute("SELECT data FROM profiles WHERE user_id = ?", (user_id,)).fetchone()
-            profile = {} if replace or row is None else dict(json.loads(row[0]))
-            for key, value in fields.items():
-                if value is None:
-                    profile.pop(key, None)
-                else:
-                    profile[key] = value
-            conn.execute(
-                "INSERT INTO profiles (user_id, data, updated_at) VALUES (?, ?, ?) "
-                "ON CONFLICT(user_id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
-                (user_id, json.dumps(profile, ensure_ascii=False, default=str), time.time()),
-            )
-        return profile
-
-    # --- history ---------------------------------------------------------------------------------
-    def append_turns(self, user_id: str, turns: list[tuple[str, str, Mapping[str, Any] | None]]) -> None:
-        """Append (role, content, meta) turns atomically: a failed request adds nothing."""
-        now = time.time()
-        with self.transaction() as conn:
-            conn.executemany(
-                "INSERT INTO messages (user_id, role, content, meta, created_at) VALUES (?, ?, ?, ?, ?)",
-                [
-                    (user_id, role, content, json.dumps(meta, default=str) if meta else None, now)
-                    for role, content, meta in turns
-                ],
-            )
-
-    def history(self, user_id: str, limit: int | None = None) -> list[dict[str, str]]:
-        """The user's messages, oldest first (the last ``limit`` when given)."""
-        with self.connect() as conn:
-            if limit is None:
-                rows = conn.execute(
-                    "SELECT role, content FROM messages WHERE user_id = ? ORDER BY id", (user_id,)
-                ).fetchall()
-            else:
-                rows = conn.execute(
-                    "SELECT role, content FROM (SELECT id, role, content FROM messages "
-                    "WHERE user_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id",
-                    (user_id, limit),
-                ).fetchall()
-        return [{"role": r, "content": c} for r, c in rows]
-
-    def clear_history(self, user_id: str) -> int:
-        with self.transaction() as conn:
-            return conn.execute("DELETE FROM messages WHERE user_id = ?", (user_id,)).rowcount
+    def check_writable(self) -> None:
+        """Take and release the write lock (for a readiness probe); raises :class:`StoreError`."""
+        self._db.write(lambda conn: None, "check the store is writable")
