@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "supportkit.models.commands",
     "supportkit.pipelines.commands",
     "supportkit.evaluation.commands",
+    "supportkit.serving.commands",
 ]
 
 

@@ -55,7 +55,9 @@ class APIError(Exception):
         return error_body(self.status, self.message, param=self.param, code=self.code)
 
 
-def error_body(status: int, message: str, *, param: str | None = None, code: str | None = None) -> dict[str, Any]:
+def error_body(
+    status: int, message: str, *, param: str | None = None, code: str | None = None
+) -> dict[str, Any]:
     return {
         "error": {
             "message": message,

@@ -63,7 +63,10 @@ class Metrics:
         )
         self.feedback = Counter("supportkit_feedback", "Feedback received by rating", ["rating"], registry=r)
         self.rejected = Counter(
-            "supportkit_requests_rejected", "Requests refused before generation, by reason", ["reason"], registry=r
+            "supportkit_requests_rejected",
+            "Requests refused before generation, by reason",
+            ["reason"],
+            registry=r,
         )
 
     def render(self) -> bytes:

@@ -1,0 +1,344 @@
+"""``POST /v1/chat/completions``: validate, queue on the engine, answer whole or as server-sent events.
+
+The last message is the customer's question; earlier user/assistant messages are the history unless
+``conversation_id`` names a stored conversation (then the stored turns are the history). A client's
+``system``/``developer`` messages never replace the operator's system prompt and rules: they are left
+out of the prompt, and the response says so (``supportkit.client_system = "ignored"``).
+
+A turn (question and answer, with the response id) is committed to the store before the answer is
+acknowledged (the JSON response, or the stream's finishing chunk); a request that fails stores nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from supportkit.serving.auth import Principal
+from supportkit.serving.engine import Delta, Done, Failed, Job, Overloaded, Result, Settings
+from supportkit.serving.errors import APIError, error_body
+from supportkit.serving.logs import redact_for_log
+from supportkit.serving.schemas import ChatCompletion, ChatCompletionRequest, ChatMessage, ErrorBody
+from supportkit.serving.state import ServerState, authorize, log, state_of
+from supportkit.serving.store_io import commit_turn, owned_conversation
+
+router = APIRouter()
+
+#: Request fields that would change the result and are not supported: 400 unless left at their default.
+_UNSUPPORTED: dict[str, Any] = {
+    "n": 1,
+    "logprobs": False,
+    "top_logprobs": 0,
+    "tools": [],
+    "tool_choice": "none",
+    "functions": [],
+    "function_call": "none",
+    "logit_bias": {},
+    "presence_penalty": 0,
+    "frequency_penalty": 0,
+    "best_of": 1,
+    "echo": False,
+    "use_beam_search": False,
+    "audio": None,
+    "prediction": None,
+}
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody} for status in (400, 401, 403, 404, 409, 413, 429, 503, 504)
+}
+_ERRORS[200] = {"content": {"text/event-stream": {"schema": {"type": "string"}}}}
+
+
+def _text(message: ChatMessage, index: int) -> str:
+    content = message.content
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    parts = []
+    for part in content:
+        if part.get("type") != "text" or not isinstance(part.get("text"), str):
+            raise APIError(
+                400, f"messages[{index}]: only text content parts are supported", param=f"messages.{index}"
+            )
+        parts.append(part["text"])
+    return "".join(parts)
+
+
+def _check(body: ChatCompletionRequest, state: ServerState) -> None:
+    extras = body.model_extra or {}
+    for name, default in _UNSUPPORTED.items():
+        value = getattr(body, name, None) if name == "n" else extras.get(name)
+        if value is not None and value != default and not (value in ([], {}, 0, False) and not default):
+            raise APIError(400, f"`{name}` is not supported by this server; leave it out", param=name)
+    fmt = extras.get("response_format")
+    if fmt is not None and not (isinstance(fmt, dict) and fmt.get("type") == "text"):
+        raise APIError(400, "`response_format` other than text is not supported", param="response_format")
+    s = state.settings
+    if len(body.messages) > s.max_messages:
+        raise APIError(400, f"at most {s.max_messages} messages per request", param="messages")
+    tokens = body.max_completion_tokens or body.max_tokens
+    if tokens is not None and tokens > s.max_tokens_cap:
+        raise APIError(400, f"max_tokens is at most {s.max_tokens_cap} on this server", param="max_tokens")
+    stops = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
+    if len(stops) > 4 or any(not stop for stop in stops):
+        raise APIError(400, "`stop` takes at most 4 non-empty strings", param="stop")
+
+
+def _split(body: ChatCompletionRequest, state: ServerState) -> tuple[str, list[dict[str, str]], bool]:
+    """The question, the request's history, and whether client system messages were left out."""
+    texts = []
+    for i, message in enumerate(body.messages):
+        text = _text(message, i)
+        if len(text) > state.settings.max_message_chars:
+            raise APIError(
+                400,
+                f"messages[{i}] is longer than {state.settings.max_message_chars} characters",
+                param=f"messages.{i}",
+            )
+        if message.role == "tool":
+            raise APIError(400, "tool messages are not supported (no tools)", param=f"messages.{i}")
+        texts.append(text)
+    last = body.messages[-1]
+    if last.role != "user" or not texts[-1].strip():
+        raise APIError(400, "the last message must be the customer's question (role user, not empty)")
+    history = [
+        {"role": m.role, "content": t}
+        for m, t in zip(body.messages[:-1], texts[:-1], strict=True)
+        if m.role in ("user", "assistant")
+    ]
+    dropped = any(m.role in ("system", "developer") for m in body.messages)
+    return texts[-1], history, dropped
+
+
+@router.post(
+    "/v1/chat/completions",
+    response_model=ChatCompletion,
+    responses=_ERRORS,
+    summary="Create a chat completion (OpenAI-compatible)",
+)
+async def chat_completions(request: Request, body: ChatCompletionRequest) -> Any:
+    state = state_of(request)
+    principal = authorize(request, "chat")
+    adapter = state.resolve_model(body.model)
+    request.state.adapter = body.model
+    _check(body, state)
+    question, history, dropped = _split(body, state)
+    conversation_id = body.conversation_id
+    if conversation_id:
+        stored = await run_in_threadpool(owned_conversation, state, conversation_id, principal, body.user)
+        if stored is not None:
+            history = stored
+    profile: dict[str, Any] = {}
+    if body.user and state.store is not None:
+        profile = await run_in_threadpool(state.store.get_profile, body.user)
+    context = {**profile, **(body.user_context or {})}
+    stops = (body.stop,) if isinstance(body.stop, str) else tuple(body.stop or ())
+    arrived = time.monotonic()
+    job = Job(
+        query=question,
+        adapter=adapter,
+        settings=Settings(
+            max_new_tokens=body.max_completion_tokens or body.max_tokens,
+            temperature=body.temperature,
+            top_p=body.top_p,
+            seed=body.seed,
+            stop=stops,
+        ),
+        deadline=arrived + state.settings.request_timeout_s,
+        loop=asyncio.get_running_loop(),
+        strategy=body.strategy,
+        role=body.role,
+        user_context=context or None,
+        history=history,
+    )
+    try:
+        state.engine.submit(job)
+    except Overloaded as exc:
+        state.metrics.rejected.labels("queue_full").inc()
+        raise APIError(
+            503, str(exc), code="server_busy", headers={"Retry-After": str(exc.retry_after)}
+        ) from None
+    turn = _Turn(state, body, principal, question, conversation_id, dropped, arrived, job)
+    log.info("chat %s model=%s question=%s", turn.id, body.model, redact_for_log(question))
+    if body.stream:
+        return StreamingResponse(
+            turn.stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        )
+    return await turn.whole(request)
+
+
+class _Turn:
+    """One chat request from queueing to acknowledgement."""
+
+    def __init__(
+        self,
+        state: ServerState,
+        body: ChatCompletionRequest,
+        principal: Principal,
+        question: str,
+        conversation_id: str | None,
+        dropped_system: bool,
+        arrived: float,
+        job: Job,
+    ) -> None:
+        self.state, self.body, self.principal, self.job = state, body, principal, job
+        self.question, self.arrived = question, arrived
+        self.conversation_id = conversation_id or uuid.uuid4().hex
+        self.dropped_system = dropped_system
+        self.id = f"chatcmpl-{uuid.uuid4().hex}"
+        self.created = int(time.time())
+        self.first_at: float | None = None
+        self.last_at: float | None = None
+
+    async def _next(self) -> Delta | Done | Failed:
+        remaining = self.job.deadline - time.monotonic() + 1.0
+        try:
+            return await asyncio.wait_for(self.job.events.get(), timeout=max(remaining, 0.01))
+        except asyncio.TimeoutError:
+            self.job.cancel()
+            return Failed(504, "the answer took longer than serving.request_timeout_s")
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        if self.first_at is None:
+            self.first_at = now
+            self.state.metrics.ttft.observe(now - self.arrived)
+        elif self.last_at is not None:
+            self.state.metrics.itl.observe(now - self.last_at)
+        self.last_at = now
+
+    async def _commit(self, result: Result, text: str) -> None:
+        await run_in_threadpool(
+            commit_turn,
+            self.state,
+            self.conversation_id,
+            self.body.user,
+            self.principal,
+            self.question,
+            text,
+            self.id,
+            result,
+            time.monotonic() - self.arrived,
+            (self.first_at - self.arrived) if self.first_at else None,
+        )
+        m = self.state.metrics
+        m.e2e.labels(self.body.model).observe(time.monotonic() - self.arrived)
+        m.prompt_tokens.inc(result.prompt_tokens)
+        m.generation_tokens.inc(result.generated_tokens)
+        m.finished.labels(result.finish_reason).inc()
+        if result.escalation:
+            m.escalations.labels(str(result.escalation.get("reason", "unknown"))).inc()
+        if result.guardrails.get("ungrounded") or result.guardrails.get("grounding_fallback"):
+            m.groundedness_fallbacks.inc()
+
+    def _meta(self, result: Result) -> dict[str, Any]:
+        return {
+            "response_id": self.id,
+            "conversation_id": self.conversation_id,
+            "strategy": result.strategy,
+            "role": result.role,
+            "adapter": result.adapter,
+            "prompt_version": result.prompt_version,
+            "intent": result.intent,
+            "citations": result.citations,
+            "escalation": result.escalation,
+            "groundedness": result.groundedness,
+            "guardrails": result.guardrails,
+            "client_system": "ignored" if self.dropped_system else None,
+        }
+
+    def _usage(self, result: Result) -> dict[str, int]:
+        return {
+            "prompt_tokens": result.prompt_tokens,
+            "completion_tokens": result.generated_tokens,
+            "total_tokens": result.prompt_tokens + result.generated_tokens,
+        }
+
+    async def whole(self, request: Request) -> Any:
+        pieces: list[str] = []
+        while True:
+            event = await self._next()
+            if isinstance(event, Delta):
+                self._tick()
+                pieces.append(event.text)
+                if await request.is_disconnected():
+                    self.job.cancel()
+                    return JSONResponse(error_body(499, "client closed the request"), status_code=499)
+                continue
+            if isinstance(event, Failed):
+                raise APIError(event.status, event.message)
+            result = event.result
+            text = result.text
+            await self._commit(result, text)
+            return {
+                "id": self.id,
+                "object": "chat.completion",
+                "created": self.created,
+                "model": self.body.model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": text},
+                        "finish_reason": result.finish_reason,
+                    }
+                ],
+                "usage": self._usage(result),
+                "supportkit": self._meta(result),
+            }
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+        chunk = {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.body.model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            **extra,
+        }
+        return f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
+
+    async def stream(self) -> AsyncIterator[str]:
+        include_usage = bool(self.body.stream_options and self.body.stream_options.include_usage)
+        try:
+            yield self._chunk({"role": "assistant", "content": ""})
+            pieces: list[str] = []
+            while True:
+                event = await self._next()
+                if isinstance(event, Delta):
+                    self._tick()
+                    pieces.append(event.text)
+                    yield self._chunk({"content": event.text})
+                    continue
+                if isinstance(event, Failed):
+                    yield f"data: {json.dumps(error_body(event.status, event.message))}\n\n"
+                    break
+                result = event.result
+                try:
+                    await self._commit(result, "".join(pieces))
+                except APIError as exc:
+                    yield f"data: {json.dumps(exc.body())}\n\n"
+                    break
+                yield self._chunk({}, result.finish_reason, supportkit=self._meta(result))
+                if include_usage:
+                    usage = {
+                        "id": self.id,
+                        "object": "chat.completion.chunk",
+                        "created": self.created,
+                        "model": self.body.model,
+                        "choices": [],
+                        "usage": self._usage(result),
+                    }
+                    yield f"data: {json.dumps(usage)}\n\n"
+                break
+            yield "data: [DONE]\n\n"
+        finally:
+            self.job.cancel()  # a no-op after the end; stops the row when the client went away
