@@ -54,7 +54,19 @@ _UNSUPPORTED: dict[str, Any] = {
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody} for status in (400, 401, 403, 404, 409, 413, 429, 503, 504)
 }
-_ERRORS[200] = {"content": {"text/event-stream": {"schema": {"type": "string"}}}}
+#: With ``stream: true``: server-sent events whose ``data`` is a ``ChatCompletionChunk``, an error
+#: body, or ``[DONE]``.
+_ERRORS[200] = {
+    "content": {
+        "text/event-stream": {
+            "schema": {
+                "type": "object",
+                "properties": {"data": {"type": "string"}, "event": {"type": "string"}},
+                "required": ["data"],
+            }
+        }
+    }
+}
 
 
 def _text(message: ChatMessage, index: int) -> str:

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import dataclasses
 import logging
 import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -259,7 +260,7 @@ class Engine:
         began = time.perf_counter()
         self.running = len(live)
         try:
-            with self._settings(live[0].settings):
+            with _batch_settings(self.pipeline, live[0].settings):
                 try:
                     handles = self.pipeline.stream_batch([_request(job) for job in live])
                 except Exception as exc:
@@ -282,36 +283,31 @@ class Engine:
             self.batches += 1
             self._last_batch_s = time.perf_counter() - began
 
-    def _settings(self, settings: Settings) -> Any:
-        """Apply per-batch generation settings when the pipeline cannot take them per request."""
-        import contextlib
 
-        pipeline = self.pipeline
-        if _PER_REQUEST_SETTINGS:
-            return contextlib.nullcontext()
-
-        @contextlib.contextmanager
-        def applied() -> Any:
-            original = pipeline.config.generation
-            changes: dict[str, Any] = {}
-            if settings.max_new_tokens is not None:
-                changes["max_new_tokens"] = settings.max_new_tokens
-                changes["min_new_tokens"] = min(original.min_new_tokens, settings.max_new_tokens)
-            if settings.temperature is not None:
-                changes["do_sample"] = settings.temperature > 0
-                if settings.temperature > 0:
-                    changes["temperature"] = settings.temperature
-            if settings.top_p is not None:
-                changes["top_p"] = settings.top_p
-            if settings.seed is not None:
-                changes["seed"] = settings.seed
-            pipeline.config.generation = dataclasses.replace(original, **changes)
-            try:
-                yield
-            finally:
-                pipeline.config.generation = original
-
-        return applied()
+@contextlib.contextmanager
+def _batch_settings(pipeline: Any, settings: Settings) -> Iterator[None]:
+    """Apply a batch's generation settings when the pipeline cannot take them per request."""
+    if _PER_REQUEST_SETTINGS:
+        yield
+        return
+    original = pipeline.config.generation
+    changes: dict[str, Any] = {}
+    if settings.max_new_tokens is not None:
+        changes["max_new_tokens"] = settings.max_new_tokens
+        changes["min_new_tokens"] = min(original.min_new_tokens, settings.max_new_tokens)
+    if settings.temperature is not None:
+        changes["do_sample"] = settings.temperature > 0
+        if settings.temperature > 0:
+            changes["temperature"] = settings.temperature
+    if settings.top_p is not None:
+        changes["top_p"] = settings.top_p
+    if settings.seed is not None:
+        changes["seed"] = settings.seed
+    pipeline.config.generation = dataclasses.replace(original, **changes)
+    try:
+        yield
+    finally:
+        pipeline.config.generation = original
 
 
 def _request(job: Job) -> Request:
