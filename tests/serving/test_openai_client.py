@@ -19,7 +19,7 @@ def _client(server: ServerThread, key: str = "none") -> openai.OpenAI:
 
 
 def _base(server: ServerThread) -> str:
-    return server.app.state.supportkit.base_id  # type: ignore[no-any-return]
+    return server.app.state.supportkit.base_id
 
 
 def test_whole_completion_is_stored_before_it_is_acknowledged(
@@ -136,7 +136,7 @@ def test_errors_are_the_clients_exception_types(start_server: Callable[..., Serv
         good.chat.completions.create(model="no_such_department", **ask)  # type: ignore[call-overload]
     assert "no_such_department" in unknown.value.message
     with pytest.raises(openai.APIStatusError) as large:
-        good.chat.completions.create(  # type: ignore[call-overload]
+        good.chat.completions.create(
             model=_base(server), messages=[{"role": "user", "content": "x" * 5000}], max_tokens=2
         )
     assert large.value.status_code == 413
