@@ -39,7 +39,7 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
     from supportkit.generation import generate_ids, generation_kwargs
     from supportkit.models.peft import PEFTModel
     from supportkit.pipelines.inference import InferencePipeline
-    from supportkit.prompts.bank import ExampleBank
+    from supportkit.retrieval.bank import ExampleBank
     from supportkit.retrieval.embedder import HashingEmbedder
 
     new_tokens = 8 if quick else 32

@@ -27,7 +27,7 @@ def evaluate(model: Any, config: Any, conversations: list[Any]) -> dict[str, flo
     from supportkit.evaluation.metrics import score
     from supportkit.pipelines.inference import InferencePipeline
     from supportkit.pipelines.response import Request
-    from supportkit.prompts.bank import ExampleBank
+    from supportkit.retrieval.bank import ExampleBank
     from supportkit.retrieval.embedder import HashingEmbedder
 
     pipeline = InferencePipeline(model, config, bank=ExampleBank(embedder=HashingEmbedder()))

@@ -71,7 +71,7 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
     from supportkit.evaluation.grounding import escalation_scores, read_labelled
     from supportkit.guardrails.intent import IntentDetector
     from supportkit.pipelines.inference import InferencePipeline
-    from supportkit.prompts.bank import ExampleBank
+    from supportkit.retrieval.bank import ExampleBank
 
     config = apply_project_defaults(
         Config().with_overrides(["peft.method=none", "generation.max_new_tokens=64"])

@@ -32,7 +32,7 @@ QUERIES = [
 
 def _bank_with(vectors: np.ndarray, template: Any) -> Any:
     from supportkit.data.readers import QAExample
-    from supportkit.prompts.bank import ExampleBank
+    from supportkit.retrieval.bank import ExampleBank
 
     bank = ExampleBank(embedder=template.embedder)
     examples = [QAExample(f"synthetic {i}", "x") for i in range(len(vectors))]
@@ -41,7 +41,7 @@ def _bank_with(vectors: np.ndarray, template: Any) -> Any:
 
 
 def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
-    from supportkit.prompts.bank import ExampleBank
+    from supportkit.retrieval.bank import ExampleBank
     from supportkit.prompts.selection import SimilaritySelector
 
     banks: dict[str, Any] = {}

@@ -186,7 +186,7 @@ def check_resume(model_dir: Path, work: Path, precision: str) -> dict[str, Any]:
 def check_merge_and_generate(model_dir: Path, work: Path, dtype: str) -> list[dict[str, Any]]:
     from supportkit.pipelines.inference import InferencePipeline
     from supportkit.pipelines.response import Request
-    from supportkit.prompts.bank import ExampleBank
+    from supportkit.retrieval.bank import ExampleBank
     from supportkit.retrieval.embedder import HashingEmbedder
 
     config = _config(

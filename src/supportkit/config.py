@@ -124,8 +124,10 @@ class GenerationConfig(_Section):
     repetition_penalty_scope: str = "all"
     #: Seed for sampling, so sampled answers are reproducible.
     seed: int | None = None
-    #: Most requests generated together by ``generate_batch`` (grouped by prompt length).
+    #: Most requests generated together by ``respond_batch`` (grouped by adapter and settings).
     batch_size: int = 8
+    #: The decode engine (a name in ``supportkit.generation.DECODERS``; ``hf``: transformers' generate).
+    engine: str = "hf"
 
     def validate(self) -> None:
         check_positive(
@@ -137,6 +139,8 @@ class GenerationConfig(_Section):
             fail("generation", "min_new_tokens", self.min_new_tokens, "at most generation.max_new_tokens")
         if not 0 < self.top_p <= 1:
             fail("generation", "top_p", self.top_p, "a number in (0, 1]")
+        if not isinstance(self.engine, str) or not self.engine.strip():
+            fail("generation", "engine", self.engine, "the name of a registered decode engine, e.g. 'hf'")
 
 
 @dataclass

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from supportkit.errors import DataError
-from supportkit.prompts.bank import ExampleBank
+from supportkit.retrieval.bank import ExampleBank
 from supportkit.retrieval.embedder import HashingEmbedder
 from tests.helpers import CountingEmbedder
 

@@ -20,7 +20,7 @@ from supportkit.evaluation.metrics import METRICS, register_metric, score
 from supportkit.evaluation.report import compare, write_report
 from supportkit.evaluation.stats import bootstrap_mean, paired_difference
 from supportkit.pipelines.inference import InferencePipeline
-from supportkit.prompts.bank import ExampleBank
+from supportkit.retrieval.bank import ExampleBank
 from supportkit.retrieval.embedder import HashingEmbedder
 
 EXAMPLES = [

@@ -11,7 +11,7 @@ import pytest
 from supportkit.data.project import KNOWLEDGE_BASE
 from supportkit.errors import DataError
 from supportkit.prompts import STRATEGIES
-from supportkit.prompts.bank import ExampleBank
+from supportkit.retrieval.bank import ExampleBank
 from supportkit.prompts.base import PromptContext, PromptRequest
 from supportkit.prompts.prompt_sets import load_prompt_set
 from supportkit.prompts.render import render

@@ -10,9 +10,10 @@ import pytest
 from supportkit import LoRAModel, PEFTModel
 from supportkit.config import Config
 from supportkit.errors import ConfigError, UnknownNameError
-from supportkit.pipelines.inference import InferencePipeline, RequestError, _after_marker
+from supportkit.pipelines.inference import InferencePipeline, RequestError
+from supportkit.pipelines.stream import after_marker as _after_marker
 from supportkit.pipelines.response import Request
-from supportkit.prompts.bank import ExampleBank
+from supportkit.retrieval.bank import ExampleBank
 from supportkit.retrieval.embedder import HashingEmbedder
 from tests.helpers import chat_batch, train_steps
 
@@ -57,8 +58,9 @@ def test_bad_input_gets_clear_errors(pipeline: InferencePipeline) -> None:
         pipeline.set_role("pilot")
 
 
-def test_over_long_query_is_cut_with_a_note(pipeline: InferencePipeline) -> None:
-    pipeline.config.prompt.max_prompt_tokens = 256
+def test_over_long_query_is_cut_with_a_note(tiny_config: Config, tmp_path: Path) -> None:
+    config = _config(tiny_config, tmp_path, "prompt.max_prompt_tokens=256")
+    pipeline = InferencePipeline(PEFTModel(config), config, bank=ExampleBank(embedder=HashingEmbedder()))
     r = pipeline.respond("my order " + "is very late " * 2000 + "what now?")
     assert r.cut["query_tokens"] > 5000 and r.prompt_tokens <= 256
 
@@ -156,5 +158,4 @@ def test_seeded_sampling_is_reproducible(tiny_config: Config, tmp_path: Path) ->
     pipeline = InferencePipeline(PEFTModel(config), config, bank=ExampleBank(embedder=HashingEmbedder()))
     first = pipeline.generate_response("hello")
     assert pipeline.generate_response("hello") == first
-    pipeline.config.generation.seed = 8
-    assert pipeline.generate_response("hello") != first
+    assert pipeline.generate_response("hello", seed=8) != first  # a request's own seed

@@ -10,7 +10,7 @@ from supportkit import PEFTModel
 from supportkit.config import Config
 from supportkit.pipelines.inference import InferencePipeline
 from supportkit.pipelines.response import Request
-from supportkit.prompts.bank import ExampleBank
+from supportkit.retrieval.bank import ExampleBank
 from supportkit.retrieval.embedder import HashingEmbedder
 
 

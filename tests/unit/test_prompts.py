@@ -8,7 +8,7 @@ import pytest
 
 from supportkit.errors import ConfigError, UnknownNameError
 from supportkit.prompts import STRATEGIES, PromptContext, PromptRequest
-from supportkit.prompts.bank import ExampleBank
+from supportkit.retrieval.bank import ExampleBank
 from supportkit.prompts.chain_of_thought import split_reasoning
 from supportkit.prompts.prompt_sets import load_prompt_set
 from supportkit.prompts.render import plan_messages, render

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from supportkit.data.readers import QAExample
 from supportkit.evaluation.evaluator import EvalExample
-from supportkit.prompts.bank import ExampleBank
+from supportkit.retrieval.bank import ExampleBank
 from supportkit.retrieval.embedder import Embedder
 from supportkit.retrieval.index import top_k
 

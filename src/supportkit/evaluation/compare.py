@@ -24,7 +24,7 @@ from supportkit.data.loader import DataLoader
 from supportkit.data.splits import Splits
 from supportkit.evaluation.baselines import NearestNeighbourBaseline
 from supportkit.evaluation.evaluator import EvalExample, Evaluator, SystemResult, timed_predictions
-from supportkit.prompts.bank import ExampleBank
+from supportkit.retrieval.bank import ExampleBank
 from supportkit.retrieval.embedder import default_embedder
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from supportkit.evaluation.metrics import METRICS, score
 from supportkit.evaluation.stats import Interval, bootstrap_mean
 from supportkit.guardrails.intent import IntentDetector
 from supportkit.pipelines.response import Request, Response
-from supportkit.prompts.bank import ExampleBank
+from supportkit.retrieval.bank import ExampleBank
 from supportkit.retrieval.embedder import Embedder, default_embedder
 
 DEFAULT_METRICS = (
@@ -140,7 +140,7 @@ class Evaluator:
                 requests = [
                     Request(e.question, strategy, history=list(e.history), adapter=adapter) for e in part
                 ]
-                responses.extend(self.pipeline.generate_batch(requests))
+                responses.extend(self.pipeline.respond_batch(requests))
                 bar.update(len(part))
         return self.score_responses(name, examples, responses, info={"strategy": strategy, **(info or {})})
 

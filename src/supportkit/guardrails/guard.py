@@ -18,8 +18,8 @@ from supportkit.config import GuardrailsConfig, KnowledgeConfig
 from supportkit.guardrails.escalation import Escalation, handoff_summary, request_escalation
 from supportkit.guardrails.groundedness import Groundedness, GroundednessChecker, extract_answer
 from supportkit.guardrails.intent import IntentDetector, IntentGuess
-from supportkit.guardrails.output import GuardedText, drop_unfinished_sentence, guard_text
-from supportkit.prompts.bank import ExampleBank
+from supportkit.guardrails.output import GuardedText, drop_unfinished_sentence, guard_text, leaked_words
+from supportkit.retrieval.bank import ExampleBank
 from supportkit.retrieval.index import top_k
 from supportkit.retrieval.knowledge import Hit, KnowledgeBase
 
@@ -47,6 +47,28 @@ class Checked:
 
 
 class Guard:
+    """Checks before generating (:meth:`assess`: retrieval, intent, escalation) and after
+    (:meth:`check`: length, leak, slots, redaction, groundedness).
+
+    Args:
+        settings: the ``guardrails`` config section (read, never changed).
+        knowledge_settings: the ``knowledge`` section (top_k, min_similarity, cite, support_similarity).
+        knowledge: the knowledge base to retrieve from (``None``: no retrieval, no groundedness).
+        bank: the few-shot bank; its query-embedding cache embeds each query once per request.
+        detector: intent detection (default: k-NN over the bank's labelled examples).
+        system_texts: prompt texts a reply must not repeat (the leak check).
+
+    Raises: nothing of its own; embedder errors (ModelLoadError) pass through.
+
+    Thread safety: stateless per call (the caches it reads are locked or append-only).
+
+    Example::
+
+        guard = Guard(config.guardrails, config.knowledge, knowledge=kb, bank=bank)
+        assessment = guard.assess("where is my parcel")
+        checked = guard.check(model_text, assessment, passages=assessment.hits, query="where is my parcel")
+    """
+
     def __init__(
         self,
         settings: GuardrailsConfig,
@@ -130,6 +152,24 @@ class Guard:
             stop_sequences=() if partial else s.stop_sequences,
         )
 
+    def leaks(self, text: str) -> bool:
+        """Whether ``text`` repeats at least ``leak_min_words`` consecutive words of a system text."""
+        return leaked_words(text, self.system_texts) >= self.settings.leak_min_words
+
+    @staticmethod
+    def grounding_context(
+        query: str, profile: Mapping[str, Any], history: Sequence[Mapping[str, str]]
+    ) -> list[str]:
+        """Texts whose figures an answer may repeat besides the passages."""
+        return [query, *(str(v) for v in profile.values()), *(m.get("content", "") for m in history)]
+
+    def supported(self, text: str, passages: Sequence[Hit], context: Sequence[str]) -> bool:
+        """Whether every claim of ``text`` is supported by ``passages`` (no invented figure)."""
+        if not passages:
+            return True
+        grounded = self.groundedness.check(text, [h.passage for h in passages], context)
+        return not grounded.unsupported and not grounded.invented_numbers
+
     def check(
         self,
         text: str,
@@ -156,7 +196,7 @@ class Guard:
             checked.changes["unfinished_sentence_dropped"] = 1
         if not passages or "leak_replaced" in guarded.changes:
             return checked
-        context = [query, *(str(v) for v in profile.values()), *(m.get("content", "") for m in history)]
+        context = self.grounding_context(query, profile, history)
         grounded = self.groundedness.check(guarded.text, [h.passage for h in passages], context)
         checked.groundedness = grounded
         titles = {h.passage.article_id: h.passage.title for h in passages}

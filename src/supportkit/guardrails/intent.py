@@ -1,6 +1,6 @@
 """Intent detection by nearest labelled examples (k-NN vote over MiniLM embeddings).
 
-The labelled examples are any :class:`~supportkit.prompts.bank.ExampleBank` whose examples carry
+The labelled examples are any :class:`~supportkit.retrieval.bank.ExampleBank` whose examples carry
 intents: the few-shot bank by default, or a dataset file (``guardrails.intent_file``), whose
 vectors are cached by file content like every bank file.
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from supportkit.data.readers import QAExample
-from supportkit.prompts.bank import ExampleBank
+from supportkit.retrieval.bank import ExampleBank
 from supportkit.retrieval.index import top_k
 
 

@@ -1,48 +1,51 @@
-"""``InferencePipeline``: strategy -> messages -> generate (single, batched, streamed) -> Response.
+"""``InferencePipeline``: prepare (validate, guard, plan, render) -> decode -> finish (checks).
 
     pipeline = InferencePipeline(model, config)
     pipeline.add_few_shot_example("How do I change my password?", "Go to Settings > Security.")
     print(pipeline.generate_response("How do I reset my account?", strategy="few_shot"))
 
-One pipeline serves the Python API, the CLI, the evaluator and the server.
+One pipeline serves the Python API, the CLI, the evaluator and the server. Stages are public so a
+server can batch across requests: ``prepare`` (CPU, any thread), the decoder (one decode worker
+thread per pipeline), ``finish`` (pure), then :class:`ConversationRecorder` records the turn.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
+import copy
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 from supportkit.config import Config
-from supportkit.errors import ConfigError, SupportKitError
-from supportkit.generation import Generated, generate_ids
-from supportkit.guardrails.guard import Assessment, Guard
-from supportkit.guardrails.intent import IntentDetector
+from supportkit.errors import SupportKitError
+from supportkit.generation import Decoder, DecodeItem, Generated, QueueSink, Sampling, make_decoder
+from supportkit.guardrails.guard import Assessment
+from supportkit.pipelines.components import build_components
+from supportkit.pipelines.recorder import ConversationRecorder
 from supportkit.pipelines.response import Request, Response, UsedExample, UsedPassage
-from supportkit.prompts import STRATEGIES, PromptContext, PromptPlan, PromptRequest
-from supportkit.prompts.bank import ExampleBank
+from supportkit.pipelines.settings import PipelineSettings
+from supportkit.pipelines.stream import StreamGuard, StreamHandle, after_marker
+from supportkit.prompts import STRATEGIES, PromptPlan, PromptRequest
 from supportkit.prompts.chain_of_thought import split_reasoning
-from supportkit.prompts.prompt_sets import load_prompt_set
 from supportkit.prompts.render import RenderedPrompt, render
 from supportkit.prompts.roles import resolve_role
-from supportkit.prompts.selection import make_selector
-from supportkit.retrieval.knowledge import KnowledgeBase
+from supportkit.retrieval.bank import ExampleBank
+from supportkit.retrieval.knowledge import Hit, KnowledgeBase
 from supportkit.store import Store
-from supportkit.streaming import BatchStreamer
 
-log = logging.getLogger(__name__)
+__all__ = ["InferencePipeline", "Prepared", "RequestError", "StreamHandle", "after_marker"]
 
 
 class RequestError(SupportKitError, ValueError):
     """A request is malformed (empty query, unknown strategy, bad user context, ...)."""
 
 
-@dataclass
-class _Prepared:
+@dataclass(frozen=True)
+class Prepared:
+    """A request ready to decode: its prompt, adapter, decode settings and pre-generation checks."""
+
     request: Request
     plan: PromptPlan
     rendered: RenderedPrompt
@@ -50,20 +53,48 @@ class _Prepared:
     assessment: Assessment
     #: The user's profile and request context merged (for slots and the hand-off summary).
     context: dict[str, Any]
+    sampling: Sampling
+    #: Passages the answer is checked against: the prompt's, else the assessment's (any strategy).
+    check_passages: list[Hit] = field(default_factory=list)
 
+    @property
+    def escalated(self) -> bool:
+        """True when the request is handed to a person without generating."""
+        return self.assessment.escalation is not None
 
-class StreamHandle:
-    """Iterate to receive the answer text as it is generated; ``response`` is set at the end."""
-
-    def __init__(self, chunks: Iterator[str]) -> None:
-        self._chunks = chunks
-        self.response: Response | None = None
-
-    def __iter__(self) -> Iterator[str]:
-        return self._chunks
+    def item(self, cancel: Any = None) -> DecodeItem:
+        return DecodeItem(tuple(self.rendered.input_ids), self.adapter, self.sampling, cancel)
 
 
 class InferencePipeline:
+    """Answers support requests: strategy -> prompt -> decode -> guarded, checked response.
+
+    Args:
+        model: a loaded supportkit model (``.model``, ``.tokenizer``; named adapters optional).
+        config: settings, unpacked once here (default: the model's config). Later changes to the
+            object do not affect this pipeline; build another one.
+        bank: the few-shot example bank (default: an empty one, plus ``prompt.few_shot_file``).
+        store: the conversation store (default: ``prompt.store_path`` when set).
+        embedder: the sentence embedder for a default bank (default: MiniLM).
+        knowledge: a knowledge base (default: ``knowledge.path`` when set).
+        decoder: a decode engine (default: ``generation.engine`` from ``DECODERS``).
+
+    Raises: ConfigError / UnknownNameError for invalid settings, unknown strategies, roles or
+    engines; DataError for bad few-shot/intent files; RequestError for malformed requests.
+
+    Thread safety: ``prepare``/``finish``/``respond``/``stream`` may be called from many threads.
+    Decoding runs on one worker thread per pipeline (the model is never entered twice at once);
+    the bank and the query cache are safe for concurrent readers and writers.
+
+    Example::
+
+        pipeline = InferencePipeline(PEFTModel(config), config)
+        r = pipeline.respond("Where is my order?", strategy="few_shot", user_id="u1", max_new_tokens=64)
+        print(r.text, r.finish_reason, r.prompt_tokens, r.generated_tokens)
+        for chunk in (handle := pipeline.stream("Can I return shoes?")):
+            print(chunk, end="")
+    """
+
     def __init__(
         self,
         model: Any,
@@ -73,221 +104,134 @@ class InferencePipeline:
         store: Store | None = None,
         embedder: Any = None,
         knowledge: KnowledgeBase | None = None,
+        decoder: Decoder | None = None,
     ) -> None:
         self.model = model
-        self.config = config if config is not None else getattr(model, "config", Config())
+        #: A private copy of the config the pipeline was built from (for reading only).
+        self.config = copy.deepcopy(config if config is not None else getattr(model, "config", Config()))
         self.config.validate()
-        p = self.config.prompt
-        self.prompt_set = load_prompt_set(p.prompt_set)
-        self.bank = bank if bank is not None else ExampleBank(embedder=embedder)
-        if p.few_shot_file:
-            self.bank.load_file(p.few_shot_file, on_error=self.config.data.on_error)
-        self.store = store if store is not None else (Store(p.store_path) if p.store_path else None)
-        self._role = p.role
-        resolve_role(self._role, self.prompt_set, p.custom_roles)
-        k = self.config.knowledge
-        self.knowledge = knowledge
-        if self.knowledge is None and k.path:
-            self.knowledge = KnowledgeBase(
-                k.path,
-                embedder=self.bank.embedder,
-                index_dir=k.index_dir,
-                chunk_chars=k.chunk_chars,
-                overlap_chars=k.overlap_chars,
-                hybrid=k.hybrid,
-                bm25_weight=k.bm25_weight,
-            )
-        self._context = PromptContext(
-            prompt_set=self.prompt_set,
-            bank=self.bank,
-            selector=make_selector(p.selector, mmr_lambda=p.mmr_lambda, seed=self.config.training.seed),
-            num_examples=p.num_examples,
-            custom_roles=p.custom_roles,
-            knowledge=self.knowledge,
-            knowledge_k=k.top_k,
-            knowledge_min_similarity=k.min_similarity,
-            combined_parts=tuple(p.combined_parts),
-        )
-        self.guard = self._build_guard()
-        # One model, many callers (threads of a server): generation is serialised.
-        self._generate_lock = threading.Lock()
+        self.settings = PipelineSettings.from_config(self.config)
+        parts = build_components(self.config, bank=bank, store=store, embedder=embedder, knowledge=knowledge)
+        self.prompt_set, self.bank, self.store = parts.prompt_set, parts.bank, parts.store
+        self.knowledge, self._context, self.guard = parts.knowledge, parts.context, parts.guard
+        self.recorder = ConversationRecorder(self.store, enabled=self.settings.remember_history)
+        self.decoder = decoder or make_decoder(self.settings.engine, model, batch_size=self.settings.batch_size)
+        # one decode worker: requests from any thread are decoded one call at a time, in order
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="supportkit-decode")
+        self._role = self.settings.role
 
     @property
     def tokenizer(self) -> Any:
         return self.model.tokenizer
-
-    def _build_guard(self) -> Guard:
-        g = self.config.guardrails
-        detector = None
-        if g.intent_file:
-            labelled = ExampleBank(embedder=self.bank.embedder)
-            labelled.load_file(g.intent_file, on_error=self.config.data.on_error)
-            detector = IntentDetector(labelled, g.intent_k)
-        ps = self.prompt_set
-        system_texts = [ps.system, ps.cot_instruction, ps.knowledge_instruction, ps.few_shot_intro]
-        system_texts += [role.render() for role in ps.roles.values()]
-        system_texts += list(self.config.prompt.custom_roles.values())
-        return Guard(
-            g,
-            self.config.knowledge,
-            knowledge=self.knowledge,
-            bank=self.bank,
-            detector=detector,
-            system_texts=system_texts,
-        )
 
     # --- the overview's API ------------------------------------------------------------------------
     def add_few_shot_example(self, question: str, answer: str, intent: str | None = None) -> None:
         self.bank.add(question, answer, intent)
 
     def set_role(self, role: str) -> None:
-        """Set the default role (each call may still pass its own)."""
-        resolve_role(role, self.prompt_set, self.config.prompt.custom_roles)
+        """Set the default role (each call may still pass its own). Raises UnknownNameError."""
+        resolve_role(role, self.prompt_set, self.settings.custom_roles)
         self._role = role
 
     def generate_response(
-        self,
-        query: str,
-        strategy: str | None = None,
-        user_context: Mapping[str, Any] | None = None,
-        **kwargs: Any,
+        self, query: str, strategy: str | None = None, user_context: Mapping[str, Any] | None = None, **kw: Any
     ) -> str:
         """The answer text. Keyword arguments are those of :class:`Request`."""
-        return self.respond(query, strategy, user_context, **kwargs).text
+        return self.respond(query, strategy, user_context, **kw).text
 
     def respond(
-        self,
-        query: str,
-        strategy: str | None = None,
-        user_context: Mapping[str, Any] | None = None,
-        **kwargs: Any,
+        self, query: str, strategy: str | None = None, user_context: Mapping[str, Any] | None = None, **kw: Any
     ) -> Response:
-        """The answer with its metadata (strategy, role, prompt version, examples, tokens, ...)."""
-        return self.generate_batch([Request(query, strategy, user_context=user_context, **kwargs)])[0]
+        """The answer with its metadata (strategy, role, prompt version, examples, usage, ...)."""
+        return self.respond_batch([Request(query, strategy, user_context=user_context, **kw)])[0]
 
     def prompt_for(
-        self,
-        query: str,
-        strategy: str | None = None,
-        user_context: Mapping[str, Any] | None = None,
-        **kwargs: Any,
+        self, query: str, strategy: str | None = None, user_context: Mapping[str, Any] | None = None, **kw: Any
     ) -> RenderedPrompt:
         """The chat messages and token ids a request would be sent as (nothing is generated)."""
-        return self._prepare(Request(query, strategy, user_context=user_context, **kwargs)).rendered
+        return self.prepare(Request(query, strategy, user_context=user_context, **kw)).rendered
 
     # --- batches -------------------------------------------------------------------------------------
-    def generate_batch(self, requests: Sequence[Request | Mapping[str, Any]]) -> list[Response]:
-        """Answer many requests with real batched generation, grouped by adapter and prompt length."""
-        prepared = [self._prepare(r) for r in requests]
-        results: dict[int, Response] = {
-            i: self._finish(p, None, 0.0) for i, p in enumerate(prepared) if p.assessment.escalation
-        }
-        order = sorted(
-            (i for i in range(len(prepared)) if i not in results),
-            key=lambda i: (prepared[i].adapter or "", len(prepared[i].rendered.input_ids)),
-        )
-        size = self.config.generation.batch_size
-        start = 0
-        while start < len(order):
-            adapter = prepared[order[start]].adapter
-            chunk = [i for i in order[start : start + size] if prepared[i].adapter == adapter]
-            start += len(chunk)
-            began = time.perf_counter()
-            with self._generating(adapter):
-                outputs = generate_ids(
-                    self.model.model,
-                    self.tokenizer,
-                    [prepared[i].rendered.input_ids for i in chunk],
-                    self.config.generation,
-                )
-            elapsed = time.perf_counter() - began
-            for i, out in zip(chunk, outputs, strict=True):
-                results[i] = self._finish(prepared[i], out, elapsed)
-        return [results[i] for i in range(len(prepared))]
+    def respond_batch(self, requests: Sequence[Request | Mapping[str, Any]]) -> list[Response]:
+        """Answer many requests with batched decoding (grouped by adapter and settings); each turn
+        is recorded when a store is configured (``Response.stored``)."""
+        prepared = [self.prepare(r) for r in requests]
+        live = [i for i, p in enumerate(prepared) if not p.escalated]
+        began = time.perf_counter()
+        outputs = self.decode([prepared[i].item() for i in live]).result() if live else []
+        elapsed = time.perf_counter() - began
+        generated: dict[int, Generated] = dict(zip(live, outputs, strict=True))
+        responses = []
+        for i, prep in enumerate(prepared):
+            response = self.finish(prep, generated.get(i), elapsed if i in generated else 0.0)
+            response.stored = self.recorder.record(prep.request, response)
+            responses.append(response)
+        return responses
+
+    #: Deprecated name of :meth:`respond_batch`.
+    generate_batch = respond_batch
+
+    def decode(self, items: Sequence[DecodeItem], streamer: Any = None) -> Future[list[Generated]]:
+        """Queue ``items`` on the decode worker; the future holds one Generated per item."""
+        return self._worker.submit(self.decoder.generate, list(items), streamer)
 
     # --- streaming -----------------------------------------------------------------------------------
-    def stream(self, query: str, strategy: str | None = None, **kwargs: Any) -> StreamHandle:
+    def stream(self, query: str, strategy: str | None = None, **kw: Any) -> StreamHandle:
         """Stream one answer: iterate the handle for text chunks; ``handle.response`` after."""
-        return self.stream_batch([Request(query, strategy, **kwargs)])[0]
+        return self.stream_batch([Request(query, strategy, **kw)])[0]
 
     def stream_batch(self, requests: Sequence[Request | Mapping[str, Any]]) -> list[StreamHandle]:
-        """Stream several answers generated together; each handle yields its own row's text.
+        """Stream several answers decoded together; each handle yields its own row's text and
+        can be cancelled alone. Every check of :meth:`respond` holds for the streamed text (see
+        :mod:`supportkit.pipelines.stream`); for chain-of-thought only the final answer is
+        streamed. An escalated request streams the hand-off message and decodes nothing."""
+        import threading
 
-        For chain-of-thought requests only the final answer is streamed (the analysis is held back
-        until the answer marker appears; without a marker the whole text is streamed at the end).
-        Slots and redaction are applied sentence by sentence as the text streams; the whole-answer
-        checks (leak, groundedness) decide ``handle.response``, which is what gets stored. An
-        escalated request streams the hand-off message and generates nothing.
-        """
-        prepared = [self._prepare(r) for r in requests]
-        live = [i for i, p in enumerate(prepared) if not p.assessment.escalation]
-        if len({prepared[i].adapter for i in live}) > 1:
-            raise RequestError("requests streamed together must use the same adapter")
-        streamer = BatchStreamer(self.tokenizer, len(live))
+        prepared = [self.prepare(r) for r in requests]
+        live = [i for i, p in enumerate(prepared) if not p.escalated]
+        cancels = {i: threading.Event() for i in live}
+        sink = QueueSink(len(live))
+        began = time.perf_counter()
+        future = self.decode([prepared[i].item(cancels[i]) for i in live], sink) if live else None
         handles: list[StreamHandle] = []
-        outputs: list[Generated] = []
-        finished = threading.Event()
-        timing: dict[str, float] = {}
-
-        def run() -> None:
-            began = time.perf_counter()
-            try:
-                with self._generating(prepared[live[0]].adapter):
-                    outputs.extend(
-                        generate_ids(
-                            self.model.model,
-                            self.tokenizer,
-                            [prepared[i].rendered.input_ids for i in live],
-                            self.config.generation,
-                            streamer=streamer,
-                        )
-                    )
-            except BaseException as exc:  # hand the failure to the readers
-                streamer.fail(exc)
-            finally:
-                timing["elapsed"] = time.perf_counter() - began
-                finished.set()
-
-        def chunks(row: int, handle: StreamHandle) -> Iterator[str]:
-            prep = prepared[row]
-            if prep.assessment.escalation:
-                handle.response = self._finish(prep, None, 0.0)
-                yield handle.response.text
-                return
-            position = live.index(row)
-            raw = streamer.iter_row(position)
-            marker = prep.plan.answer_marker
-            yield from self._guard_stream(_after_marker(raw, marker) if marker else raw, prep)
-            finished.wait()
-            handle.response = self._finish(prep, outputs[position], timing["elapsed"])
-
-        for row in range(len(prepared)):
-            handle = StreamHandle(iter(()))
-            handle._chunks = chunks(row, handle)
+        for row, prep in enumerate(prepared):
+            handle = StreamHandle(iter(()), cancels.get(row))
+            position = live.index(row) if row in cancels else -1
+            handle._chunks = self._stream_row(prep, handle, sink, position, future, began)
             handles.append(handle)
-        if live:
-            threading.Thread(target=run, name="supportkit-generate", daemon=True).start()
         return handles
 
-    def _guard_stream(self, chunks: Iterator[str], prep: _Prepared) -> Iterator[str]:
-        """Release text a sentence at a time, with slots filled and personal data redacted."""
-        buffer = ""
+    def _stream_row(
+        self,
+        prep: Prepared,
+        handle: StreamHandle,
+        sink: QueueSink,
+        position: int,
+        future: Future[list[Generated]] | None,
+        began: float,
+    ) -> Iterator[str]:
+        if future is None or position < 0:
+            response = self.finish(prep, None, 0.0)
+            response.stored = self.recorder.record(prep.request, response)
+            handle.response = response
+            yield response.text
+            return
+        guard = StreamGuard(self.guard, prep)
+        raw = sink.iter_row(position)
+        marker = prep.plan.answer_marker
+        for chunk in after_marker(raw, marker) if marker else raw:
+            yield from guard.feed(chunk)
+        generated = future.result()[position]
+        tail, response = guard.end(generated, self.finish(prep, generated, time.perf_counter() - began))
+        yield from tail
+        response.stored = self.recorder.record(prep.request, response)
+        handle.response = response
 
-        def release(text: str) -> str:
-            return self.guard.guard_output(text, prep.context, partial=True).text
+    # --- stages --------------------------------------------------------------------------------------
+    def prepare(self, raw: Request | Mapping[str, Any]) -> Prepared:
+        """Validate, assess (retrieval, intent, escalation), plan and render one request (CPU only).
 
-        for chunk in chunks:
-            buffer += chunk
-            end = max(buffer.rfind(". "), buffer.rfind("! "), buffer.rfind("? "), buffer.rfind("\n"))
-            if end >= 0 and "{{" not in buffer[end:]:
-                head, buffer = buffer[: end + 1], buffer[end + 1 :]
-                yield release(head) + (" " if buffer.startswith(" ") else "")
-                buffer = buffer.lstrip(" ")
-        if buffer.strip():
-            yield release(buffer)
-
-    # --- internals -----------------------------------------------------------------------------------
-    def _prepare(self, raw: Request | Mapping[str, Any]) -> _Prepared:
+        Raises: RequestError (malformed request), UnknownNameError (strategy or role)."""
         request = raw if isinstance(raw, Request) else Request(**dict(raw))
         if not isinstance(request.query, str) or not request.query.strip():
             raise RequestError("the query is empty; send the customer's question")
@@ -295,57 +239,64 @@ class InferencePipeline:
             raise RequestError(
                 f"user_context must be a mapping of field to value, got {type(request.user_context).__name__}"
             )
-        strategy_name = request.strategy or self.config.prompt.strategy
-        strategy = STRATEGIES.get(strategy_name)()
+        s = self.settings
+        sampling = self._sampling(request)
+        strategy = STRATEGIES.get(request.strategy or s.strategy)()
         role = request.role or self._role
-        p = self.config.prompt
         context: dict[str, Any] = {}
         history: list[Mapping[str, str]] = list(request.history) if request.history is not None else []
         if request.user_id and self.store is not None:
             context.update(self.store.get_profile(request.user_id))
-            if request.history is None and p.history_turns:
-                history = list(self.store.history(request.user_id, limit=p.history_turns))
+            if request.history is None and s.history_turns:
+                history = list(self.store.history(request.user_id, limit=s.history_turns))
         context.update(request.user_context or {})
         query = request.query.strip()
         assessment = self.guard.assess(query, history=history, profile=context)
-        prompt_request = PromptRequest(
-            query=query,
-            role=role,
-            user_context=context,
-            history=history,
-            intent=request.intent,
-            passages=assessment.hits,
+        plan = strategy.build(
+            PromptRequest(
+                query=query,
+                role=role,
+                user_context=context,
+                history=history,
+                intent=request.intent,
+                passages=assessment.hits,
+            ),
+            self._context,
         )
-        plan = strategy.build(prompt_request, self._context)
         rendered = render(
-            plan,
-            self.tokenizer,
-            max_prompt_tokens=p.max_prompt_tokens,
-            max_new_tokens=self.config.generation.max_new_tokens,
+            plan, self.tokenizer, max_prompt_tokens=s.max_prompt_tokens, max_new_tokens=sampling.max_new_tokens
         )
-        adapter = request.adapter or p.role_adapters.get(role)
-        return _Prepared(request, plan, rendered, adapter, assessment, context)
+        adapter = request.adapter or s.role_adapters.get(role or "")
+        check = list(plan.passages) or list(assessment.hits)
+        return Prepared(request, plan, rendered, adapter, assessment, context, sampling, check)
 
-    @contextmanager
-    def _generating(self, adapter: str | None) -> Iterator[None]:
-        with self._generate_lock:
-            if adapter is None:
-                yield
-                return
-            if not hasattr(self.model, "set_adapter"):
-                raise ConfigError(f"adapter {adapter!r} requested but the model has no named adapters")
-            previous = self.model.active_adapter
-            self.model.set_adapter(adapter)
-            try:
-                yield
-            finally:
-                self.model.set_adapter(previous)
+    def _sampling(self, request: Request) -> Sampling:
+        stop = request.stop
+        if isinstance(stop, str) or (stop is not None and not all(isinstance(x, str) for x in stop)):
+            raise RequestError("stop must be a list of strings")
+        try:
+            sampling = Sampling.from_config(
+                self.config.generation,
+                max_new_tokens=request.max_new_tokens,
+                do_sample=request.do_sample,
+                temperature=request.temperature,
+                top_p=request.top_p,
+                seed=request.seed,
+                stop=tuple(stop) if stop is not None else None,
+            )
+        except TypeError as exc:
+            raise RequestError(f"bad decode setting: {exc}") from None
+        if sampling.max_new_tokens < 1 or sampling.temperature <= 0 or not 0 < sampling.top_p <= 1:
+            raise RequestError("max_new_tokens must be >= 1, temperature > 0 and top_p in (0, 1]")
+        return sampling
 
-    def _finish(self, prep: _Prepared, out: Generated | None, elapsed: float) -> Response:
-        """The response for a generated answer, or (``out`` is ``None``) for an escalated request."""
+    def finish(self, prep: Prepared, out: Generated | None, elapsed: float = 0.0) -> Response:
+        """The response for a generated answer, or (``out`` is ``None``) for an escalated request.
+
+        Pure: splits chain-of-thought, runs the output checks; writes nothing, scores nothing."""
         assessment = prep.assessment
         escalation = assessment.escalation
-        text, reasoning, checked = self.config.guardrails.handoff_message, None, None
+        text, reasoning, checked = self.settings.handoff_message, None, None
         if out is not None:
             text = out.text
             if prep.plan.answer_marker:
@@ -354,14 +305,14 @@ class InferencePipeline:
             checked = self.guard.check(
                 text,
                 assessment,
-                passages=prep.plan.passages,
+                passages=prep.check_passages,
                 query=prep.plan.query,
                 profile=prep.context,
                 history=prep.plan.history,
                 finished=out.finished,
             )
             text, escalation = checked.text, checked.escalation
-        response = Response(
+        return Response(
             text=text,
             strategy=prep.plan.strategy,
             role=prep.plan.role,
@@ -379,6 +330,8 @@ class InferencePipeline:
             finished=out.finished if out else True,
             adapter=prep.adapter,
             user_id=prep.request.user_id,
+            id=prep.request.id or "",
+            finish_reason=out.finish_reason if out else "stop",
             intent=assessment.intent.intent if assessment.intent else None,
             intent_confidence=assessment.intent.confidence if assessment.intent else None,
             escalate=escalation is not None,
@@ -387,44 +340,7 @@ class InferencePipeline:
             citations=checked.citations if checked else [],
             guardrails=checked.changes if checked else {},
         )
-        if prep.request.reference is not None:
-            from supportkit.evaluation.metrics import score_one
 
-            response.metrics = score_one(response.text, prep.request.reference)
-        if prep.request.user_id and self.store is not None and self.config.prompt.remember_history:
-            self.store.append_turns(
-                prep.request.user_id,
-                [
-                    ("user", prep.request.query.strip(), None),
-                    (
-                        "assistant",
-                        response.text,
-                        {
-                            "strategy": response.strategy,
-                            "prompt": response.prompt_version,
-                            **({"escalation": response.escalation["reason"]} if response.escalation else {}),
-                        },
-                    ),
-                ],
-            )
-        return response
-
-
-def _after_marker(chunks: Iterator[str], marker: str) -> Iterator[str]:
-    """Hold text back until the CoT answer marker, then stream the answer that follows it.
-
-    Without a marker the whole text is the answer, sent once generation ends (never empty).
-    """
-    buffer = ""
-    emitted: str | None = None
-    for chunk in chunks:
-        buffer += chunk
-        parsed = split_reasoning(buffer, marker)
-        if not parsed.found:
-            continue
-        emitted = emitted or ""
-        if parsed.answer.startswith(emitted) and len(parsed.answer) > len(emitted):
-            yield parsed.answer[len(emitted) :]
-            emitted = parsed.answer
-    if emitted is None and buffer.strip():
-        yield buffer.strip()
+    def close(self) -> None:
+        """Stop the decode worker (after the calls already queued)."""
+        self._worker.shutdown(wait=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -11,7 +12,10 @@ from supportkit.retrieval.knowledge import Hit
 
 @dataclass
 class Request:
-    """One request for :meth:`InferencePipeline.generate_batch` (all fields but query optional)."""
+    """One request for :meth:`InferencePipeline.respond_batch` (all fields but query optional).
+
+    Decode settings left ``None`` take the pipeline's defaults (``generation.*``).
+    """
 
     query: str
     strategy: str | None = None
@@ -24,8 +28,22 @@ class Request:
     intent: str | None = None
     #: Named adapter to answer with (default: ``prompt.role_adapters[role]``, else the active one).
     adapter: str | None = None
-    #: A reference answer: the response then carries metric scores against it.
-    reference: str | None = None
+    #: Identifies the request in logs and in its Response (default: a random hex id).
+    id: str | None = None
+    #: Most tokens to generate (default ``generation.max_new_tokens``).
+    max_new_tokens: int | None = None
+    #: Sample instead of greedy decoding (default ``generation.do_sample``).
+    do_sample: bool | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    #: Sampling seed: a seeded sampled request gets the same answer every time.
+    seed: int | None = None
+    #: Texts that end the answer (not included in it).
+    stop: Sequence[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.id is None:
+            self.id = uuid.uuid4().hex
 
 
 @dataclass
@@ -53,6 +71,8 @@ class UsedPassage:
 
 @dataclass
 class Response:
+    """The answer to one :class:`Request` with what produced it."""
+
     text: str
     strategy: str
     role: str | None
@@ -60,6 +80,7 @@ class Response:
     examples: list[UsedExample] = field(default_factory=list)
     #: Chain-of-thought analysis (kept out of ``text``).
     reasoning: str | None = None
+    #: Usage: tokens in the prompt and tokens generated.
     prompt_tokens: int = 0
     generated_tokens: int = 0
     #: Wall time of the generate call that produced this answer (shared within a batch).
@@ -70,7 +91,13 @@ class Response:
     finished: bool = True
     adapter: str | None = None
     user_id: str | None = None
-    metrics: dict[str, float] | None = None
+    #: The request's id.
+    id: str = ""
+    #: ``stop`` (the model ended its turn or hit a stop text; also escalations), ``length``
+    #: (max_new_tokens) or ``cancelled`` (a streamed row whose client went away).
+    finish_reason: str = "stop"
+    #: Whether the turn was recorded in the conversation store (``None``: nothing to record).
+    stored: bool | None = None
     #: Knowledge passages put in the prompt, most relevant first.
     passages: list[UsedPassage] = field(default_factory=list)
     #: Titles of the articles the answer is grounded in (cited at its end when knowledge.cite).

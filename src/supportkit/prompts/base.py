@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from supportkit.prompts.bank import ExampleBank
+from supportkit.retrieval.bank import ExampleBank
 from supportkit.prompts.prompt_sets import PromptSet
 from supportkit.prompts.selection import Selected, Selector
 from supportkit.registry import Registry

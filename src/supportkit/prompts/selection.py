@@ -1,13 +1,19 @@
-"""Example selectors for few-shot prompts: similarity (optionally MMR), random (seeded), fixed."""
+"""Example selectors for few-shot prompts: similarity (optionally MMR), random (seeded), fixed.
+
+Every selector skips duplicates: two examples whose questions read the same (case and spacing
+aside) never fill two slots of one prompt; the first (best ranked) one is kept.
+"""
 
 from __future__ import annotations
 
 import random
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from supportkit.data.readers import QAExample
-from supportkit.prompts.bank import BankSnapshot, ExampleBank
+from supportkit.retrieval.bank import BankSnapshot, ExampleBank
 from supportkit.registry import Registry
 from supportkit.retrieval.index import mmr, top_k
 
@@ -28,8 +34,41 @@ class Selector(Protocol):
 SELECTORS: Registry[type] = Registry("example selector")
 
 
+def _key(example: QAExample) -> str:
+    return re.sub(r"\s+", " ", example.question).strip().casefold()
+
+
+def _unique(snapshot: BankSnapshot, indices: Sequence[int], k: int) -> list[int]:
+    """The first ``k`` of ``indices`` whose questions differ."""
+    seen: set[str] = set()
+    out: list[int] = []
+    for i in indices:
+        key = _key(snapshot.examples[i])
+        if key not in seen:
+            seen.add(key)
+            out.append(i)
+            if len(out) == k:
+                break
+    return out
+
+
 def _candidates(snapshot: BankSnapshot, intent: str | None) -> list[int]:
-    return [i for i, e in enumerate(snapshot.examples) if intent is None or e.intent == intent]
+    pool = [i for i, e in enumerate(snapshot.examples) if intent is None or e.intent == intent]
+    return _unique(snapshot, pool, len(pool))
+
+
+def _ranked_unique(
+    rank: Callable[[int], tuple[Sequence[int], Sequence[float]]], snapshot: BankSnapshot, k: int, pool: int
+) -> list[tuple[int, float]]:
+    """``k`` distinct examples from a ranking, asking it for more until enough are distinct."""
+    fetch = k
+    while True:
+        idx, scores = rank(min(fetch, pool))
+        score = {int(i): float(s) for i, s in zip(idx, scores, strict=True)}
+        keep = _unique(snapshot, [int(i) for i in idx], k)
+        if len(keep) >= k or fetch >= pool:
+            return [(i, score[i]) for i in keep]
+        fetch *= 4
 
 
 @SELECTORS.register("similarity")
@@ -48,11 +87,16 @@ class SimilaritySelector:
             return []
         q = bank.embed_query(query)
         mask = snapshot.intent_mask(intent)
-        if self.mmr_lambda is None:
-            idx, scores = top_k(snapshot.vectors, q, k, mask)
-        else:
-            idx, scores = mmr(snapshot.vectors, q, k, lambda_=self.mmr_lambda, mask=mask)
-        return [Selected(snapshot.examples[i], float(s)) for i, s in zip(idx, scores, strict=True)]
+        pool = len(snapshot) if mask is None else int(mask.sum())
+        lambda_ = self.mmr_lambda
+
+        def rank(n: int) -> tuple[Sequence[int], Sequence[float]]:
+            if lambda_ is None:
+                return top_k(snapshot.vectors, q, n, mask)
+            return mmr(snapshot.vectors, q, n, lambda_=lambda_, mask=mask)
+
+        chosen = _ranked_unique(rank, snapshot, k, pool) if pool else []
+        return [Selected(snapshot.examples[i], s) for i, s in chosen]
 
 
 @SELECTORS.register("random")

@@ -1,0 +1,130 @@
+"""The decoder seam: what a decode engine is given, what it returns, and how engines register.
+
+A :class:`Decoder` turns a list of :class:`DecodeItem` (prompt token ids, adapter, the request's own
+sampling settings, an optional cancel flag) into one :class:`Generated` per item, in order. The
+pipeline never calls ``model.generate`` itself; engines are chosen by ``generation.engine``.
+
+    decoder = make_decoder("hf", model, batch_size=8)
+    [out] = decoder.generate([DecodeItem(ids, None, Sampling.from_config(config.generation))])
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from supportkit.config import GenerationConfig
+from supportkit.registry import Registry
+
+FinishReason = Literal["stop", "length", "cancelled"]
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Per-request decode settings (defaults: ``generation.*`` of the config)."""
+
+    max_new_tokens: int = 96
+    min_new_tokens: int = 0
+    do_sample: bool = False
+    temperature: float = 0.7
+    top_p: float = 0.9
+    repetition_penalty: float = 1.1
+    #: ``all`` (prompt and answer) or ``generated`` (the answer so far); stop tokens never count.
+    repetition_penalty_scope: str = "all"
+    #: Sampling seed; a seeded row is decoded with its own generator state, never the global RNG.
+    seed: int | None = None
+    #: Text that ends the answer (the stop text itself is not part of it).
+    stop: tuple[str, ...] = ()
+
+    @classmethod
+    def from_config(cls, settings: GenerationConfig, **overrides: Any) -> Sampling:
+        values = {
+            "max_new_tokens": settings.max_new_tokens,
+            "min_new_tokens": settings.min_new_tokens,
+            "do_sample": settings.do_sample,
+            "temperature": settings.temperature,
+            "top_p": settings.top_p,
+            "repetition_penalty": settings.repetition_penalty,
+            "repetition_penalty_scope": settings.repetition_penalty_scope,
+            "seed": settings.seed,
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if "stop" in values:
+            values["stop"] = tuple(s for s in values["stop"] if s)
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class DecodeItem:
+    """One row to decode."""
+
+    #: Prompt token ids (already rendered by the chat template), shape ``[prompt_tokens]``.
+    input_ids: tuple[int, ...]
+    #: Named adapter to decode with (``None``: the model's active one).
+    adapter: str | None = None
+    sampling: Sampling = field(default_factory=Sampling)
+    #: Set it to stop this row at the next step (its client went away); other rows go on.
+    cancel: threading.Event | None = field(default=None, compare=False)
+
+
+@dataclass
+class Generated:
+    """The decoded answer of one item."""
+
+    text: str
+    prompt_tokens: int
+    generated_tokens: int
+    #: True when generation stopped by itself (end-of-turn or a stop text), not at max_new_tokens.
+    finished: bool
+    #: ``stop`` (end-of-turn / stop text), ``length`` (max_new_tokens) or ``cancelled``.
+    finish_reason: FinishReason = "stop"
+
+
+class TextSink(Protocol):
+    """Receives streamed text per item index (the index into the ``items`` given to ``generate``)."""
+
+    def push(self, index: int, delta: str) -> None: ...
+
+    def close(self, index: int) -> None: ...
+
+    def fail(self, error: BaseException) -> None: ...
+
+
+class Decoder(Protocol):
+    """A decode engine.
+
+    Args (of ``generate``):
+        items: the rows to decode, each with its own adapter and sampling settings; an engine
+            groups them as it likes but returns results in ``items`` order.
+        streamer: optional :class:`TextSink`; text deltas of row ``i`` go to ``push(i, ...)``
+            as they are decoded and ``close(i)`` follows its last delta.
+
+    Returns: one :class:`Generated` per item.
+
+    Raises: :class:`~supportkit.errors.ConfigError` for an adapter the model does not have;
+    anything the backend raises (also forwarded to ``streamer.fail``).
+
+    Thread safety: an engine instance is used by one decode worker thread at a time (the
+    pipeline's); engines need not be reentrant.
+
+    Example::
+
+        decoder = make_decoder("hf", model, batch_size=8)
+        outs = decoder.generate([DecodeItem(tuple(ids), None, Sampling(max_new_tokens=32))])
+    """
+
+    def generate(self, items: Sequence[DecodeItem], streamer: TextSink | None = None) -> list[Generated]: ...
+
+
+#: Decode engines by name (``generation.engine``). A factory is called as
+#: ``factory(model, batch_size=...)`` with the loaded model wrapper (``.model``, ``.tokenizer``).
+DECODERS: Registry[Any] = Registry("decode engine")
+
+
+def make_decoder(name: str, model: Any, *, batch_size: int = 8) -> Decoder:
+    """The registered engine ``name`` built for ``model``. Raises UnknownNameError."""
+    factory = DECODERS.get(name)
+    decoder: Decoder = factory(model, batch_size=batch_size)
+    return decoder
