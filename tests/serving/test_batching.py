@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 
 import httpx
@@ -104,3 +105,26 @@ def test_deadline_ends_the_request_with_a_clear_error(start_server: Callable[...
     assert events[-1] == "[DONE]"
     conversations = server.app.state.supportkit.store.list_conversations()
     assert conversations == []  # a failed request stores nothing
+
+
+def test_a_client_that_disconnects_stops_its_row(start_server: Callable[..., ServerThread]) -> None:
+    server = start_server("generation.max_new_tokens=400", "generation.min_new_tokens=400")
+    state = server.app.state.supportkit
+    body = {"model": state.base_id, "messages": [{"role": "user", "content": "Tell me about refunds."}]}
+    began = time.monotonic()
+    whole = httpx.post(f"{server.url}/v1/chat/completions", json=body, timeout=120)
+    full_s = time.monotonic() - began
+    assert whole.json()["usage"]["completion_tokens"] == 400
+
+    began = time.monotonic()
+    with httpx.stream(
+        "POST", f"{server.url}/v1/chat/completions", json={**body, "stream": True, "conversation_id": "gone"}
+    ) as r:
+        lines = r.iter_lines()
+        next(line for line in lines if line.startswith("data: "))  # the role chunk: generation started
+    # the connection is closed here; the row must stop well before 400 tokens
+    while state.engine.running and time.monotonic() - began < 60:
+        time.sleep(0.01)
+    stopped_s = time.monotonic() - began
+    assert stopped_s < full_s / 2, (stopped_s, full_s)
+    assert httpx.get(f"{server.url}/v1/conversations/gone").status_code == 404  # never acknowledged

@@ -31,6 +31,8 @@ from supportkit.serving.state import ServerState, authorize, log, state_of
 from supportkit.serving.store_io import commit_turn, owned_conversation
 
 router = APIRouter()
+#: How often a waiting request checks whether its client is still connected (seconds).
+_POLL_S = 0.2
 
 #: Request fields that would change the result and are not supported: 400 unless left at their default.
 _UNSUPPORTED: dict[str, Any] = {
@@ -171,6 +173,7 @@ async def chat_completions(request: Request, body: ChatCompletionRequest) -> Any
         role=body.role,
         user_context=context or None,
         history=history,
+        id=f"chatcmpl-{uuid.uuid4().hex}",
     )
     try:
         state.engine.submit(job)
@@ -183,7 +186,7 @@ async def chat_completions(request: Request, body: ChatCompletionRequest) -> Any
     log.info("chat %s model=%s question=%s", turn.id, body.model, redact_for_log(question))
     if body.stream:
         return StreamingResponse(
-            turn.stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+            turn.stream(request), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
         )
     return await turn.whole(request)
 
@@ -206,18 +209,24 @@ class _Turn:
         self.question, self.arrived = question, arrived
         self.conversation_id = conversation_id or uuid.uuid4().hex
         self.dropped_system = dropped_system
-        self.id = f"chatcmpl-{uuid.uuid4().hex}"
+        self.id = job.id or f"chatcmpl-{uuid.uuid4().hex}"
         self.created = int(time.time())
         self.first_at: float | None = None
         self.last_at: float | None = None
 
-    async def _next(self) -> Delta | Done | Failed:
-        remaining = self.job.deadline - time.monotonic() + 1.0
-        try:
-            return await asyncio.wait_for(self.job.events.get(), timeout=max(remaining, 0.01))
-        except asyncio.TimeoutError:
-            self.job.cancel()
-            return Failed(504, "the answer took longer than serving.request_timeout_s")
+    async def _next(self, request: Request) -> Delta | Done | Failed | None:
+        """The next event; ``None`` when the client went away (the row is then cancelled)."""
+        while True:
+            remaining = self.job.deadline - time.monotonic() + 1.0
+            if remaining <= 0:
+                self.job.cancel()
+                return Failed(504, "the answer took longer than serving.request_timeout_s")
+            try:
+                return await asyncio.wait_for(self.job.events.get(), timeout=min(remaining, _POLL_S))
+            except asyncio.TimeoutError:
+                if await request.is_disconnected():
+                    self.job.cancel()
+                    return None
 
     def _tick(self) -> None:
         now = time.monotonic()
@@ -278,13 +287,12 @@ class _Turn:
     async def whole(self, request: Request) -> Any:
         pieces: list[str] = []
         while True:
-            event = await self._next()
+            event = await self._next(request)
+            if event is None:
+                return JSONResponse(error_body(499, "client closed the request"), status_code=499)
             if isinstance(event, Delta):
                 self._tick()
                 pieces.append(event.text)
-                if await request.is_disconnected():
-                    self.job.cancel()
-                    return JSONResponse(error_body(499, "client closed the request"), status_code=499)
                 continue
             if isinstance(event, Failed):
                 raise APIError(event.status, event.message)
@@ -318,13 +326,15 @@ class _Turn:
         }
         return f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
 
-    async def stream(self) -> AsyncIterator[str]:
+    async def stream(self, request: Request) -> AsyncIterator[str]:
         include_usage = bool(self.body.stream_options and self.body.stream_options.include_usage)
         try:
             yield self._chunk({"role": "assistant", "content": ""})
             pieces: list[str] = []
             while True:
-                event = await self._next()
+                event = await self._next(request)
+                if event is None:
+                    return
                 if isinstance(event, Delta):
                     self._tick()
                     pieces.append(event.text)

@@ -4,26 +4,24 @@ This is the only module that calls the pipeline (``stream_batch``, adapters on i
 the pipeline's API is adapted here and nowhere else.
 
 * ``submit`` queues a :class:`Job` (or raises :class:`Overloaded` past ``max_queue``).
-* The engine thread takes the oldest job and every waiting job with the same adapter and generation
-  settings (up to ``max_batch_size``), starts them as one batched, streamed generation, and forwards each
-  row's text to its job's asyncio queue as :class:`Delta` events, then one :class:`Done` (or
-  :class:`Failed`).
-* A job whose client went away (``job.cancel()``) or whose deadline passed stops receiving text; its row
-  is stopped when the pipeline's handles offer ``cancel`` (the other rows go on).
+* The engine thread takes the jobs waiting when a batch starts (up to ``max_batch_size``; adapters
+  and generation settings mix, the pipeline's decoder groups them), starts them as one streamed
+  batch, and forwards each row's text to its job's asyncio queue as :class:`Delta` events, then one
+  :class:`Done` (or :class:`Failed`).
+* A job whose client went away (``job.cancel()``) or whose deadline passed is cancelled in the pipeline
+  (``handle.cancel()``: its row stops decoding at the next step; the other rows go on).
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
-import dataclasses
 import logging
 import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,10 +30,6 @@ from supportkit.pipelines.inference import RequestError
 from supportkit.pipelines.response import Request
 
 log = logging.getLogger(__name__)
-
-_REQUEST_FIELDS = {f.name for f in dataclasses.fields(Request)}
-#: Does the pipeline take generation settings per request? (Otherwise the engine sets them per batch.)
-_PER_REQUEST_SETTINGS = "max_new_tokens" in _REQUEST_FIELDS
 
 
 class Overloaded(Exception):
@@ -108,14 +102,19 @@ class Job:
     role: str | None = None
     user_context: Mapping[str, Any] | None = None
     history: Sequence[Mapping[str, str]] = ()
+    #: The response id (``chatcmpl-...``), also the pipeline request's id.
+    id: str | None = None
     events: asyncio.Queue[Event] = field(default_factory=asyncio.Queue)
     cancelled: threading.Event = field(default_factory=threading.Event)
+    #: The pipeline's stream handle once the job runs.
+    handle: Any = None
 
     def cancel(self) -> None:
+        """Stop this job: its row stops decoding at the next step (the rest of the batch goes on)."""
         self.cancelled.set()
-
-    def key(self) -> tuple[Any, ...]:
-        return (self.adapter, self.settings)
+        handle = self.handle
+        if handle is not None:
+            handle.cancel()
 
     def send(self, event: Event) -> None:
         try:
@@ -158,6 +157,9 @@ class Engine:
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
+        close = getattr(self.pipeline, "close", None)
+        if callable(close):
+            close()
 
     @property
     def alive(self) -> bool:
@@ -227,7 +229,7 @@ class Engine:
                     keep: deque[Job | concurrent.futures.Future[Any]] = deque()
                     while self._pending and len(batch) < self.max_batch_size:
                         item = self._pending.popleft()
-                        if isinstance(item, Job) and item.key() == first.key():
+                        if isinstance(item, Job):  # adapters and settings mix in one batch
                             batch.append(item)
                         else:
                             keep.append(item)
@@ -260,133 +262,82 @@ class Engine:
         began = time.perf_counter()
         self.running = len(live)
         try:
-            with _batch_settings(self.pipeline, live[0].settings):
-                try:
-                    handles = self.pipeline.stream_batch([_request(job) for job in live])
-                except Exception as exc:
-                    if len(live) > 1:  # find the bad request; the others still get answered
-                        for job in live:
-                            self._run_batch([job])
-                        return
-                    live[0].send(_failure(exc))
+            try:
+                handles = self.pipeline.stream_batch([_request(job) for job in live])
+            except Exception as exc:
+                if len(live) > 1:  # find the bad request; the others still get answered
+                    for job in live:
+                        self._run_batch([job])
                     return
-                pumps = [
-                    threading.Thread(target=_pump, args=(job, handle), name="supportkit-row", daemon=True)
-                    for job, handle in zip(live, handles, strict=True)
-                ]
-                for pump in pumps:
-                    pump.start()
-                for pump in pumps:
-                    pump.join()
+                live[0].send(_failure(exc))
+                return
+            pumps = [
+                threading.Thread(target=_pump, args=(job, handle), name="supportkit-row", daemon=True)
+                for job, handle in zip(live, handles, strict=True)
+            ]
+            for pump in pumps:
+                pump.start()
+            for pump in pumps:
+                pump.join()
         finally:
             self.running = 0
             self.batches += 1
             self._last_batch_s = time.perf_counter() - began
 
 
-@contextlib.contextmanager
-def _batch_settings(pipeline: Any, settings: Settings) -> Iterator[None]:
-    """Apply a batch's generation settings when the pipeline cannot take them per request."""
-    if _PER_REQUEST_SETTINGS:
-        yield
-        return
-    original = pipeline.config.generation
-    changes: dict[str, Any] = {}
-    if settings.max_new_tokens is not None:
-        changes["max_new_tokens"] = settings.max_new_tokens
-        changes["min_new_tokens"] = min(original.min_new_tokens, settings.max_new_tokens)
-    if settings.temperature is not None:
-        changes["do_sample"] = settings.temperature > 0
-        if settings.temperature > 0:
-            changes["temperature"] = settings.temperature
-    if settings.top_p is not None:
-        changes["top_p"] = settings.top_p
-    if settings.seed is not None:
-        changes["seed"] = settings.seed
-    pipeline.config.generation = dataclasses.replace(original, **changes)
-    try:
-        yield
-    finally:
-        pipeline.config.generation = original
-
-
 def _request(job: Job) -> Request:
-    values: dict[str, Any] = {
-        "query": job.query,
-        "strategy": job.strategy,
-        "role": job.role,
-        "user_context": job.user_context,
-        "history": list(job.history),
-        "adapter": job.adapter,
-    }
-    if _PER_REQUEST_SETTINGS:
-        s = job.settings
-        values.update(max_new_tokens=s.max_new_tokens, temperature=s.temperature, top_p=s.top_p, seed=s.seed)
-        if "stop" in _REQUEST_FIELDS:
-            values["stop"] = list(s.stop) or None
-    return Request(**{k: v for k, v in values.items() if k in _REQUEST_FIELDS})
+    s = job.settings
+    greedy = s.temperature == 0
+    return Request(
+        query=job.query,
+        strategy=job.strategy,
+        role=job.role,
+        user_context=job.user_context,
+        history=list(job.history),
+        adapter=job.adapter,
+        id=job.id,
+        max_new_tokens=s.max_new_tokens,
+        do_sample=False if greedy else (True if s.temperature is not None else None),
+        temperature=None if greedy else s.temperature,
+        top_p=s.top_p,
+        seed=s.seed,
+        stop=list(s.stop) or None,
+    )
 
 
 def _pump(job: Job, handle: Any) -> None:
-    """Forward one row's text to its job; cut at stop strings; stop the row when the job is cancelled."""
-    stops = job.settings.stop
-    hold = max((len(s) for s in stops), default=1) - 1
-    text, sent = "", 0
-    stopped = False
+    """Forward one row's text to its job; stop the row when the job is cancelled or past its deadline."""
+    job.handle = handle
+    if job.cancelled.is_set():
+        handle.cancel()
     try:
         for chunk in handle:
             if job.cancelled.is_set() or time.monotonic() > job.deadline:
-                _cancel(handle)
+                handle.cancel()
                 if not job.cancelled.is_set():
                     job.send(Failed(504, "the answer took longer than serving.request_timeout_s"))
+                for _ in handle:  # let the row wind down (its decoding stops at the next step)
+                    pass
                 return
-            text += chunk
-            cut = min((i for i in (text.find(s) for s in stops) if i >= 0), default=-1)
-            if cut >= 0:
-                if cut > sent:
-                    job.send(Delta(text[sent:cut]))
-                stopped, text = True, text[:cut]
-                _cancel(handle)
-                break
-            safe = len(text) - hold
-            if safe > sent:
-                job.send(Delta(text[sent:safe]))
-                sent = safe
-        if not stopped and len(text) > sent:
-            job.send(Delta(text[sent:]))
-        response = handle.response
-        if response is None:  # cancelled before the end: nothing to finish
-            job.send(Failed(500, "the answer was stopped before it finished"))
-            return
-        job.send(Done(_result(response, text if stopped else None)))
+            if chunk:
+                job.send(Delta(chunk))
+        job.send(Done(_result(handle.response)))
     except Exception as exc:
         log.warning("a streamed answer failed: %s", type(exc).__name__)
         job.send(_failure(exc))
 
 
-def _cancel(handle: Any) -> None:
-    cancel = getattr(handle, "cancel", None)
-    if callable(cancel):
-        cancel()
-
-
-def _result(response: Any, stopped_text: str | None) -> Result:
-    finish = getattr(response, "finish_reason", None)
-    if finish not in ("stop", "length"):
-        finish = "stop" if getattr(response, "finished", True) else "length"
-    text = response.text
-    if stopped_text is not None:
-        text, finish = stopped_text, "stop"
+def _result(response: Any) -> Result:
     return Result(
-        text=text,
-        finish_reason=finish,
+        text=response.text,
+        finish_reason="length" if response.finish_reason == "length" else "stop",
         prompt_tokens=int(response.prompt_tokens),
         generated_tokens=int(response.generated_tokens),
         strategy=response.strategy,
         role=response.role,
         adapter=response.adapter,
         prompt_version=response.prompt_version,
-        intent=getattr(response, "intent", None),
+        intent=response.intent,
         citations=list(response.citations or []),
         escalation=response.escalation,
         groundedness=response.groundedness,
