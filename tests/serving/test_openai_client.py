@@ -189,3 +189,21 @@ def test_feedback_and_metrics(start_server: Callable[..., ServerThread]) -> None
     assert "supportkit_time_to_first_token_seconds_count 1.0" in text
     assert 'route="/v1/chat/completions",status="200"' in text
     assert "supportkit_generation_tokens_total" in text and "supportkit_num_requests_waiting 0.0" in text
+
+
+def test_escalation_reaches_the_client_the_store_and_the_metrics(start_server: Callable[..., ServerThread]) -> None:
+    server = start_server()
+    stream = _client(server).chat.completions.create(
+        model=_base(server),
+        messages=[{"role": "user", "content": "Let me speak to a human agent now."}],
+        stream=True,
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    meta = next(c for c in chunks if c.choices and c.choices[0].finish_reason).model_extra["supportkit"]  # type: ignore[index]
+    assert meta["escalation"]["reason"] == "human_request" and meta["escalation"]["summary"]
+    assert text == server.app.state.supportkit.engine.pipeline.settings.handoff_message
+    stored = server.app.state.supportkit.store.conversation(meta["conversation_id"])
+    assert stored.escalated and stored.messages[-1].content == text
+    metrics = httpx.get(f"{server.url}/metrics").text
+    assert 'supportkit_escalations_total{reason="human_request"} 1.0' in metrics

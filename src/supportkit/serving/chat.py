@@ -258,8 +258,10 @@ class _Turn:
         m.finished.labels(result.finish_reason).inc()
         if result.escalation:
             m.escalations.labels(str(result.escalation.get("reason", "unknown"))).inc()
-        if result.guardrails.get("ungrounded") or result.guardrails.get("grounding_fallback"):
-            m.groundedness_fallbacks.inc()
+        if result.guardrails.get("extractive_answer"):
+            m.groundedness_fallbacks.labels("quoted").inc()
+        elif result.escalation and result.escalation.get("reason") == "low_groundedness":
+            m.groundedness_fallbacks.labels("handoff").inc()
 
     def _meta(self, result: Result) -> dict[str, Any]:
         return {

@@ -58,7 +58,8 @@ class Metrics:
         )
         self.groundedness_fallbacks = Counter(
             "supportkit_groundedness_fallbacks",
-            "Answers replaced because they were not grounded in the passages",
+            "Answers not grounded in the passages, replaced by a quote (quoted) or a hand-off (handoff)",
+            ["kind"],
             registry=r,
         )
         self.feedback = Counter("supportkit_feedback", "Feedback received by rating", ["rating"], registry=r)
