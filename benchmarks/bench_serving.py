@@ -183,8 +183,8 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
             "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         },
         "model": "tiny random Llama" if quick else "SmolLM2-135M-Instruct (bundled), fp32, CPU",
-        "config": f"greedy, {min_tokens}-{max_tokens} new tokens, streamed, {per_client} request(s) per client "
-        "back to back, serving.max_batch_size=16, project knowledge base and guardrails",
+        "config": f"greedy, {min_tokens}-{max_tokens} new tokens, streamed, {per_client} request(s) per "
+        "client back to back, serving.max_batch_size=16, project knowledge base and guardrails",
         "rows": rows,
         "notes": [
             f"8 clients: {eight['speedup']}x the one-at-a-time aggregate tokens/s "

@@ -191,7 +191,9 @@ def test_feedback_and_metrics(start_server: Callable[..., ServerThread]) -> None
     assert "supportkit_generation_tokens_total" in text and "supportkit_num_requests_waiting 0.0" in text
 
 
-def test_escalation_reaches_the_client_the_store_and_the_metrics(start_server: Callable[..., ServerThread]) -> None:
+def test_escalation_reaches_the_client_the_store_and_the_metrics(
+    start_server: Callable[..., ServerThread],
+) -> None:
     server = start_server()
     stream = _client(server).chat.completions.create(
         model=_base(server),

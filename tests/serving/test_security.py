@@ -59,6 +59,9 @@ def test_scopes_separate_customers_from_operators(start_server: Callable[..., Se
     assert call("GET", f"/v1/conversations/{conversation}", "k-app").status_code == 404  # not its own
     assert call("DELETE", f"/v1/conversations/{conversation}", "k-app").status_code == 404
     assert call("GET", f"/v1/conversations/{conversation}", "k-admin").status_code == 200
+    rating = {"response_id": reply["id"], "rating": "up"}
+    assert call("POST", "/v1/feedback", "k-app", json=rating).status_code == 404  # not its answer
+    assert call("POST", "/v1/feedback", "k-web", json=rating).status_code == 200
     assert call("GET", "/metrics", "k-web").status_code == 403
     assert call("GET", "/metrics", "k-admin").status_code == 200
     assert call("PUT", "/v1/users/u1/profile", "k-web", json={"name": "Ada"}).status_code == 403
