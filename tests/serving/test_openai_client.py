@@ -153,6 +153,7 @@ def test_errors_are_the_clients_exception_types(start_server: Callable[..., Serv
     [
         {"n": 2},
         {"logprobs": True},
+        {"presence_penalty": 0.5},
         {"tools": [{"type": "function", "function": {"name": "f"}}]},
         {"max_tokens": 10_000},
     ],
@@ -209,3 +210,20 @@ def test_escalation_reaches_the_client_the_store_and_the_metrics(
     assert stored.escalated and stored.messages[-1].content == text
     metrics = httpx.get(f"{server.url}/metrics").text
     assert 'supportkit_escalations_total{reason="human_request"} 1.0' in metrics
+
+
+def test_harmless_values_of_unsupported_fields_are_accepted(
+    start_server: Callable[..., ServerThread],
+) -> None:
+    server = start_server()
+    body = {
+        "model": _base(server),
+        "messages": [{"role": "user", "content": QUESTION}],
+        "max_tokens": 2,
+        "n": 1,
+        "logprobs": False,
+        "presence_penalty": 0.0,
+        "tools": [],
+        "response_format": {"type": "text"},
+    }
+    assert httpx.post(f"{server.url}/v1/chat/completions", json=body, timeout=60).status_code == 200

@@ -34,23 +34,24 @@ router = APIRouter()
 #: How often a waiting request checks whether its client is still connected (seconds).
 _POLL_S = 0.2
 
-#: Request fields that would change the result and are not supported: 400 unless left at their default.
-_UNSUPPORTED: dict[str, Any] = {
-    "n": 1,
-    "logprobs": False,
-    "top_logprobs": 0,
-    "tools": [],
-    "tool_choice": "none",
-    "functions": [],
-    "function_call": "none",
-    "logit_bias": {},
-    "presence_penalty": 0,
-    "frequency_penalty": 0,
-    "best_of": 1,
-    "echo": False,
-    "use_beam_search": False,
-    "audio": None,
-    "prediction": None,
+#: Request fields that would change the result and are not supported, with the values that change
+#: nothing (besides null/absent): anything else is a 400 naming the field.
+_UNSUPPORTED: dict[str, tuple[Any, ...]] = {
+    "n": (1,),
+    "best_of": (1,),
+    "logprobs": (False,),
+    "top_logprobs": (0,),
+    "tools": ([],),
+    "functions": ([],),
+    "tool_choice": ("none", "auto"),
+    "function_call": ("none", "auto"),
+    "logit_bias": ({},),
+    "presence_penalty": (0,),
+    "frequency_penalty": (0,),
+    "echo": (False,),
+    "use_beam_search": (False,),
+    "audio": (),
+    "prediction": (),
 }
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -87,11 +88,15 @@ def _text(message: ChatMessage, index: int) -> str:
     return "".join(parts)
 
 
+def _same(value: Any, harmless: Any) -> bool:
+    return bool(value == harmless) and isinstance(value, bool) == isinstance(harmless, bool)
+
+
 def _check(body: ChatCompletionRequest, state: ServerState) -> None:
     extras = body.model_extra or {}
-    for name, default in _UNSUPPORTED.items():
-        value = getattr(body, name, None) if name == "n" else extras.get(name)
-        if value is not None and value != default and not (value in ([], {}, 0, False) and not default):
+    for name, harmless in _UNSUPPORTED.items():
+        value = body.n if name == "n" else extras.get(name)
+        if value is not None and not any(_same(value, h) for h in harmless):
             raise APIError(400, f"`{name}` is not supported by this server; leave it out", param=name)
     fmt = extras.get("response_format")
     if fmt is not None and not (isinstance(fmt, dict) and fmt.get("type") == "text"):
@@ -287,14 +292,12 @@ class _Turn:
         }
 
     async def whole(self, request: Request) -> Any:
-        pieces: list[str] = []
         while True:
             event = await self._next(request)
             if event is None:
                 return JSONResponse(error_body(499, "client closed the request"), status_code=499)
             if isinstance(event, Delta):
                 self._tick()
-                pieces.append(event.text)
                 continue
             if isinstance(event, Failed):
                 raise APIError(event.status, event.message)
