@@ -239,6 +239,10 @@ class PromptConfig(_Section):
     remember_history: bool = True
     #: How many stored history messages a prompt may include (the budget may cut more).
     history_turns: int = 6
+    #: Seconds a store operation waits for another writer (retried with backoff) before failing.
+    store_timeout_s: float = 30.0
+    #: Longest stored message in characters (longer is cut, with a marker); ``None``: no cap.
+    store_max_message_chars: int | None = 20_000
     #: The strategies the ``combined`` strategy is composed of, in order.
     combined_parts: list[str] = field(
         default_factory=lambda: ["role_context", "knowledge", "few_shot", "cot"]
@@ -246,7 +250,11 @@ class PromptConfig(_Section):
 
     def validate(self) -> None:
         check_positive("prompt", self, "num_examples", "history_turns", allow_zero=True)
-        check_positive("prompt", self, "max_prompt_tokens")
+        check_positive("prompt", self, "max_prompt_tokens", "store_timeout_s")
+        if self.store_max_message_chars is not None and (
+            not isinstance(self.store_max_message_chars, int) or self.store_max_message_chars < 200
+        ):
+            fail("prompt", "store_max_message_chars", self.store_max_message_chars, "at least 200, or null")
         if self.mmr_lambda is not None:
             check_fraction("prompt", self, "mmr_lambda")
         check_choice("prompt", self, "selector", ("similarity", "random", "fixed"))
@@ -387,6 +395,9 @@ class KnowledgeConfig(_Section):
     #: Fuse BM25 with the embedding score (measured: hit@1 0.89 -> 0.92, hit@3 0.98 -> 1.0).
     hybrid: bool = True
     bm25_weight: float = 0.2
+    #: Distinct query terms BM25 scores at most (the rarest in the corpus are kept): bounds the cost
+    #: of a very long question.
+    max_query_terms: int = 64
     #: Where passage embeddings are kept (default: the supportkit cache).
     index_dir: str | None = None
     #: An answer sentence counts as supported when this similar to a passage sentence (and its
@@ -396,7 +407,7 @@ class KnowledgeConfig(_Section):
     cite: bool = True
 
     def validate(self) -> None:
-        check_positive("knowledge", self, "top_k", "chunk_chars")
+        check_positive("knowledge", self, "top_k", "chunk_chars", "max_query_terms")
         check_positive("knowledge", self, "overlap_chars", allow_zero=True)
         check_fraction("knowledge", self, "min_similarity", "bm25_weight", "support_similarity")
         if self.overlap_chars >= self.chunk_chars:

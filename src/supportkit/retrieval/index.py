@@ -12,7 +12,8 @@ from threadpoolctl import ThreadpoolController
 _BLAS = ThreadpoolController()
 
 
-def _scores(matrix: np.ndarray, query: np.ndarray) -> np.ndarray:
+def cosine_scores(matrix: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """``matrix @ query`` on one BLAS thread: shape (rows,), float32."""
     with _BLAS.limit(limits=1, user_api="blas"):
         return matrix @ query.astype(np.float32, copy=False)
 
@@ -26,7 +27,7 @@ def top_k(
     """
     if matrix.shape[0] == 0 or k <= 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-    scores = _scores(matrix, query)
+    scores = cosine_scores(matrix, query)
     if mask is not None:
         scores = np.where(mask, scores, -np.inf)
     k = min(k, int(np.isfinite(scores).sum()))

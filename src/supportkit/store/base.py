@@ -36,6 +36,10 @@ class Message:
     id: int | None = None
 
 
+#: (role, content, response_id, metadata JSON, created_at): a message ready to insert.
+PreparedMessage = tuple[str, str, str | None, str | None, float]
+
+
 def truncation_marker(original_chars: int) -> str:
     return f"\n[truncated by the store: the message had {original_chars} characters]"
 
@@ -57,7 +61,9 @@ class StoreBase:
         oversize: Literal["truncate", "error"],
     ) -> None:
         if max_message_chars is not None and max_message_chars < MIN_MESSAGE_CHARS:
-            raise ValueError(f"max_message_chars must be at least {MIN_MESSAGE_CHARS}, got {max_message_chars}")
+            raise ValueError(
+                f"max_message_chars must be at least {MIN_MESSAGE_CHARS}, got {max_message_chars}"
+            )
         if oversize not in OVERSIZE_POLICIES:
             raise ValueError(f"oversize must be one of {OVERSIZE_POLICIES}, got {oversize!r}")
         self._db = db
@@ -99,16 +105,10 @@ class StoreBase:
             raise InvalidRecordError(f"message metadata must be a mapping, got {type(meta).__name__}")
         return json.dumps(self._clean_value(meta), ensure_ascii=False, default=str)
 
-    def _insert_messages(
-        self,
-        conn: sqlite3.Connection,
-        user_id: str | None,
-        conversation_id: str | None,
-        messages: Sequence[Message],
-    ) -> list[int]:
-        """Insert ``messages`` (validated, redacted, capped) inside the caller's transaction."""
+    def _prepare(self, messages: Sequence[Message]) -> list[PreparedMessage]:
+        """Validate, redact and cap ``messages`` (before any lock is taken: redaction may be slow)."""
         now = time.time()
-        rows = []
+        prepared = []
         for n, message in enumerate(messages):
             if message.role not in ROLES:
                 raise InvalidRecordError(
@@ -116,10 +116,8 @@ class StoreBase:
                 )
             if message.response_id is not None and not isinstance(message.response_id, str):
                 raise InvalidRecordError(f"message {n}: response_id must be text")
-            rows.append(
+            prepared.append(
                 (
-                    user_id,
-                    conversation_id,
                     message.role,
                     self._clean_text(message.content, f"message {n} content"),
                     message.response_id,
@@ -127,12 +125,22 @@ class StoreBase:
                     now if message.created_at is None else float(message.created_at),
                 )
             )
+        return prepared
+
+    @staticmethod
+    def _insert(
+        conn: sqlite3.Connection,
+        user_id: str | None,
+        conversation_id: str | None,
+        prepared: Sequence[PreparedMessage],
+    ) -> list[int]:
+        """Insert prepared messages inside the caller's transaction; returns their row ids."""
         ids = []
-        for row in rows:
+        for role, content, response_id, meta, created_at in prepared:
             cursor = conn.execute(
                 "INSERT INTO messages (user_id, conversation_id, role, content, response_id, meta, "
                 "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                row,
+                (user_id, conversation_id, role, content, response_id, meta, created_at),
             )
             ids.append(int(cursor.lastrowid or 0))
         return ids

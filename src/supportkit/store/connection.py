@@ -94,7 +94,9 @@ class Database:
             )
         if isinstance(exc, sqlite3.IntegrityError):
             return ConflictError(f"{self.path}: {action} rejected by the schema: {exc}")
-        return StoreError(f"{self.path}: {action} failed: {exc} (is it a supportkit store on a writable disk?)")
+        return StoreError(
+            f"{self.path}: {action} failed: {exc} (is it a supportkit store on a writable disk?)"
+        )
 
     def _retry(self, action: str, attempt: Callable[[float], T]) -> T:
         deadline = time.monotonic() + self.timeout_s

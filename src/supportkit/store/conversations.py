@@ -88,18 +88,20 @@ class ConversationsMixin(StoreBase):
         Raises ``NotFoundError`` (unknown conversation), ``ConflictError`` (a response id already
         stored), ``InvalidRecordError`` (bad role, oversize with ``oversize='error'``), ``StoreError``.
         """
-        messages = list(messages)
+        prepared = self._prepare(messages)  # validates first: metadata is a mapping from here on
         escalated = any(_is_escalation(m) for m in messages)
 
         def write(conn: sqlite3.Connection) -> list[int]:
-            row = conn.execute("SELECT user_id FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+            row = conn.execute(
+                "SELECT user_id FROM conversations WHERE id = ?", (conversation_id,)
+            ).fetchone()
             if row is None:
                 raise NotFoundError(f"no conversation {conversation_id!r}; start_conversation() first")
-            ids = self._insert_messages(conn, row[0], conversation_id, messages)
+            ids = self._insert(conn, row[0], conversation_id, prepared)
             now = time.time()
             conn.execute(
-                "UPDATE conversations SET updated_at = ?, escalated_at = CASE WHEN ? AND escalated_at IS NULL "
-                "THEN ? ELSE escalated_at END WHERE id = ?",
+                "UPDATE conversations SET updated_at = ?, escalated_at = "
+                "CASE WHEN ? AND escalated_at IS NULL THEN ? ELSE escalated_at END WHERE id = ?",
                 (now, escalated, now, conversation_id),
             )
             return ids
@@ -192,8 +194,9 @@ class ConversationsMixin(StoreBase):
     def delete_conversation(self, conversation_id: str) -> bool:
         """Erase the conversation, its messages and their feedback; False when unknown."""
         return self._db.write(
-            lambda conn: conn.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,)).rowcount
-            > 0,
+            lambda conn: (
+                conn.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,)).rowcount > 0
+            ),
             "delete a conversation",
         )
 

@@ -47,6 +47,14 @@ _QUESTION = (
 )
 
 
+def _record(row: tuple[Any, ...]) -> FeedbackRecord:
+    fid, rid, rating, correction, comment, created, answer, question, cid, uid, meta = row
+    metadata = json.loads(meta) if meta else {}
+    return FeedbackRecord(
+        fid, rid, rating, correction, comment, created, answer, question, cid, uid, metadata
+    )
+
+
 class FeedbackMixin(StoreBase):
     def add_feedback(
         self, response_id: str, rating: str, correction: str | None = None, comment: str | None = None
@@ -63,7 +71,10 @@ class FeedbackMixin(StoreBase):
         comment = None if comment is None else self._clean_text(comment, "the comment")
 
         def write(conn: sqlite3.Connection) -> int:
-            if conn.execute("SELECT 1 FROM messages WHERE response_id = ?", (response_id,)).fetchone() is None:
+            if (
+                conn.execute("SELECT 1 FROM messages WHERE response_id = ?", (response_id,)).fetchone()
+                is None
+            ):
                 raise NotFoundError(
                     f"no response with id {response_id!r}: feedback needs the response id returned "
                     "with the answer, and the answer must have been stored"
@@ -101,4 +112,4 @@ class FeedbackMixin(StoreBase):
         )
         params = (rating, rating, since, since, conversation_id, conversation_id, limit, offset)
         rows = self._db.read(lambda conn: conn.execute(sql, params).fetchall(), "list feedback")
-        return [FeedbackRecord(*row[:10], json.loads(row[10]) if row[10] else {}) for row in rows]
+        return [_record(row) for row in rows]

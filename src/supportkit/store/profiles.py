@@ -69,7 +69,9 @@ class ProfilesMixin(StoreBase):
         the user's or nobody's). Raises ``InvalidRecordError`` (bad role, oversize with
         ``oversize='error'``), ``NotFoundError``, ``ConflictError`` or ``StoreError``.
         """
-        messages = [Message(role, content, metadata=meta or {}) for role, content, meta in turns]
+        prepared = self._prepare(
+            [Message(role, content, metadata=meta or {}) for role, content, meta in turns]
+        )
 
         def write(conn: sqlite3.Connection) -> None:
             if conversation_id is not None:
@@ -83,7 +85,7 @@ class ProfilesMixin(StoreBase):
                 conn.execute(
                     "UPDATE conversations SET updated_at = ? WHERE id = ?", (time.time(), conversation_id)
                 )
-            self._insert_messages(conn, user_id, conversation_id, messages)
+            self._insert(conn, user_id, conversation_id, prepared)
 
         self._db.write(write, "append turns")
 
@@ -123,7 +125,8 @@ class ProfilesMixin(StoreBase):
         def write(conn: sqlite3.Connection) -> dict[str, int]:
             feedback = conn.execute(
                 "SELECT COUNT(*) FROM feedback f JOIN messages m ON m.response_id = f.response_id "
-                "WHERE m.user_id = ? OR m.conversation_id IN (SELECT id FROM conversations WHERE user_id = ?)",
+                "WHERE m.user_id = ? "
+                "OR m.conversation_id IN (SELECT id FROM conversations WHERE user_id = ?)",
                 (user_id, user_id),
             ).fetchone()[0]
             messages = conn.execute(

@@ -21,13 +21,16 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from supportkit.store.connection import Database, StoreError
 from supportkit.store.conversations import ConversationsMixin
 from supportkit.store.feedback import FeedbackMixin
 from supportkit.store.migrations import MIGRATIONS, migrate
 from supportkit.store.profiles import ProfilesMixin
+
+if TYPE_CHECKING:
+    from supportkit.config import PromptConfig
 
 __all__ = ["MIGRATIONS", "Store", "StoreError"]
 
@@ -67,6 +70,19 @@ class Store(ProfilesMixin, ConversationsMixin, FeedbackMixin):
             oversize=oversize,
         )
         migrate(self._db)
+
+    @classmethod
+    def from_settings(cls, prompt: PromptConfig, *, redact: Callable[[str], str] | None = None) -> Store:
+        """The store ``prompt.store_path`` names, with ``prompt.store_timeout_s`` and
+        ``prompt.store_max_message_chars``. Raises :class:`StoreError` (no path set, unusable file)."""
+        if not prompt.store_path:
+            raise StoreError("no store configured: set prompt.store_path to a SQLite file")
+        return cls(
+            prompt.store_path,
+            redact=redact,
+            timeout_s=prompt.store_timeout_s,
+            max_message_chars=prompt.store_max_message_chars,
+        )
 
     @property
     def timeout_s(self) -> float:
