@@ -41,8 +41,8 @@ def _bank_with(vectors: np.ndarray, template: Any) -> Any:
 
 
 def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
-    from supportkit.retrieval.bank import ExampleBank
     from supportkit.prompts.selection import SimilaritySelector
+    from supportkit.retrieval.bank import ExampleBank
 
     banks: dict[str, Any] = {}
     notes = []

@@ -20,7 +20,7 @@ from supportkit import __version__
 from supportkit.errors import SupportKitError
 from supportkit.registry import Registry
 
-#: Modules whose import registers subcommands. Later packages append themselves here.
+#: Modules whose import registers subcommands; a new command module is added to this list by hand.
 COMMAND_MODULES = [
     "supportkit.models.commands",
     "supportkit.pipelines.commands",

@@ -19,8 +19,8 @@ from supportkit.guardrails.output import (
     leaked_words,
     rephrase_slot,
 )
-from supportkit.retrieval.bank import ExampleBank
 from supportkit.prompts.prompt_sets import load_prompt_set
+from supportkit.retrieval.bank import ExampleBank
 from supportkit.retrieval.embedder import HashingEmbedder, MiniLMEmbedder
 from supportkit.retrieval.knowledge import Hit
 from supportkit.retrieval.passages import Passage

@@ -11,11 +11,11 @@ import pytest
 from supportkit.data.project import KNOWLEDGE_BASE
 from supportkit.errors import DataError
 from supportkit.prompts import STRATEGIES
-from supportkit.retrieval.bank import ExampleBank
 from supportkit.prompts.base import PromptContext, PromptRequest
 from supportkit.prompts.prompt_sets import load_prompt_set
 from supportkit.prompts.render import render
 from supportkit.prompts.selection import make_selector
+from supportkit.retrieval.bank import ExampleBank
 from supportkit.retrieval.embedder import HashingEmbedder
 from supportkit.retrieval.knowledge import KnowledgeBase
 from supportkit.retrieval.passages import Article, load_articles, split_passages

@@ -11,8 +11,8 @@ from supportkit import LoRAModel, PEFTModel
 from supportkit.config import Config
 from supportkit.errors import ConfigError, UnknownNameError
 from supportkit.pipelines.inference import InferencePipeline, RequestError
-from supportkit.pipelines.stream import after_marker as _after_marker
 from supportkit.pipelines.response import Request
+from supportkit.pipelines.stream import after_marker as _after_marker
 from supportkit.retrieval.bank import ExampleBank
 from supportkit.retrieval.embedder import HashingEmbedder
 from tests.helpers import chat_batch, train_steps

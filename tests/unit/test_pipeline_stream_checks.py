@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -24,7 +24,7 @@ from supportkit.retrieval.embedder import HashingEmbedder
 class ScriptedDecoder:
     """Answers every item with ``SCRIPT[0]`` (set by the test), streamed in 3-character pieces."""
 
-    script: list[str] = [""]
+    script: ClassVar[list[str]] = [""]
 
     def __init__(self, model: Any, *, batch_size: int = 8) -> None:
         self.model = model
@@ -153,7 +153,10 @@ def test_a_store_failure_after_generation_keeps_the_answer(
 ) -> None:
     config = tiny_config.with_overrides(["generation.engine=scripted-test"])
     pipeline = InferencePipeline(
-        PEFTModel(config), config, bank=ExampleBank(embedder=HashingEmbedder()), store=FailingStore()  # type: ignore[arg-type]
+        PEFTModel(config),
+        config,
+        bank=ExampleBank(embedder=HashingEmbedder()),
+        store=FailingStore(),  # type: ignore[arg-type]
     )
     ScriptedDecoder.script[0] = "Your parcel arrives on Monday."
     r = pipeline.respond("where is my parcel, I am Ann at ann@example.com", user_id="ann@example.com")

@@ -8,13 +8,13 @@ import pytest
 
 from supportkit.errors import ConfigError, UnknownNameError
 from supportkit.prompts import STRATEGIES, PromptContext, PromptRequest
-from supportkit.retrieval.bank import ExampleBank
 from supportkit.prompts.chain_of_thought import split_reasoning
 from supportkit.prompts.prompt_sets import load_prompt_set
 from supportkit.prompts.render import plan_messages, render
 from supportkit.prompts.role_context import render_user_context
 from supportkit.prompts.roles import ROLE_DEFINITIONS, resolve_role
 from supportkit.prompts.selection import make_selector
+from supportkit.retrieval.bank import ExampleBank
 from supportkit.retrieval.embedder import HashingEmbedder
 
 RETAIL = load_prompt_set("retail")
@@ -228,3 +228,18 @@ def test_customer_text_cannot_open_a_turn(bank: ExampleBank, smol_tokenizer: Any
     )
     im_start = smol_tokenizer.convert_tokens_to_ids("<|im_start|>")
     assert out.input_ids.count(im_start) == 3  # system, user, assistant prompt: nothing injected
+
+
+def test_duplicate_examples_never_fill_two_slots() -> None:
+    from supportkit.prompts.selection import make_selector
+
+    bank = ExampleBank(embedder=HashingEmbedder())
+    for _ in range(3):
+        bank.add("How do I return shoes?", "Use Return item under Orders.", intent="return")
+    bank.add("how do I  RETURN shoes?", "Same question, other spacing.", intent="return")
+    bank.add("Where is my parcel?", "Track it under Orders.", intent="shipping")
+    bank.add("Can I pay by invoice?", "Yes, for business accounts.", intent="billing")
+    for name, lam in (("similarity", None), ("similarity", 0.5), ("random", None), ("fixed", None)):
+        chosen = make_selector(name, mmr_lambda=lam).select(bank, "how do I return my shoes", 3)
+        questions = [s.example.question.lower().split() for s in chosen]
+        assert len(chosen) == 3 and len({" ".join(q) for q in questions}) == 3, name

@@ -40,7 +40,7 @@ class Sampling:
 
     @classmethod
     def from_config(cls, settings: GenerationConfig, **overrides: Any) -> Sampling:
-        values = {
+        values: dict[str, Any] = {
             "max_new_tokens": settings.max_new_tokens,
             "min_new_tokens": settings.min_new_tokens,
             "do_sample": settings.do_sample,

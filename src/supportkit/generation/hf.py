@@ -53,7 +53,7 @@ def generation_kwargs(
             raise ValueError("repetition_penalty_scope 'generated' needs the prompt width")
         from transformers import LogitsProcessorList
 
-        skip = prompt_width if s.repetition_penalty_scope == "generated" else 0
+        skip = (prompt_width or 0) if s.repetition_penalty_scope == "generated" else 0
         kwargs["logits_processor"] = LogitsProcessorList(
             [stop_token_safe_penalty(s.repetition_penalty, skip, stop_token_ids(tokenizer))]
         )
@@ -147,7 +147,7 @@ def generate_ids(
         if eos in new:
             new, reason = new[: new.index(eos)], "stop"
         else:
-            while new and new[-1] == pad and len(new) < s.max_new_tokens:
+            while new and new[-1] == pad:
                 new.pop()  # a row ended by its stopping criteria is padded to the batch's length
         text = tokenizer.decode(new, skip_special_tokens=True)
         text, stopped = cut_at_stop(text, stops[row])

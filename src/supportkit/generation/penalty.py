@@ -20,7 +20,7 @@ def stop_token_safe_penalty(penalty: float, prompt_width: int, exempt: Sequence[
     """A :class:`StopTokenSafeRepetitionPenalty` (imported lazily: transformers is heavy)."""
     from transformers import LogitsProcessor
 
-    class StopTokenSafeRepetitionPenalty(LogitsProcessor):  # type: ignore[misc]
+    class StopTokenSafeRepetitionPenalty(LogitsProcessor):
         """transformers' repetition penalty (divide positive logits, multiply negative ones, once
         per distinct earlier token), counting tokens from position ``prompt_width`` on (0: the
         prompt too) and leaving the ``exempt`` (stop) tokens' logits untouched.

@@ -14,6 +14,24 @@ if TYPE_CHECKING:
 
 
 class Callback:
+    """Hooks into :class:`TrainingPipeline` (subclass and override the ones you need; every
+    default does nothing).
+
+    Each hook receives the trainer and its :class:`TrainerState` (``global_step``, ``epoch``,
+    best metric, ...). Hooks are called in the order the callbacks were given, on every training
+    process (``on_save`` on the main process only); nothing catches their exceptions, so one
+    raised by a hook propagates out of ``train()``. ``compute_loss`` may replace the built-in
+    loss; ``on_evaluate`` may add metrics.
+
+    Example::
+
+        class PrintLoss(Callback):
+            def on_step_end(self, trainer, state, metrics):
+                print(state.global_step, metrics["loss"])
+
+        TrainingPipeline(model, config, callbacks=[PrintLoss()]).train(data)
+    """
+
     def on_train_begin(self, trainer: TrainingPipeline, state: TrainerState) -> None:
         """Called once, after a resume has been applied."""
 

@@ -73,7 +73,9 @@ def build_components(
         knowledge_min_similarity=k.min_similarity,
         combined_parts=tuple(p.combined_parts),
     )
-    return Components(prompt_set, bank, store, knowledge, context, _guard(config, prompt_set, bank, knowledge))
+    return Components(
+        prompt_set, bank, store, knowledge, context, _guard(config, prompt_set, bank, knowledge)
+    )
 
 
 def _guard(config: Config, ps: PromptSet, bank: ExampleBank, knowledge: KnowledgeBase | None) -> Guard:

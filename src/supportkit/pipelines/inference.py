@@ -20,7 +20,7 @@ from typing import Any
 
 from supportkit.config import Config
 from supportkit.errors import SupportKitError
-from supportkit.generation import Decoder, DecodeItem, Generated, QueueSink, Sampling, make_decoder
+from supportkit.generation import DecodeItem, Decoder, Generated, QueueSink, Sampling, make_decoder
 from supportkit.guardrails.guard import Assessment
 from supportkit.pipelines.components import build_components
 from supportkit.pipelines.recorder import ConversationRecorder
@@ -115,7 +115,9 @@ class InferencePipeline:
         self.prompt_set, self.bank, self.store = parts.prompt_set, parts.bank, parts.store
         self.knowledge, self._context, self.guard = parts.knowledge, parts.context, parts.guard
         self.recorder = ConversationRecorder(self.store, enabled=self.settings.remember_history)
-        self.decoder = decoder or make_decoder(self.settings.engine, model, batch_size=self.settings.batch_size)
+        self.decoder = decoder or make_decoder(
+            self.settings.engine, model, batch_size=self.settings.batch_size
+        )
         # one decode worker: requests from any thread are decoded one call at a time, in order
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="supportkit-decode")
         self._role = self.settings.role
@@ -134,19 +136,31 @@ class InferencePipeline:
         self._role = role
 
     def generate_response(
-        self, query: str, strategy: str | None = None, user_context: Mapping[str, Any] | None = None, **kw: Any
+        self,
+        query: str,
+        strategy: str | None = None,
+        user_context: Mapping[str, Any] | None = None,
+        **kw: Any,
     ) -> str:
         """The answer text. Keyword arguments are those of :class:`Request`."""
         return self.respond(query, strategy, user_context, **kw).text
 
     def respond(
-        self, query: str, strategy: str | None = None, user_context: Mapping[str, Any] | None = None, **kw: Any
+        self,
+        query: str,
+        strategy: str | None = None,
+        user_context: Mapping[str, Any] | None = None,
+        **kw: Any,
     ) -> Response:
         """The answer with its metadata (strategy, role, prompt version, examples, usage, ...)."""
         return self.respond_batch([Request(query, strategy, user_context=user_context, **kw)])[0]
 
     def prompt_for(
-        self, query: str, strategy: str | None = None, user_context: Mapping[str, Any] | None = None, **kw: Any
+        self,
+        query: str,
+        strategy: str | None = None,
+        user_context: Mapping[str, Any] | None = None,
+        **kw: Any,
     ) -> RenderedPrompt:
         """The chat messages and token ids a request would be sent as (nothing is generated)."""
         return self.prepare(Request(query, strategy, user_context=user_context, **kw)).rendered
@@ -264,7 +278,10 @@ class InferencePipeline:
             self._context,
         )
         rendered = render(
-            plan, self.tokenizer, max_prompt_tokens=s.max_prompt_tokens, max_new_tokens=sampling.max_new_tokens
+            plan,
+            self.tokenizer,
+            max_prompt_tokens=s.max_prompt_tokens,
+            max_new_tokens=sampling.max_new_tokens,
         )
         adapter = request.adapter or s.role_adapters.get(role or "")
         check = list(plan.passages) or list(assessment.hits)

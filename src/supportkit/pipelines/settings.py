@@ -18,7 +18,7 @@ from supportkit.generation import Sampling
 class PipelineSettings:
     #: Default strategy and role (a request may name its own).
     strategy: str
-    role: str | None
+    role: str
     custom_roles: Mapping[str, str]
     #: Adapter per role (``prompt.role_adapters``).
     role_adapters: Mapping[str, str]

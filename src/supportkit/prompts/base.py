@@ -12,10 +12,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from supportkit.retrieval.bank import ExampleBank
 from supportkit.prompts.prompt_sets import PromptSet
 from supportkit.prompts.selection import Selected, Selector
 from supportkit.registry import Registry
+from supportkit.retrieval.bank import ExampleBank
 from supportkit.retrieval.knowledge import Hit, KnowledgeBase
 
 Message = Mapping[str, str]
@@ -70,6 +70,26 @@ class PromptPlan:
 
 
 class Strategy(ABC):
+    """A prompt strategy: turns a :class:`PromptRequest` into a :class:`PromptPlan` (system parts,
+    examples, passages, history, query) that ``prompts.render`` turns into token ids.
+
+    Subclasses set ``name``, implement :meth:`contribute` and register with
+    ``@STRATEGIES.register(name)``; they are stateless (one instance per request is fine) and
+    read shared state only from ``ctx`` (prompt set, bank, selector, knowledge base).
+
+    Raises (from ``build``): UnknownNameError for an unknown role; whatever the selector or the
+    knowledge base raise (e.g. ModelLoadError when the embedder is missing).
+
+    Example::
+
+        @STRATEGIES.register("polite")
+        class Polite(Strategy):
+            name = "polite"
+
+            def contribute(self, plan, request, ctx):
+                plan.system.append("Always thank the customer.")
+    """
+
     name: ClassVar[str]
 
     def build(self, request: PromptRequest, ctx: PromptContext) -> PromptPlan:

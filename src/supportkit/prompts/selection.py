@@ -12,9 +12,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
+
 from supportkit.data.readers import QAExample
-from supportkit.retrieval.bank import BankSnapshot, ExampleBank
 from supportkit.registry import Registry
+from supportkit.retrieval.bank import BankSnapshot, ExampleBank
 from supportkit.retrieval.index import mmr, top_k
 
 
@@ -58,7 +60,7 @@ def _candidates(snapshot: BankSnapshot, intent: str | None) -> list[int]:
 
 
 def _ranked_unique(
-    rank: Callable[[int], tuple[Sequence[int], Sequence[float]]], snapshot: BankSnapshot, k: int, pool: int
+    rank: Callable[[int], tuple[np.ndarray, np.ndarray]], snapshot: BankSnapshot, k: int, pool: int
 ) -> list[tuple[int, float]]:
     """``k`` distinct examples from a ranking, asking it for more until enough are distinct."""
     fetch = k
@@ -90,7 +92,7 @@ class SimilaritySelector:
         pool = len(snapshot) if mask is None else int(mask.sum())
         lambda_ = self.mmr_lambda
 
-        def rank(n: int) -> tuple[Sequence[int], Sequence[float]]:
+        def rank(n: int) -> tuple[np.ndarray, np.ndarray]:
             if lambda_ is None:
                 return top_k(snapshot.vectors, q, n, mask)
             return mmr(snapshot.vectors, q, n, lambda_=lambda_, mask=mask)

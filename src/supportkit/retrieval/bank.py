@@ -196,7 +196,9 @@ class ExampleBank:
         if len(examples) != vectors.shape[0]:
             raise ValueError(f"{len(examples)} examples but {vectors.shape[0]} vectors")
         if n and self._buffer.shape[1] != vectors.shape[1]:
-            raise ValueError(f"vectors of width {vectors.shape[1]} added to a bank of width {self._buffer.shape[1]}")
+            raise ValueError(
+                f"vectors of width {vectors.shape[1]} added to a bank of width {self._buffer.shape[1]}"
+            )
         if n + k > self._buffer.shape[0]:
             # grow by doubling: a fresh buffer, so snapshots of the old one stay as they were
             grown = np.zeros((max(16, 2 * (n + k)), vectors.shape[1]), dtype=np.float32)
