@@ -13,7 +13,8 @@ from supportkit.errors import ConfigError
 from supportkit.serving.auth import KeyRing
 from tests.serving.conftest import ServerThread
 
-ASK = {"messages": [{"role": "user", "content": "Where is my parcel?"}], "max_tokens": 2}
+QUESTION = "Where is my parcel?"
+ASK = {"messages": [{"role": "user", "content": QUESTION}], "max_tokens": 2}
 
 
 def test_serve_refuses_a_public_address_without_keys(
@@ -62,6 +63,13 @@ def test_scopes_separate_customers_from_operators(start_server: Callable[..., Se
     rating = {"response_id": reply["id"], "rating": "up"}
     assert call("POST", "/v1/feedback", "k-app", json=rating).status_code == 404  # not its answer
     assert call("POST", "/v1/feedback", "k-web", json=rating).status_code == 200
+    assert call("GET", "/v1/feedback", "k-web").status_code == 403  # the export is the operators'
+    exported = call("GET", "/v1/feedback?rating=up", "k-admin").json()["data"]
+    assert [(f["response_id"], f["question"]) for f in exported] == [(reply["id"], QUESTION)]
+    assert "api_key" not in exported[0]["meta"]
+    assert call("GET", "/v1/conversations", "k-web").status_code == 403
+    listed = call("GET", "/v1/conversations", "k-admin").json()["data"]
+    assert [(c["id"], c["message_count"]) for c in listed] == [(conversation, 2)]
     assert call("GET", "/metrics", "k-web").status_code == 403
     assert call("GET", "/metrics", "k-admin").status_code == 200
     assert call("PUT", "/v1/users/u1/profile", "k-web", json={"name": "Ada"}).status_code == 403

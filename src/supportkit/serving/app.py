@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from supportkit import __version__
 from supportkit.config import ServingConfig
-from supportkit.serving import chat, errors, support
+from supportkit.serving import admin, chat, errors, support
 from supportkit.serving.auth import KeyRing, RateLimiter, load_keyring
 from supportkit.serving.engine import Engine
 from supportkit.serving.metrics import Metrics
@@ -84,6 +84,7 @@ def create_app(
     errors.install(app)
     app.include_router(chat.router)
     app.include_router(support.router)
+    app.include_router(admin.router)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

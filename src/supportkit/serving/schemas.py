@@ -191,3 +191,37 @@ class Profile(BaseModel):
 class Health(BaseModel):
     status: str
     detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class ConversationSummary(BaseModel):
+    id: str
+    user: str | None = None
+    status: str
+    escalated: bool
+    created_at: float
+    updated_at: float
+    message_count: int
+
+
+class ConversationList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ConversationSummary]
+
+
+class FeedbackItem(BaseModel):
+    id: int
+    response_id: str
+    rating: str
+    correction: str | None = None
+    comment: str | None = None
+    created_at: float
+    question: str | None = None
+    answer: str
+    conversation_id: str | None = None
+    user: str | None = None
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+
+class FeedbackList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[FeedbackItem]
