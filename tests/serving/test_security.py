@@ -11,7 +11,7 @@ import pytest
 from supportkit.cli import main
 from supportkit.errors import ConfigError
 from supportkit.serving.auth import KeyRing
-from tests.serving.conftest import ServerThread
+from tests.serving.conftest import ServerThread, serving_config
 
 QUESTION = "Where is my parcel?"
 ASK = {"messages": [{"role": "user", "content": QUESTION}], "max_tokens": 2}
@@ -103,3 +103,31 @@ def test_admin_loads_and_unloads_adapters_only_when_allowed(
     assert unload.status_code == 200 and "returns" not in models()
     gone = httpx.post(server.url + "/v1/chat/completions", json={"model": "returns", **ASK}, timeout=60)
     assert gone.status_code == 404
+
+
+def test_declared_adapters_are_validated_at_start(
+    tiny_model_dir: Path, tmp_path: Path, smol_tokenizer: object
+) -> None:
+    from supportkit.config import Config
+    from supportkit.models.peft import PEFTModel
+    from supportkit.retrieval.embedder import HashingEmbedder
+    from supportkit.serving.commands import build_server
+    from supportkit.testing import build_tiny_model_dir
+
+    other_base = build_tiny_model_dir(tmp_path / "other-base", smol_tokenizer, seed=7)
+    foreign = PEFTModel(Config().with_overrides([f"model.name_or_path={other_base}"]))
+    foreign.save_model(tmp_path / "foreign")
+
+    def build(path: Path) -> object:
+        config = serving_config(tiny_model_dir, tmp_path, {"returns": str(path)})
+        return build_server(config, embedder=HashingEmbedder(), project_defaults=False)
+
+    with pytest.raises(ConfigError, match=r"serving.adapters.returns: .*not a directory"):
+        build(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match=r"serving.adapters.returns"):
+        build(tmp_path / "empty")
+    with pytest.raises(
+        ConfigError, match=r"serving.adapters.returns: this adapter was trained on base .*other-base"
+    ):
+        build(tmp_path / "foreign")

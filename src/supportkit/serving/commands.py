@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from supportkit.cli import add_config_arguments, command, load_config
-from supportkit.errors import ConfigError
+from supportkit.errors import ConfigError, SupportKitError
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,8 @@ def build_server(config: Any, *, embedder: Any = None, project_defaults: bool = 
     with the project's own data (a source checkout).
 
     Raises:
-        ConfigError: an adapter directory is missing, incomplete or trained on another base.
+        ConfigError: an adapter directory is missing, incomplete, unsafe or trained on another base
+            (the message names the ``serving.adapters`` entry).
     """
     from supportkit.data.project import apply_project_defaults
     from supportkit.models.peft import PEFTModel
@@ -66,7 +67,7 @@ def build_server(config: Any, *, embedder: Any = None, project_defaults: bool = 
         previous = model.active_adapter
         try:
             model.load_adapter(path, name)
-        except ConfigError as exc:
+        except (SupportKitError, OSError) as exc:  # missing files, another base, unsafe weights, ...
             raise ConfigError(f"serving.adapters.{name}: {exc}") from exc
         model.set_adapter(previous)
     pipeline = InferencePipeline(model, config, embedder=embedder)
