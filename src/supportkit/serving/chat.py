@@ -12,7 +12,6 @@ acknowledged (the JSON response, or the stream's finishing chunk); a request tha
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -22,11 +21,19 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from supportkit.serving import schemas
 from supportkit.serving.auth import Principal
 from supportkit.serving.engine import Delta, Done, Failed, Job, Overloaded, Result, Settings
 from supportkit.serving.errors import APIError, error_body
 from supportkit.serving.logs import redact_for_log
-from supportkit.serving.schemas import ChatCompletion, ChatCompletionRequest, ChatMessage, ErrorBody
+from supportkit.serving.schemas import (
+    ChatCompletion,
+    ChatCompletionRequest,
+    ChatMessage,
+    ErrorBody,
+    SupportkitMeta,
+)
+from supportkit.serving.schemas import Delta as Delta_
 from supportkit.serving.state import ServerState, authorize, log, state_of
 from supportkit.serving.store_io import commit_turn, owned_conversation
 
@@ -268,28 +275,21 @@ class _Turn:
         elif result.escalation and result.escalation.get("reason") == "low_groundedness":
             m.groundedness_fallbacks.labels("handoff").inc()
 
-    def _meta(self, result: Result) -> dict[str, Any]:
-        return {
-            "response_id": self.id,
-            "conversation_id": self.conversation_id,
-            "strategy": result.strategy,
-            "role": result.role,
-            "adapter": result.adapter,
-            "prompt_version": result.prompt_version,
-            "intent": result.intent,
-            "citations": result.citations,
-            "escalation": result.escalation,
-            "groundedness": result.groundedness,
-            "guardrails": result.guardrails,
-            "client_system": "ignored" if self.dropped_system else None,
-        }
-
-    def _usage(self, result: Result) -> dict[str, int]:
-        return {
-            "prompt_tokens": result.prompt_tokens,
-            "completion_tokens": result.generated_tokens,
-            "total_tokens": result.prompt_tokens + result.generated_tokens,
-        }
+    def _meta(self, result: Result) -> SupportkitMeta:
+        return SupportkitMeta(
+            response_id=self.id,
+            conversation_id=self.conversation_id,
+            strategy=result.strategy,
+            role=result.role,
+            adapter=result.adapter,
+            prompt_version=result.prompt_version,
+            intent=result.intent,
+            citations=result.citations,
+            escalation=result.escalation,
+            groundedness=result.groundedness,
+            guardrails=result.guardrails,
+            client_system="ignored" if self.dropped_system else None,
+        )
 
     async def whole(self, request: Request) -> Any:
         while True:
@@ -302,39 +302,25 @@ class _Turn:
             if isinstance(event, Failed):
                 raise APIError(event.status, event.message)
             result = event.result
-            text = result.text
-            await self._commit(result, text)
-            return {
-                "id": self.id,
-                "object": "chat.completion",
-                "created": self.created,
-                "model": self.body.model,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": text},
-                        "finish_reason": result.finish_reason,
-                    }
-                ],
-                "usage": self._usage(result),
-                "supportkit": self._meta(result),
-            }
+            await self._commit(result, result.text)
+            used = schemas.usage(result.prompt_tokens, result.generated_tokens)
+            return schemas.completion(
+                self.id,
+                self.created,
+                self.body.model,
+                result.text,
+                result.finish_reason,
+                used,
+                self._meta(result),
+            )
 
-    def _chunk(self, delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
-        chunk = {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.body.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-            **extra,
-        }
-        return f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
+    def _chunk(self, delta: Delta_ | None, finish: str | None = None, **extra: Any) -> str:
+        return schemas.chunk(self.id, self.created, self.body.model, delta, finish, **extra)
 
     async def stream(self, request: Request) -> AsyncIterator[str]:
         include_usage = bool(self.body.stream_options and self.body.stream_options.include_usage)
         try:
-            yield self._chunk({"role": "assistant", "content": ""})
+            yield self._chunk(Delta_(role="assistant", content=""))
             pieces: list[str] = []
             while True:
                 event = await self._next(request)
@@ -343,29 +329,21 @@ class _Turn:
                 if isinstance(event, Delta):
                     self._tick()
                     pieces.append(event.text)
-                    yield self._chunk({"content": event.text})
+                    yield self._chunk(Delta_(content=event.text))
                     continue
                 if isinstance(event, Failed):
-                    yield f"data: {json.dumps(error_body(event.status, event.message))}\n\n"
+                    yield schemas.sse(error_body(event.status, event.message))
                     break
                 result = event.result
                 try:
                     await self._commit(result, "".join(pieces))
                 except APIError as exc:
-                    yield f"data: {json.dumps(exc.body())}\n\n"
+                    yield schemas.sse(exc.body())
                     break
-                yield self._chunk({}, result.finish_reason, supportkit=self._meta(result))
+                yield self._chunk(Delta_(), result.finish_reason, meta=self._meta(result))
                 if include_usage:
-                    usage = {
-                        "id": self.id,
-                        "object": "chat.completion.chunk",
-                        "created": self.created,
-                        "model": self.body.model,
-                        "choices": [],
-                        "usage": self._usage(result),
-                    }
-                    yield f"data: {json.dumps(usage)}\n\n"
+                    yield self._chunk(None, used=schemas.usage(result.prompt_tokens, result.generated_tokens))
                 break
-            yield "data: [DONE]\n\n"
+            yield schemas.sse("[DONE]")
         finally:
             self.job.cancel()  # a no-op after the end; stops the row when the client went away

@@ -15,6 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from supportkit.serving.schemas import ErrorBody, ErrorDetail
+
 log = logging.getLogger(__name__)
 
 _TYPES = {
@@ -58,14 +60,13 @@ class APIError(Exception):
 def error_body(
     status: int, message: str, *, param: str | None = None, code: str | None = None
 ) -> dict[str, Any]:
-    return {
-        "error": {
-            "message": message,
-            "type": _TYPES.get(status, "APIError"),
-            "param": param,
-            "code": code if code is not None else status,
-        }
-    }
+    detail = ErrorDetail(
+        message=message,
+        type=_TYPES.get(status, "APIError"),
+        param=param,
+        code=code if code is not None else status,
+    )
+    return ErrorBody(error=detail).model_dump(mode="json")
 
 
 def error_response(status: int, message: str, **kwargs: Any) -> JSONResponse:

@@ -7,6 +7,7 @@ metadata travels in a ``supportkit`` object next to the standard fields.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -225,3 +226,48 @@ class FeedbackItem(BaseModel):
 class FeedbackList(BaseModel):
     object: Literal["list"] = "list"
     data: list[FeedbackItem]
+
+
+# --- building the wire format (the only place that knows OpenAI's shapes) ---------------------------
+def usage(prompt_tokens: int, completion_tokens: int) -> Usage:
+    return Usage(
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        total_tokens=prompt_tokens + completion_tokens,
+    )
+
+
+def completion(
+    id: str, created: int, model: str, text: str, finish: str, used: Usage, meta: SupportkitMeta
+) -> dict[str, Any]:
+    """A whole ``chat.completion`` as JSON-ready data."""
+    choice = Choice(index=0, message=AssistantMessage(content=text), finish_reason=finish)  # type: ignore[arg-type]
+    body = ChatCompletion(id=id, created=created, model=model, choices=[choice], usage=used, supportkit=meta)
+    return body.model_dump(mode="json")
+
+
+def sse(data: dict[str, Any] | str) -> str:
+    """One server-sent event: ``data: JSON`` (or ``data: [DONE]``) and a blank line."""
+    payload = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+    return f"data: {payload}\n\n"
+
+
+def chunk(
+    id: str,
+    created: int,
+    model: str,
+    delta: Delta | None,
+    finish: str | None = None,
+    *,
+    used: Usage | None = None,
+    meta: SupportkitMeta | None = None,
+) -> str:
+    """A ``chat.completion.chunk`` event; ``delta`` ``None`` gives the usage chunk (``choices: []``)."""
+    choices = [] if delta is None else [ChunkChoice(index=0, delta=delta, finish_reason=finish)]  # type: ignore[arg-type]
+    body = ChatCompletionChunk(
+        id=id, created=created, model=model, choices=choices, usage=used, supportkit=meta
+    )
+    data = body.model_dump(mode="json", exclude_none=True)
+    for dumped in data["choices"]:
+        dumped["finish_reason"] = finish  # always present, null until the finishing chunk
+    return sse(data)
