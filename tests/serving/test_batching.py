@@ -78,11 +78,25 @@ def test_overload_gets_503_with_retry_after_then_recovers(start_server: Callable
                 retry_after.append(r.headers["Retry-After"])
                 assert r.json()["error"]["type"] == "ServiceUnavailableError"
 
+    engine = server.app.state.supportkit.engine
+    peak = [0]
+    done = threading.Event()
+
+    def watch() -> None:  # the queue never holds more than serving.max_queue requests
+        while not done.is_set():
+            peak[0] = max(peak[0], engine.waiting)
+            time.sleep(0.001)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
     threads = [threading.Thread(target=post) for _ in range(12)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(120)
+    done.set()
+    watcher.join()
+    assert 1 <= peak[0] <= 2
     assert set(statuses) <= {200, 503} and statuses.count(503) >= 1 and statuses.count(200) >= 3
     assert all(int(v) >= 1 for v in retry_after)
     assert server.app.state.supportkit.engine.waiting == 0  # nothing left behind
