@@ -189,8 +189,10 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
         "notes": [
             f"8 clients: {eight['speedup']}x the one-at-a-time aggregate tokens/s "
             f"(target 3x), TTFT p95 {eight['ttft_p95_s']} s (target < 2 s).",
-            "Batching here is static: requests waiting when a batch starts go together; a request that "
-            "arrives during a batch waits for it to end (its TTFT includes that wait).",
+            "Batching here is static: requests waiting when a batch starts go together, and a request "
+            "that arrives during a batch waits for the whole batch to end, so TTFT includes that wait "
+            "(continuous batching, new requests joining at a step boundary, belongs to the decoder seam). "
+            "TTFT is measured to the first released text; the stream guard releases whole sentences.",
         ],
     }
 
