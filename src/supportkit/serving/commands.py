@@ -60,6 +60,8 @@ def build_server(config: Any, *, embedder: Any = None, project_defaults: bool = 
 
     if project_defaults:
         config = apply_project_defaults(config)
+    if config.generation.batch_size < config.serving.max_batch_size:  # one engine batch, one decode call
+        config.generation.batch_size = config.serving.max_batch_size
     model = PEFTModel(config)
     for name, path in config.serving.adapters.items():
         if not Path(path).is_dir():
