@@ -167,7 +167,8 @@ class Engine:
 
     @property
     def waiting(self) -> int:
-        return sum(isinstance(item, Job) for item in self._pending)
+        with self._cond:  # a re-entrant lock: submit() asks while holding it
+            return sum(isinstance(item, Job) for item in self._pending)
 
     # --- requests ------------------------------------------------------------------------------------
     def submit(self, job: Job) -> None:
