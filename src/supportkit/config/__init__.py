@@ -16,8 +16,9 @@ YAML scalars, then checked against the field's declared type. Booleans are YAML 
 Modules: :mod:`~supportkit.config.model` (model, generation), :mod:`~supportkit.config.adaptation`
 (lora, adapter, peft), :mod:`~supportkit.config.prompting` (prompt, knowledge),
 :mod:`~supportkit.config.guardrails`, :mod:`~supportkit.config.training` (training, data,
-evaluation), :mod:`~supportkit.config.loader` (YAML, overrides), :mod:`~supportkit.config.core`
-(``Config``) and :mod:`~supportkit.config.methods` (the adaptation-method catalogue).
+evaluation), :mod:`~supportkit.config.serving`, :mod:`~supportkit.config.loader` (YAML,
+overrides), :mod:`~supportkit.config.core` (``Config``) and :mod:`~supportkit.config.methods` (the
+adaptation-method catalogue).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from supportkit.config.model import (
     ModelConfig,
 )
 from supportkit.config.prompting import KnowledgeConfig, PromptConfig
+from supportkit.config.serving import ServingConfig
 from supportkit.config.training import (
     MIXED_PRECISION,
     SCHEDULERS,
@@ -75,5 +77,6 @@ __all__ = [
     "PEFTConfig",
     "PromptConfig",
     "Section",
+    "ServingConfig",
     "TrainingConfig",
 ]

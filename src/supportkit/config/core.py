@@ -17,6 +17,7 @@ from supportkit.config.guardrails import GuardrailsConfig
 from supportkit.config.loader import apply_overrides, build_section, load_yaml
 from supportkit.config.model import GenerationConfig, ModelConfig
 from supportkit.config.prompting import KnowledgeConfig, PromptConfig
+from supportkit.config.serving import ServingConfig
 from supportkit.config.training import DataConfig, EvaluationConfig, TrainingConfig
 from supportkit.errors import ConfigError
 
@@ -33,6 +34,7 @@ SECTIONS: dict[str, type[Section]] = {
     "knowledge": KnowledgeConfig,
     "guardrails": GuardrailsConfig,
     "evaluation": EvaluationConfig,
+    "serving": ServingConfig,
 }
 
 C = TypeVar("C", bound="Config")
@@ -53,6 +55,7 @@ class Config:
     knowledge: KnowledgeConfig = field(default_factory=KnowledgeConfig)
     guardrails: GuardrailsConfig = field(default_factory=GuardrailsConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    serving: ServingConfig = field(default_factory=ServingConfig)
 
     def __post_init__(self) -> None:
         self._apply_deprecated_aliases()

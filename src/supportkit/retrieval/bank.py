@@ -291,5 +291,6 @@ def _read_bank_file(path: Path) -> list[QAExample]:
             row = json.loads(line)
             out.append(QAExample(str(row["question"]), str(row["answer"]), row.get("intent")))
         except (ValueError, KeyError, TypeError) as exc:
-            raise DataError(f"{path}:{number}: not a bank example ({exc}); was the file edited by hand?") from None
+            message = f"{path}:{number}: not a bank example ({exc}); was the file edited by hand?"
+            raise DataError(message) from None
     return out

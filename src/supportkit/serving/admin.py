@@ -1,0 +1,93 @@
+"""Operator routes (admin keys): every conversation (escalated first) and the feedback export."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+
+from supportkit.serving.errors import APIError
+from supportkit.serving.schemas import ConversationList, ErrorBody, FeedbackList
+from supportkit.serving.state import authorize, state_of
+from supportkit.store import StoreError
+
+router = APIRouter()
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody} for status in (400, 401, 403, 404, 429, 503)
+}
+Limit = Annotated[int, Query(ge=1, le=500)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000)]
+
+
+def _store(request: Request) -> Any:
+    state = state_of(request)
+    authorize(request, "admin")
+    if state.store is None:
+        raise APIError(404, "this server keeps no conversations (start it with prompt.store_path set)")
+    return state.store
+
+
+@router.get("/v1/conversations", response_model=ConversationList, responses=_ERRORS)
+def list_conversations(
+    request: Request,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    since: Annotated[float | None, Query(ge=0, le=1e11)] = None,
+    user: Annotated[str | None, Query(max_length=200)] = None,
+) -> dict[str, Any]:
+    """Conversations, those needing a person first, then most recently updated (``since``: unix s)."""
+    store = _store(request)
+    try:
+        rows = store.list_conversations(limit, offset, since=since, user_id=user)
+    except StoreError as exc:
+        raise APIError(503, f"the store is unavailable: {exc}", headers={"Retry-After": "5"}) from exc
+    return {
+        "object": "list",
+        "data": [
+            {
+                "id": c.id,
+                "user": c.user_id,
+                "status": c.status,
+                "escalated": c.escalated,
+                "created_at": c.created_at,
+                "updated_at": c.updated_at,
+                "message_count": c.message_count,
+            }
+            for c in rows
+        ],
+    }
+
+
+@router.get("/v1/feedback", response_model=FeedbackList, responses=_ERRORS)
+def list_feedback(
+    request: Request,
+    rating: Literal["up", "down"] | None = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+    since: Annotated[float | None, Query(ge=0, le=1e11)] = None,
+) -> dict[str, Any]:
+    """Ratings newest first, each with the question, the rated answer and its metadata."""
+    store = _store(request)
+    try:
+        rows = store.list_feedback(rating, since, limit=limit, offset=offset)
+    except StoreError as exc:
+        raise APIError(503, f"the store is unavailable: {exc}", headers={"Retry-After": "5"}) from exc
+    return {
+        "object": "list",
+        "data": [
+            {
+                "id": f.id,
+                "response_id": f.response_id,
+                "rating": f.rating,
+                "correction": f.correction,
+                "comment": f.comment,
+                "created_at": f.created_at,
+                "question": f.question,
+                "answer": f.answer,
+                "conversation_id": f.conversation_id,
+                "user": f.user_id,
+                "meta": {k: v for k, v in (f.metadata or {}).items() if k != "api_key"},
+            }
+            for f in rows
+        ],
+    }

@@ -1,0 +1,156 @@
+"""``create_app``: the FastAPI application around one pipeline, one store and the serving settings.
+
+    app = create_app(pipeline, store, config.serving, base_id="smollm2-135m-instruct")
+    uvicorn.run(app, host="127.0.0.1", port=8000)
+
+The engine thread starts with the app (lifespan) and stops with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+from fastapi import FastAPI, HTTPException
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from supportkit import __version__
+from supportkit.config import ServingConfig
+from supportkit.serving import admin, chat, errors, support
+from supportkit.serving.auth import KeyRing, RateLimiter, load_keyring
+from supportkit.serving.engine import Engine
+from supportkit.serving.metrics import Metrics
+from supportkit.serving.state import ServerState
+
+
+def create_app(
+    pipeline: Any,
+    store: Any,
+    settings: ServingConfig,
+    *,
+    base_id: str,
+    base_aliases: Iterable[str] = (),
+    keys: KeyRing | None = None,
+    history_turns: int = 6,
+) -> FastAPI:
+    """The server application.
+
+    Args:
+        pipeline: an ``InferencePipeline`` (its model must already hold ``settings.adapters``, see
+            :func:`supportkit.serving.build.build_server`); owned by the engine thread from now on.
+        store: a ``supportkit.store.Store`` for conversations, profiles and feedback, or ``None``.
+        settings: the ``serving`` config section.
+        base_id: the ``model`` name of the base model (``GET /v1/models``); ``base_aliases`` also select it.
+        keys: API keys (default: ``SUPPORTKIT_API_KEYS`` and ``settings.api_keys_file``).
+    """
+    engine = Engine(
+        pipeline,
+        max_batch_size=settings.max_batch_size,
+        max_queue=settings.max_queue,
+        request_timeout_s=settings.request_timeout_s,
+    )
+    state = ServerState(
+        engine=engine,
+        store=store,
+        settings=settings,
+        keys=keys if keys is not None else load_keyring(settings.api_keys_file),
+        limiter=RateLimiter(settings.rate_limit),
+        metrics=Metrics(waiting=lambda: engine.waiting, running=lambda: engine.running),
+        base_id=base_id,
+        base_aliases=frozenset(base_aliases),
+        adapters=dict(settings.adapters),
+        created=int(time.time()),
+        history_turns=history_turns,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        engine.start()
+        try:
+            yield
+        finally:
+            engine.stop()
+
+    app = FastAPI(
+        title="supportkit",
+        version=__version__,
+        summary="An OpenAI-compatible customer-support assistant",
+        lifespan=lifespan,
+    )
+    app.state.supportkit = state
+    errors.install(app)
+    app.include_router(chat.router)
+    app.include_router(support.router)
+    app.include_router(admin.router)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMetrics, metrics=state.metrics)
+    return app
+
+
+class BodyLimit:
+    """413 for a request body over ``max_bytes`` (declared length, or counted as it arrives)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        message = f"the request body is larger than {self.max_bytes} bytes (serving.max_body_bytes)"
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            response = errors.error_response(413, message)
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            item = await receive()
+            if item["type"] == "http.request":
+                received += len(item.get("body", b""))
+                if received > self.max_bytes:
+                    raise HTTPException(413, message)
+            return item
+
+        await self.app(scope, limited, send)
+
+
+class RequestMetrics:
+    """Counts every HTTP request by route template, status and adapter (``model``)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def capture(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            adapter = str(scope.get("state", {}).get("adapter", ""))
+            self.metrics.requests.labels(template, str(status), adapter).inc()

@@ -1,0 +1,93 @@
+"""What every route needs, held once per app: the engine, the store, keys, limits, metrics, adapters."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Request
+
+from supportkit.config import ServingConfig
+from supportkit.serving.auth import KeyRing, Principal, RateLimiter
+from supportkit.serving.engine import Engine
+from supportkit.serving.errors import APIError
+from supportkit.serving.metrics import Metrics
+
+log = logging.getLogger("supportkit.serving")
+
+#: The principal of every caller when no keys are configured (loopback or ``--insecure``).
+OPEN = Principal("open", "admin")
+
+
+@dataclass
+class ServerState:
+    engine: Engine
+    store: Any
+    settings: ServingConfig
+    keys: KeyRing
+    limiter: RateLimiter
+    metrics: Metrics
+    #: The id clients use for the base model, and other names accepted for it.
+    base_id: str
+    base_aliases: frozenset[str] = frozenset()
+    #: Served adapters: name -> directory.
+    adapters: dict[str, str] = field(default_factory=dict)
+    created: int = 0
+    #: Turns the prompt may see from a stored conversation.
+    history_turns: int = 6
+
+    def resolve_model(self, model: str) -> str | None:
+        """The adapter for a ``model`` name (``None``: the base); unknown names are a 404."""
+        if model == self.base_id or model in self.base_aliases:
+            return None
+        if model in self.adapters:
+            return model
+        known = ", ".join([self.base_id, *self.adapters])
+        raise APIError(
+            404,
+            f"The model `{model}` does not exist; GET /v1/models lists the served models ({known})",
+            param="model",
+            code="model_not_found",
+        )
+
+
+def state_of(request: Request) -> ServerState:
+    state: ServerState = request.app.state.supportkit
+    return state
+
+
+def authorize(request: Request, scope: str = "chat") -> Principal:
+    """The caller's principal; 401 without a valid key, 403 with too narrow a scope, 429 past its rate.
+
+    Without configured keys every caller is :data:`OPEN` (admin) and is rate-limited by address.
+    """
+    state = state_of(request)
+    principal = OPEN
+    if state.keys.enabled:
+        header = request.headers.get("authorization", "")
+        kind, _, key = header.partition(" ")
+        if kind.lower() != "bearer" or not key.strip():
+            raise APIError(
+                401, "this server needs an API key: send 'Authorization: Bearer KEY'", code="invalid_api_key"
+            )
+        found = state.keys.check(key.strip())
+        if found is None:
+            raise APIError(401, "the API key is not valid", code="invalid_api_key")
+        principal = found
+    caller = (
+        principal.name if state.keys.enabled else f"addr:{request.client.host if request.client else '-'}"
+    )
+    wait = state.limiter.hit(caller)
+    if wait:
+        state.metrics.rejected.labels("rate_limit").inc()
+        raise APIError(
+            429,
+            f"rate limit ({state.settings.rate_limit}) reached; retry in {wait} s",
+            code="rate_limit_exceeded",
+            headers={"Retry-After": str(wait)},
+        )
+    if scope == "admin" and not principal.admin:
+        raise APIError(403, "this route needs an admin key", code="insufficient_scope")
+    request.state.principal = principal
+    return principal

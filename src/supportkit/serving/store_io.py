@@ -1,0 +1,128 @@
+"""Conversations and feedback in the store, as the routes need them (run in a worker thread).
+
+Every function raises :class:`APIError` with the right status for store failures, so a route never
+turns a store problem into a 500 with a traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from supportkit.serving.auth import Principal
+from supportkit.serving.engine import Result
+from supportkit.serving.errors import APIError
+from supportkit.serving.state import ServerState, log
+from supportkit.store import ConflictError, InvalidRecordError, Message, NotFoundError, StoreError
+
+
+def _store(state: ServerState) -> Any:
+    if state.store is None:
+        raise APIError(404, "this server keeps no conversations (start it with prompt.store_path set)")
+    return state.store
+
+
+def _owner_key(conversation: Any) -> str | None:
+    for message in conversation.messages:
+        key = (message.metadata or {}).get("api_key")
+        if key:
+            return str(key)
+    return None
+
+
+def load_conversation(state: ServerState, conversation_id: str, principal: Principal) -> Any:
+    """The stored conversation; 404 when unknown or (chat keys) made with another key."""
+    try:
+        conversation = _store(state).conversation(conversation_id)
+    except StoreError as exc:
+        raise APIError(503, f"the store is unavailable: {exc}", headers={"Retry-After": "5"}) from exc
+    if conversation is None or (not principal.admin and _owner_key(conversation) != principal.name):
+        raise APIError(404, f"no conversation {conversation_id!r}", param="conversation_id")
+    return conversation
+
+
+def owned_conversation(
+    state: ServerState, conversation_id: str, principal: Principal, user: str | None
+) -> list[dict[str, str]] | None:
+    """The stored turns to use as history (``None``: a new conversation with this id)."""
+    if state.store is None:
+        return None
+    try:
+        exists = state.store.conversation(conversation_id)
+    except StoreError as exc:
+        raise APIError(503, f"the store is unavailable: {exc}", headers={"Retry-After": "5"}) from exc
+    if exists is None:
+        return None
+    load_conversation(state, conversation_id, principal)
+    if exists.user_id and user and exists.user_id != user:
+        raise APIError(
+            409, f"conversation {conversation_id!r} belongs to another user", param="conversation_id"
+        )
+    history: list[dict[str, str]] = state.store.conversation_history(
+        conversation_id, limit=state.history_turns
+    )
+    return history
+
+
+def commit_turn(
+    state: ServerState,
+    conversation_id: str,
+    user: str | None,
+    principal: Principal,
+    question: str,
+    answer: str,
+    response_id: str,
+    result: Result,
+    latency_s: float,
+    ttft_s: float | None,
+) -> None:
+    """Store the question and the answer atomically (both or neither) before the answer is acknowledged."""
+    if state.store is None:
+        return
+    meta = {
+        "adapter": result.adapter,
+        "strategy": result.strategy,
+        "prompt_version": result.prompt_version,
+        "latency_s": round(latency_s, 4),
+        "ttft_s": round(ttft_s, 4) if ttft_s is not None else None,
+        "prompt_tokens": result.prompt_tokens,
+        "generated_tokens": result.generated_tokens,
+        "finish_reason": result.finish_reason,
+        "groundedness": result.groundedness,
+        "intent": result.intent,
+    }
+    if result.escalation:
+        meta["escalation"] = result.escalation.get("reason") or "escalated"
+    try:
+        state.store.start_conversation(user_id=user, conversation_id=conversation_id)
+        state.store.append_messages(
+            conversation_id,
+            [
+                Message("user", question, metadata={"api_key": principal.name}),
+                Message("assistant", answer, response_id=response_id, metadata=meta),
+            ],
+        )
+    except ConflictError as exc:
+        raise APIError(409, str(exc), param="conversation_id") from exc
+    except StoreError as exc:
+        log.error("could not store turn %s: %s", response_id, type(exc).__name__)
+        raise APIError(503, "the answer could not be stored; retry", headers={"Retry-After": "5"}) from exc
+
+
+def add_feedback(state: ServerState, principal: Principal, body: Any) -> int:
+    store = _store(state)
+    try:
+        owner = store.response_owner(body.response_id)
+        if owner is None:
+            raise NotFoundError(body.response_id)
+        conversation_id, _user = owner
+        if not principal.admin and conversation_id:
+            load_conversation(state, conversation_id, principal)
+        return int(store.add_feedback(body.response_id, body.rating, body.correction, body.comment))
+    except NotFoundError as exc:
+        raise APIError(404, f"no response {body.response_id!r} to rate", param="response_id") from exc
+    except InvalidRecordError as exc:
+        raise APIError(400, str(exc)) from exc
+    except ConflictError as exc:
+        raise APIError(409, str(exc)) from exc
+    except StoreError as exc:
+        raise APIError(503, f"the store is unavailable: {exc}", headers={"Retry-After": "5"}) from exc

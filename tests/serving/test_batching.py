@@ -1,0 +1,144 @@
+"""Batching, backpressure and deadlines on a real server: concurrent answers equal one-at-a-time ones."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+
+import httpx
+import openai
+
+from tests.serving.conftest import ServerThread
+
+QUESTIONS = [
+    "Where is my parcel?",
+    "I was charged twice for one order.",
+    "How do I return a jacket?",
+    "Can I change my delivery address?",
+]
+
+
+def _stream_text(client: openai.OpenAI, model: str, question: str) -> str:
+    stream = client.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": question}],
+        max_tokens=8,
+        temperature=0,
+        stream=True,
+    )
+    return "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+
+
+def test_concurrent_streams_with_different_adapters_equal_one_at_a_time(
+    start_server: Callable[..., ServerThread],
+) -> None:
+    server = start_server("serving.max_batch_size=8")
+    base = server.app.state.supportkit.base_id
+    engine = server.app.state.supportkit.engine
+    jobs = [(model, q) for q in QUESTIONS for model in (base, "billing")] + [
+        ("shipping", QUESTIONS[0]),
+        ("shipping", QUESTIONS[1]),
+    ][:8]
+    jobs = jobs[:8]
+    client = openai.OpenAI(base_url=server.url + "/v1", api_key="none", max_retries=0, timeout=120)
+    alone = [_stream_text(client, model, q) for model, q in jobs]
+    assert engine.batches == len(jobs)
+
+    together: list[str | None] = [None] * len(jobs)
+    start = threading.Barrier(len(jobs))
+
+    def run(i: int) -> None:
+        start.wait()
+        together[i] = _stream_text(client, *jobs[i])
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(jobs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert together == alone
+    assert engine.batches - len(jobs) < len(jobs)  # some requests were generated together
+
+
+def test_overload_gets_503_with_retry_after_then_recovers(start_server: Callable[..., ServerThread]) -> None:
+    server = start_server("serving.max_batch_size=1", "serving.max_queue=2", "generation.max_new_tokens=48")
+    base = server.app.state.supportkit.base_id
+    body = {"model": base, "messages": [{"role": "user", "content": "Where is my parcel?"}], "max_tokens": 48}
+    statuses: list[int] = []
+    retry_after: list[str] = []
+    lock = threading.Lock()
+
+    def post() -> None:
+        r = httpx.post(f"{server.url}/v1/chat/completions", json=body, timeout=120)
+        with lock:
+            statuses.append(r.status_code)
+            if r.status_code == 503:
+                retry_after.append(r.headers["Retry-After"])
+                assert r.json()["error"]["type"] == "ServiceUnavailableError"
+
+    engine = server.app.state.supportkit.engine
+    peak = [0]
+    done = threading.Event()
+
+    def watch() -> None:  # the queue never holds more than serving.max_queue requests
+        while not done.is_set():
+            peak[0] = max(peak[0], engine.waiting)
+            time.sleep(0.001)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    threads = [threading.Thread(target=post) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    done.set()
+    watcher.join()
+    assert 1 <= peak[0] <= 2
+    assert set(statuses) <= {200, 503} and statuses.count(503) >= 1 and statuses.count(200) >= 3
+    assert all(int(v) >= 1 for v in retry_after)
+    assert server.app.state.supportkit.engine.waiting == 0  # nothing left behind
+    again = httpx.post(f"{server.url}/v1/chat/completions", json=body, timeout=120)
+    assert again.status_code == 200  # recovered
+    metrics = httpx.get(f"{server.url}/metrics").text
+    assert f'supportkit_requests_rejected_total{{reason="queue_full"}} {statuses.count(503)}.0' in metrics
+
+
+def test_deadline_ends_the_request_with_a_clear_error(start_server: Callable[..., ServerThread]) -> None:
+    server = start_server("serving.request_timeout_s=0.000001")
+    base = server.app.state.supportkit.base_id
+    body = {"model": base, "messages": [{"role": "user", "content": "Where is my parcel?"}], "max_tokens": 4}
+    whole = httpx.post(f"{server.url}/v1/chat/completions", json=body, timeout=60)
+    assert whole.status_code == 504 and "request_timeout_s" in whole.json()["error"]["message"]
+    with httpx.stream("POST", f"{server.url}/v1/chat/completions", json={**body, "stream": True}) as r:
+        events = [line[6:] for line in r.iter_lines() if line.startswith("data: ")]
+    assert json.loads(events[0])["choices"][0]["delta"]["role"] == "assistant"
+    assert "request_timeout_s" in json.loads(events[-2])["error"]["message"]
+    assert events[-1] == "[DONE]"
+    conversations = server.app.state.supportkit.store.list_conversations()
+    assert conversations == []  # a failed request stores nothing
+
+
+def test_a_client_that_disconnects_stops_its_row(start_server: Callable[..., ServerThread]) -> None:
+    server = start_server("generation.max_new_tokens=400", "generation.min_new_tokens=400")
+    state = server.app.state.supportkit
+    body = {"model": state.base_id, "messages": [{"role": "user", "content": "Tell me about refunds."}]}
+    began = time.monotonic()
+    whole = httpx.post(f"{server.url}/v1/chat/completions", json=body, timeout=120)
+    full_s = time.monotonic() - began
+    assert whole.json()["usage"]["completion_tokens"] == 400
+
+    began = time.monotonic()
+    with httpx.stream(
+        "POST", f"{server.url}/v1/chat/completions", json={**body, "stream": True, "conversation_id": "gone"}
+    ) as r:
+        lines = r.iter_lines()
+        next(line for line in lines if line.startswith("data: "))  # the role chunk: generation started
+    # the connection is closed here; the row must stop well before 400 tokens
+    while state.engine.running and time.monotonic() - began < 60:
+        time.sleep(0.01)
+    stopped_s = time.monotonic() - began
+    assert stopped_s < full_s / 2, (stopped_s, full_s)
+    assert httpx.get(f"{server.url}/v1/conversations/gone").status_code == 404  # never acknowledged

@@ -1,0 +1,133 @@
+"""Keys (env and salted-hash file), scopes, the loopback rule of ``serve``, and admin adapter loading."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from supportkit.cli import main
+from supportkit.errors import ConfigError
+from supportkit.serving.auth import KeyRing
+from tests.serving.conftest import ServerThread, serving_config
+
+QUESTION = "Where is my parcel?"
+ASK = {"messages": [{"role": "user", "content": QUESTION}], "max_tokens": 2}
+
+
+def test_serve_refuses_a_public_address_without_keys(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("SUPPORTKIT_API_KEYS", raising=False)
+    assert main(["serve", "--host", "0.0.0.0", "--port", "1"]) == 2
+    assert "refusing to serve on 0.0.0.0 without API keys" in capsys.readouterr().err
+
+
+def test_keys_new_writes_a_salted_hash_that_checks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["keys", "new", "--scope", "admin", "--name", "ops"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    key = out[0].rsplit(" ", 1)[1]
+    line = out[1].split(": ", 1)[1]
+    assert key not in line and line.startswith("ops admin scrypt$")
+    keys_file = tmp_path / "keys.txt"
+    keys_file.write_text(f"# operators\n{line}\n")
+    ring = KeyRing.load(None, keys_file)
+    found = ring.check(key)
+    assert found is not None and (found.name, found.scope) == ("ops", "admin")
+    assert ring.check(key + "x") is None
+    keys_file.write_text("ops admin not-a-hash\n")
+    with pytest.raises(ConfigError, match=r"keys.txt:1"):
+        KeyRing.load(None, keys_file)
+    with pytest.raises(ConfigError, match="SUPPORTKIT_API_KEYS entry 2"):
+        KeyRing.load("a:chat,b:root")
+
+
+def test_scopes_separate_customers_from_operators(start_server: Callable[..., ServerThread]) -> None:
+    server = start_server(keys="k-admin:admin,k-web:chat,k-app:chat")
+    base = server.app.state.supportkit.base_id
+
+    def call(method: str, path: str, key: str, **kwargs: object) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {key}"}
+        return httpx.request(method, server.url + path, headers=headers, timeout=60, **kwargs)  # type: ignore[arg-type]
+
+    reply = call("POST", "/v1/chat/completions", "k-web", json={"model": base, **ASK}).json()
+    conversation = reply["supportkit"]["conversation_id"]
+    assert call("GET", f"/v1/conversations/{conversation}", "k-web").status_code == 200
+    assert call("GET", f"/v1/conversations/{conversation}", "k-app").status_code == 404  # not its own
+    assert call("DELETE", f"/v1/conversations/{conversation}", "k-app").status_code == 404
+    assert call("GET", f"/v1/conversations/{conversation}", "k-admin").status_code == 200
+    rating = {"response_id": reply["id"], "rating": "up"}
+    assert call("POST", "/v1/feedback", "k-app", json=rating).status_code == 404  # not its answer
+    assert call("POST", "/v1/feedback", "k-web", json=rating).status_code == 200
+    assert call("GET", "/v1/feedback", "k-web").status_code == 403  # the export is the operators'
+    exported = call("GET", "/v1/feedback?rating=up", "k-admin").json()["data"]
+    assert [(f["response_id"], f["question"]) for f in exported] == [(reply["id"], QUESTION)]
+    assert "api_key" not in exported[0]["meta"]
+    assert call("GET", "/v1/conversations", "k-web").status_code == 403
+    listed = call("GET", "/v1/conversations", "k-admin").json()["data"]
+    assert [(c["id"], c["message_count"]) for c in listed] == [(conversation, 2)]
+    assert call("GET", "/metrics", "k-web").status_code == 403
+    assert call("GET", "/metrics", "k-admin").status_code == 200
+    assert call("PUT", "/v1/users/u1/profile", "k-web", json={"name": "Ada"}).status_code == 403
+    put = call("PUT", "/v1/users/u1/profile", "k-admin", json={"name": "Ada", "plan": "gold"})
+    assert put.json() == {"user": "u1", "profile": {"name": "Ada", "plan": "gold"}}
+    assert call("GET", "/v1/users/u1/profile", "k-admin").json()["profile"]["plan"] == "gold"
+    assert call("DELETE", "/v1/users/u1/profile", "k-admin").json()["deleted"] is True
+    assert call("GET", "/v1/users/u1/profile", "k-admin").json()["profile"] == {}
+    assert httpx.get(server.url + "/ready").status_code == 401
+    assert call("GET", "/ready", "k-web").json()["status"] == "ready"
+
+
+def test_admin_loads_and_unloads_adapters_only_when_allowed(
+    start_server: Callable[..., ServerThread], adapter_dirs: dict[str, str]
+) -> None:
+    closed = start_server()
+    body = {"lora_name": "returns", "lora_path": adapter_dirs["billing"]}
+    assert httpx.post(closed.url + "/v1/load_lora_adapter", json=body).status_code == 403
+    server = start_server("serving.allow_adapter_loading=true", "serving.adapters={}")
+    models = lambda: {m["id"] for m in httpx.get(server.url + "/v1/models").json()["data"]}  # noqa: E731
+    assert models() == {server.app.state.supportkit.base_id}
+    bad = httpx.post(
+        server.url + "/v1/load_lora_adapter", json={"lora_name": "x", "lora_path": "/nonexistent"}
+    )
+    assert bad.status_code == 400 and "/nonexistent" in bad.json()["error"]["message"]
+    assert httpx.post(server.url + "/v1/load_lora_adapter", json=body, timeout=60).status_code == 200
+    assert "returns" in models()
+    answer = httpx.post(server.url + "/v1/chat/completions", json={"model": "returns", **ASK}, timeout=60)
+    assert answer.status_code == 200 and answer.json()["supportkit"]["adapter"] == "returns"
+    unload = httpx.post(server.url + "/v1/unload_lora_adapter", json={"lora_name": "returns"}, timeout=60)
+    assert unload.status_code == 200 and "returns" not in models()
+    gone = httpx.post(server.url + "/v1/chat/completions", json={"model": "returns", **ASK}, timeout=60)
+    assert gone.status_code == 404
+
+
+def test_declared_adapters_are_validated_at_start(
+    tiny_model_dir: Path, tmp_path: Path, smol_tokenizer: object
+) -> None:
+    from supportkit.config import Config
+    from supportkit.models.peft import PEFTModel
+    from supportkit.retrieval.embedder import HashingEmbedder
+    from supportkit.serving.build import build_server
+    from supportkit.testing import build_tiny_model_dir
+
+    other_base = build_tiny_model_dir(tmp_path / "other-base", smol_tokenizer, seed=7)
+    foreign = PEFTModel(Config().with_overrides([f"model.name_or_path={other_base}"]))
+    foreign.save_model(tmp_path / "foreign")
+
+    def build(path: Path) -> object:
+        config = serving_config(tiny_model_dir, tmp_path, {"returns": str(path)})
+        return build_server(config, embedder=HashingEmbedder(), project_defaults=False)
+
+    with pytest.raises(ConfigError, match=r"serving.adapters.returns: .*not a directory"):
+        build(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match=r"serving.adapters.returns"):
+        build(tmp_path / "empty")
+    with pytest.raises(
+        ConfigError, match=r"serving.adapters.returns: this adapter was trained on base .*other-base"
+    ):
+        build(tmp_path / "foreign")
