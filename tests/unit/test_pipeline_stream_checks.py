@@ -171,7 +171,7 @@ def test_request_ids_and_per_request_settings(tiny_config: Config, tmp_path: Pat
     pipeline = _pipeline(tiny_config, tmp_path)
     ScriptedDecoder.script[0] = "ok."
     a, b = pipeline.respond_batch([Request("hi", id="req-1"), {"query": "hi"}])
-    assert a.id == "req-1" and len(b.id) == 32 and a.finish_reason == "stop"
+    assert a.id == "req-1" and len(b.id) == 36 and a.finish_reason == "stop"
     prepared = pipeline.prepare(Request("hi", max_new_tokens=5, temperature=0.3, seed=3, stop=["END"]))
     assert prepared.sampling.max_new_tokens == 5 and prepared.sampling.seed == 3
     assert prepared.sampling.stop == ("END",) and prepared.sampling.temperature == 0.3

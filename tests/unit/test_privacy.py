@@ -287,3 +287,16 @@ def test_settings_choose_regions_extra_secret_names_and_are_validated() -> None:
         GuardrailsConfig(pii_regions=["XX"]).validate()
     with pytest.raises(ConfigError, match="secret_fields"):
         GuardrailsConfig(secret_fields="password").validate()  # type: ignore[arg-type]
+
+
+def test_request_and_completion_ids_are_not_secrets() -> None:
+    """Ids (dashed UUIDs, optionally prefixed) stay readable in logs; hex keys do not."""
+    import uuid
+
+    from supportkit.privacy.patterns import looks_like_token
+
+    rid = str(uuid.uuid4())
+    assert not looks_like_token(rid) and not looks_like_token(f"chatcmpl-{rid}")
+    assert looks_like_token(uuid.uuid4().hex)  # 32 bare hex characters: a key or digest
+    text = f"request {rid} failed; completion chatcmpl-{rid}"
+    assert redact(text) == text

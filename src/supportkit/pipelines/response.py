@@ -43,7 +43,7 @@ class Request:
 
     def __post_init__(self) -> None:
         if self.id is None:
-            self.id = uuid.uuid4().hex
+            self.id = str(uuid.uuid4())  # dashed: an identifier, never mistaken for a secret in logs
 
 
 @dataclass

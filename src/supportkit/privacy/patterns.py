@@ -43,7 +43,9 @@ _LABELLED = re.compile(
     re.IGNORECASE,
 )
 _TOKEN = re.compile(r"(?<![\w/+=-])[A-Za-z0-9_+/=-]{24,}(?![\w/+=-])")
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+#: A UUID, optionally behind a word prefix (``chatcmpl-<uuid>``, ``req_<uuid>``): an identifier that
+#: logs and stored records need to keep, not a secret.
+_UUID = re.compile(r"^(?:[A-Za-z]+[-_])?[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 #: Issuer prefixes of payment cards (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay, Maestro).
 _CARD_PREFIX = re.compile(r"^(?:4|5[0-8]|2[2-7]|3[0-8]|6)")
 

@@ -61,7 +61,7 @@ class ConversationsMixin(StoreBase):
         Idempotent for an existing id of the same user (or of nobody: the user then owns it).
         Raises ``ConflictError`` when the id belongs to another user.
         """
-        cid = conversation_id if conversation_id is not None else uuid.uuid4().hex
+        cid = conversation_id if conversation_id is not None else str(uuid.uuid4())
         if not isinstance(cid, str) or not cid.strip():
             raise InvalidRecordError("conversation_id must be non-empty text")
 
