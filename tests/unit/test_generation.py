@@ -101,7 +101,9 @@ def test_stop_tokens_are_never_penalised(smol_tokenizer: Any) -> None:
         assert out[0, eos].item() == 2.0, scope  # untouched
         assert out[0, 9].item() == pytest.approx(2.0 / 1.3), scope  # a generated token is penalised
     all_scope = generation_kwargs(
-        GenerationConfig(repetition_penalty=1.3, repetition_penalty_scope="all"), smol_tokenizer, prompt_width=4
+        GenerationConfig(repetition_penalty=1.3, repetition_penalty_scope="all"),
+        smol_tokenizer,
+        prompt_width=4,
     )
     assert all_scope["logits_processor"](ids, torch.full((1, vocab), 2.0))[0, 5].item() == pytest.approx(
         2.0 / 1.3

@@ -185,7 +185,7 @@ async def chat_completions(request: Request, body: ChatCompletionRequest) -> Any
         role=body.role,
         user_context=context or None,
         history=history,
-        id=f"chatcmpl-{str(uuid.uuid4())}",
+        id=f"chatcmpl-{uuid.uuid4()}",
     )
     try:
         state.engine.submit(job)
@@ -221,7 +221,7 @@ class _Turn:
         self.question, self.arrived = question, arrived
         self.conversation_id = conversation_id or str(uuid.uuid4())
         self.dropped_system = dropped_system
-        self.id = job.id or f"chatcmpl-{str(uuid.uuid4())}"
+        self.id = job.id or f"chatcmpl-{uuid.uuid4()}"
         self.created = int(time.time())
         self.first_at: float | None = None
         self.last_at: float | None = None
