@@ -70,9 +70,7 @@ def test_vllm_lora_export_of_a_q_k_lora_reloads_in_peft_with_the_same_logits(
     assert (expected - _logits(_plain(tiny_model_dir), smol_tokenizer)).abs().max().item() > 1e-2
 
 
-def test_vllm_lora_rank_above_16_prints_the_max_lora_rank_flag(
-    tiny_config: Config, tmp_path: Path
-) -> None:
+def test_vllm_lora_rank_above_16_prints_the_max_lora_rank_flag(tiny_config: Config, tmp_path: Path) -> None:
     adapter = _save_adapter(tiny_config, tmp_path / "r20", ["lora.r=20"], name="shipping")
     result = export_adapter(adapter, tmp_path / "out", fmt="vllm-lora", verify=False)
     assert result.command.endswith("--max-lora-rank 32")
@@ -87,7 +85,7 @@ def test_vllm_lora_refuses_other_methods_and_names_what_vllm_serves(
     tiny_config: Config, tmp_path: Path, method: str
 ) -> None:
     adapter = _save_adapter(tiny_config, tmp_path / method, [f"peft.method={method}"])
-    with pytest.raises(ExportError, match="vLLM serves plain LoRA adapters only.*--format merged"):
+    with pytest.raises(ExportError, match=r"vLLM serves plain LoRA adapters only.*--format merged"):
         export_adapter(adapter, tmp_path / "out", fmt="vllm-lora")
     assert not (tmp_path / "out").exists()
 
@@ -125,10 +123,10 @@ def test_check_vllm_lora_refuses_extra_embedding_weights(qk_lora: Path, tmp_path
     state = load_file(str(bad / "adapter_model.safetensors"))
     state["base_model.model.model.embed_tokens.weight"] = torch.zeros(4, 4)
     save_file(state, str(bad / "adapter_model.safetensors"))
-    with pytest.raises(ExportError, match="embed_tokens.weight, which vLLM cannot load"):
+    with pytest.raises(ExportError, match=r"embed_tokens.weight, which vLLM cannot load"):
         check_vllm_lora(bad)
     (bad / "adapter_model.safetensors").unlink()
-    with pytest.raises(ExportError, match="lacks adapter_model.safetensors"):
+    with pytest.raises(ExportError, match=r"lacks adapter_model.safetensors"):
         check_vllm_lora(bad)
 
 
@@ -154,11 +152,15 @@ def test_merged_export_loads_in_transformers_with_the_same_tokens_and_logits(
     # independently of the recipe: the merged model's logits and greedy tokens are the adapter model's
     adapter_model = PEFTModel.from_saved(adapter)
     merged = _plain(out)
-    assert (_logits(merged, smol_tokenizer) - _logits(adapter_model.model, smol_tokenizer)).abs().max() <= 1e-3
+    assert (
+        _logits(merged, smol_tokenizer) - _logits(adapter_model.model, smol_tokenizer)
+    ).abs().max() <= 1e-3
     ids = torch.tensor([encode_chat(smol_tokenizer, list(CHECK_PROMPTS[1]))])
     greedy = {"max_new_tokens": 6, "do_sample": False, "pad_token_id": smol_tokenizer.eos_token_id}
     with torch.inference_mode():
-        assert torch.equal(merged.generate(ids, **greedy), adapter_model.model.generate(input_ids=ids, **greedy))
+        assert torch.equal(
+            merged.generate(ids, **greedy), adapter_model.model.generate(input_ids=ids, **greedy)
+        )
 
 
 @pytest.mark.parametrize("method", ["prompt_tuning", "bottleneck"])
@@ -171,7 +173,9 @@ def test_merged_export_refuses_methods_that_cannot_merge(
     assert not (tmp_path / "out").exists()
 
 
-def test_a_failed_check_writes_nothing(qk_lora: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_check_writes_nothing(
+    qk_lora: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import supportkit.recipes.export as export
 
     out = tmp_path / "out"
@@ -179,7 +183,7 @@ def test_a_failed_check_writes_nothing(qk_lora: Path, tmp_path: Path, monkeypatc
     (out / "keep.txt").write_text("previous export")
     # a fold that ignores the adapter stands in for a runtime that reads the files wrongly
     monkeypatch.setattr(export, "_fold_like_vllm", lambda _directory, base: base)
-    with pytest.raises(ExportError, match="does not reproduce.*vLLM's reading.*FAILED"):
+    with pytest.raises(ExportError, match=r"does not reproduce.*vLLM's reading.*FAILED"):
         export_adapter(qk_lora, out, fmt="vllm-lora")
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
 
@@ -197,3 +201,29 @@ def test_export_command_prints_the_vllm_serve_line(
     assert "checked: peft PeftModel.from_pretrained" in printed
     assert main(["export", str(tmp_path / "nowhere"), "--format", "merged"]) == 2
     assert "neither an adapter directory nor a YAML config" in capsys.readouterr().err
+
+
+def test_full_fine_tune_exports_as_a_merged_model(
+    tiny_config: Config, tmp_path: Path, smol_tokenizer: Any
+) -> None:
+    adapter = _save_adapter(tiny_config, tmp_path / "full", ["peft.method=full"])
+    result = export_adapter(adapter, tmp_path / "merged", fmt="merged")
+    assert [c.passed for c in result.checks] == [True]
+    expected = _logits(PEFTModel.from_saved(adapter).model, smol_tokenizer)
+    assert torch.allclose(_logits(_plain(tmp_path / "merged"), smol_tokenizer), expected, atol=1e-5)
+    with pytest.raises(ExportError, match="vLLM serves plain LoRA adapters only"):
+        export_adapter(adapter, tmp_path / "vllm", fmt="vllm-lora")
+
+
+def test_export_command_takes_a_training_config(
+    tiny_config: Config, tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from supportkit.cli import main
+
+    run = tmp_path / "run"
+    _save_adapter(tiny_config, run / "adapter", ["lora.target_modules=[q_proj,v_proj]"])
+    config = tmp_path / "train.yaml"
+    config.write_text(f"model:\n  name_or_path: {tiny_model_dir}\ntraining:\n  output_dir: {run}\n")
+    assert main(["export", str(config), "--format", "merged"]) == 0, capsys.readouterr().err
+    assert (run / "adapter-merged" / "model.safetensors").is_file()
+    assert "checked: transformers AutoModelForCausalLM.from_pretrained" in capsys.readouterr().out

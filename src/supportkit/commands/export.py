@@ -18,7 +18,7 @@ def _configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", required=True, choices=["vllm-lora", "merged"], dest="fmt")
     p.add_argument("--out", default=None, help="directory to write (default: <adapter>-<format>)")
     p.add_argument("--base", default=None, help="vllm-lora: the base model name or path vLLM serves")
-    p.add_argument("--name", default=None, help="vllm-lora: the model name clients ask for")
+    p.add_argument("--name", default=None, help="the model name clients ask for (default: the adapter's)")
     p.add_argument("--no-verify", action="store_true", help="skip loading the export back and comparing")
     p.add_argument("--force", action="store_true", help="load the adapter even onto another base")
 

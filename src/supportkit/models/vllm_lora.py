@@ -121,11 +121,13 @@ def check_vllm_lora(directory: str | Path) -> VllmLora:
     rank = int(config.get("r") or 0)
     weights = path / VLLM_LORA_FILES[1]
     with safe_open(str(weights), framework="pt") as handle:
-        for key in handle.keys():
+        for key in handle.keys():  # noqa: SIM118  (safe_open is not a dict)
             match = _KEY.match(key)
             module = match["module"].rsplit(".", 1)[-1] if match else ""
             if not match or module not in VLLM_LLAMA_LORA_MODULES:
-                problems.append(f"{weights.name} holds {key}, which vLLM cannot load (extra/embedding weights)")
+                problems.append(
+                    f"{weights.name} holds {key}, which vLLM cannot load (extra/embedding weights)"
+                )
                 continue
             shape = handle.get_slice(key).get_shape()
             got = shape[0] if match["part"] == "A" else shape[1]

@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shlex
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -109,7 +110,8 @@ def export_adapter(
             :meth:`PEFTModel.from_saved`; ``None``: the adapter's recorded base directory.
         base: the base model name or path the runtime loads (``vllm-lora``: written into
             ``base_model_name_or_path`` and the command); default: the recorded base directory.
-        name: the model name clients ask for (``vllm-lora``); default: the adapter's name.
+        name: the model name clients ask for (``--lora-modules NAME=...``, or ``--served-model-name``
+            of a merged model); default: the adapter's name, or ``out``'s name for ``default``.
         verify: load the export back and compare it (:class:`ExportCheck`); off only for speed.
         force: load the adapter even if the base weights' fingerprint differs.
 
@@ -143,15 +145,22 @@ def export_adapter(
     with atomic_directory(out, overwrite=True) as tmp:
         if fmt == "vllm-lora":
             result = _write_vllm_lora(adapter, tmp, out, base or meta.base_model_dir, name)
+            if base is None:
+                result.notes.append(
+                    f"the base is the local directory the adapter was trained on ({meta.base_model_dir}); "
+                    "pass base= (--base) with the name or path the serving machine loads"
+                )
             if verify:
                 result.checks += _check_vllm_lora(tmp, Path(model.base.model_dir), reference, model)
         else:
-            result = _write_merged(model, tmp, out)
+            result = _write_merged(model, tmp, out, name)
             if verify:
                 result.checks.append(_check_merged(tmp, reference, model))
         failed = [c.format() for c in result.checks if not c.passed]
         if failed:
-            raise ExportError(f"the export does not reproduce {adapter}: {'; '.join(failed)}; nothing written")
+            raise ExportError(
+                f"the export does not reproduce {adapter}: {'; '.join(failed)}; nothing written"
+            )
         result.files = sorted(p.name for p in tmp.iterdir())
     return result
 
@@ -171,7 +180,7 @@ def _write_vllm_lora(adapter: Path, tmp: Path, out: Path, base: str, name: str) 
     return ExportResult("vllm-lora", out, [], served, notes=notes)
 
 
-def _write_merged(model: Any, tmp: Path, out: Path) -> ExportResult:
+def _write_merged(model: Any, tmp: Path, out: Path, name: str) -> ExportResult:
     if model.spec.backend != "full":
         model.merge()  # checks merged vs unmerged logits on a probe batch; MergeError otherwise
     model.model.save_pretrained(tmp, safe_serialization=True)
@@ -180,7 +189,8 @@ def _write_merged(model: Any, tmp: Path, out: Path) -> ExportResult:
     if pickled or not list(tmp.glob("*.safetensors")) or (tmp / META_FILE).exists():
         raise ExportError(f"the merged directory would hold {pickled or 'no safetensors weights'}")
     notes = [f"{model.method} folded into the base weights; loads with AutoModelForCausalLM.from_pretrained"]
-    return ExportResult("merged", out, [], f"vllm serve {out.resolve()}", notes=notes)
+    served = shlex.join(["vllm", "serve", str(out.resolve()), "--served-model-name", name])
+    return ExportResult("merged", out, [], served, notes=notes)
 
 
 # --- load-back checks ----------------------------------------------------------------------------
@@ -251,7 +261,9 @@ def _check_vllm_lora(
     checks = [_compare("peft PeftModel.from_pretrained", with_peft, model.tokenizer, reference)]
     del with_peft
     folded = _fold_like_vllm(tmp, _plain_model(base_dir, model.model))
-    checks.append(_compare("vLLM's reading (W + alpha/r * B A per module)", folded, model.tokenizer, reference))
+    checks.append(
+        _compare("vLLM's reading (W + alpha/r * B A per module)", folded, model.tokenizer, reference)
+    )
     return checks
 
 
