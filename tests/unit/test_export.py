@@ -98,7 +98,7 @@ def test_vllm_lora_refuses_other_methods_and_names_what_vllm_serves(
         ({"bias": "all"}, "bias="),
         ({"rank_pattern": {"q_proj": 8}}, "rank_pattern"),
         ({"target_modules": ["q_proj", "embed_tokens"]}, "embed_tokens are not LoRA-capable"),
-        ({"target_modules": "all-linear"}, "must be a list"),
+        ({"lora_alpha": None}, "no lora_alpha, which vLLM requires"),
         ({"peft_type": "IA3"}, "IA3 adapter"),
         ({"r": 8}, "has rank 4, but adapter_config.json says r=8"),
     ],
@@ -124,6 +124,12 @@ def test_check_vllm_lora_refuses_extra_embedding_weights(qk_lora: Path, tmp_path
     state["base_model.model.model.embed_tokens.weight"] = torch.zeros(4, 4)
     save_file(state, str(bad / "adapter_model.safetensors"))
     with pytest.raises(ExportError, match=r"embed_tokens.weight, which vLLM cannot load"):
+        check_vllm_lora(bad)
+    (bad / "adapter_model.safetensors").write_bytes(b"\x10\x00\x00\x00not safetensors")
+    with pytest.raises(ExportError, match="is not a readable safetensors file"):
+        check_vllm_lora(bad)
+    save_file({"base_model.model.model.norm.weight": torch.ones(4)}, str(bad / "adapter_model.safetensors"))
+    with pytest.raises(ExportError, match="holds no LoRA weights"):
         check_vllm_lora(bad)
     (bad / "adapter_model.safetensors").unlink()
     with pytest.raises(ExportError, match=r"lacks adapter_model.safetensors"):

@@ -107,9 +107,11 @@ def check_vllm_lora(directory: str | Path) -> VllmLora:
     for option, default in _UNSUPPORTED_OPTIONS.items():
         if option != "use_dora" and config.get(option, default) not in (default, None, {}, []):
             problems.append(f"{option}={config[option]!r} is not supported by vLLM (needs {default!r})")
-    targets = config.get("target_modules")
-    if not isinstance(targets, list):
-        problems.append(f"target_modules={targets!r} must be a list of module names")
+    for required in ("r", "lora_alpha", "target_modules"):
+        if config.get(required) is None:
+            problems.append(f"adapter_config.json has no {required}, which vLLM requires")
+    targets = config.get("target_modules") or []
+    if isinstance(targets, str):  # a peft regex: vLLM goes by the weights' names, checked below
         targets = []
     # peft matches names by suffix ("all-linear" is saved as full paths): the last part is the layer
     unknown = sorted({str(t).rsplit(".", 1)[-1] for t in targets} - set(VLLM_LLAMA_LORA_MODULES))
@@ -118,9 +120,17 @@ def check_vllm_lora(directory: str | Path) -> VllmLora:
             f"target modules {', '.join(unknown)} are not LoRA-capable in vLLM; it takes "
             f"{', '.join(VLLM_LLAMA_LORA_MODULES)} (no embeddings or lm_head)"
         )
-    rank = int(config.get("r") or 0)
+    try:
+        rank = int(config.get("r") or 0)
+    except (TypeError, ValueError):
+        rank = 0
     weights = path / VLLM_LORA_FILES[1]
-    with safe_open(str(weights), framework="pt") as handle:
+    found: set[str] = set()
+    try:
+        handle = safe_open(str(weights), framework="pt")
+    except Exception as exc:  # SafetensorError, OSError
+        raise ExportError(f"{weights} is not a readable safetensors file: {exc}") from exc
+    with handle:
         for key in handle.keys():  # noqa: SIM118  (safe_open is not a dict)
             match = _KEY.match(key)
             module = match["module"].rsplit(".", 1)[-1] if match else ""
@@ -129,18 +139,21 @@ def check_vllm_lora(directory: str | Path) -> VllmLora:
                     f"{weights.name} holds {key}, which vLLM cannot load (extra/embedding weights)"
                 )
                 continue
+            found.add(module)
             shape = handle.get_slice(key).get_shape()
             got = shape[0] if match["part"] == "A" else shape[1]
             if got != rank:
                 problems.append(f"{key} has rank {got}, but adapter_config.json says r={rank}")
     if rank < 1:
         problems.append(f"r={config.get('r')!r} must be a positive rank")
+    if not found:
+        problems.append(f"{weights.name} holds no LoRA weights")
     if problems:
         raise ExportError(f"{path} cannot be served by vLLM: " + "; ".join(problems[:8]))
     return VllmLora(
         path=path.resolve(),
         rank=rank,
         alpha=float(config.get("lora_alpha") or rank),
-        target_modules=tuple(sorted({str(t).rsplit(".", 1)[-1] for t in targets})),
+        target_modules=tuple(sorted(found)),
         max_lora_rank=needed_max_lora_rank(rank),
     )

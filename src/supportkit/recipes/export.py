@@ -139,8 +139,9 @@ def export_adapter(
         )
     if out.resolve() == adapter.resolve():
         raise ExportError(f"--out {out} is the adapter directory itself; choose another directory")
-    model = PEFTModel.from_saved(adapter, config, force=force)
-    reference = _outputs(model.model, model.tokenizer) if verify else []
+    # the adapter model: the reference the export is compared with, and what a merge folds
+    model = PEFTModel.from_saved(adapter, config, force=force) if verify or fmt == "merged" else None
+    reference = _outputs(model.model, model.tokenizer) if model is not None and verify else []
     name = name or (meta.adapter_name if meta.adapter_name != "default" else out.name)
     with atomic_directory(out, overwrite=True) as tmp:
         if fmt == "vllm-lora":
@@ -150,7 +151,7 @@ def export_adapter(
                     f"the base is the local directory the adapter was trained on ({meta.base_model_dir}); "
                     "pass base= (--base) with the name or path the serving machine loads"
                 )
-            if verify:
+            if model is not None:
                 result.checks += _check_vllm_lora(tmp, Path(model.base.model_dir), reference, model)
         else:
             result = _write_merged(model, tmp, out, name)
