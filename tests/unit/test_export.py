@@ -185,13 +185,28 @@ def test_a_failed_check_writes_nothing(
     import supportkit.recipes.export as export
 
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "keep.txt").write_text("previous export")
+    export_adapter(qk_lora, out, fmt="vllm-lora", base="earlier", verify=False)
     # a fold that ignores the adapter stands in for a runtime that reads the files wrongly
     monkeypatch.setattr(export, "_fold_like_vllm", lambda _directory, base: base)
     with pytest.raises(ExportError, match=r"does not reproduce.*vLLM's reading.*FAILED"):
-        export_adapter(qk_lora, out, fmt="vllm-lora")
-    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+        export_adapter(qk_lora, out, fmt="vllm-lora", base="later")
+    assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == "earlier"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []  # no temporaries left
+
+
+def test_export_never_replaces_a_directory_of_other_work(qk_lora: Path, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    (work / "runs").mkdir(parents=True)
+    (work / "notes.md").write_text("mine")
+    with pytest.raises(ExportError, match=r"already holds notes\.md, runs"):
+        export_adapter(qk_lora, work, fmt="vllm-lora", verify=False)
+    with pytest.raises(ExportError, match="is the adapter directory itself"):
+        export_adapter(qk_lora, qk_lora, fmt="merged")
+    another = tmp_path / "another-adapter"
+    shutil.copytree(qk_lora, another)
+    with pytest.raises(ExportError, match="already holds"):
+        export_adapter(qk_lora, another, fmt="vllm-lora", verify=False)
+    assert (work / "notes.md").read_text() == "mine" and (another / "supportkit_adapter.json").is_file()
 
 
 def test_export_command_prints_the_vllm_serve_line(

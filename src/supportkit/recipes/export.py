@@ -137,8 +137,7 @@ def export_adapter(
             f"mergeable methods: {', '.join(mergeable_methods())} (and full fine-tuning). Serve it with "
             "supportkit itself"
         )
-    if out.resolve() == adapter.resolve():
-        raise ExportError(f"--out {out} is the adapter directory itself; choose another directory")
+    _check_replaceable(out, adapter)
     # the adapter model: the reference the export is compared with, and what a merge folds
     model = PEFTModel.from_saved(adapter, config, force=force) if verify or fmt == "merged" else None
     reference = _outputs(model.model, model.tokenizer) if model is not None and verify else []
@@ -166,13 +165,35 @@ def export_adapter(
     return result
 
 
+#: What an export directory holds; an existing ``out`` with anything else is not replaced.
+_EXPORT_SUFFIXES = (".json", ".safetensors", ".jinja", ".txt", ".model")
+
+
+def _check_replaceable(out: Path, adapter: Path) -> None:
+    """``out`` may be replaced: new, empty, or an earlier export (never the adapter or a folder of work)."""
+    if out.resolve() == adapter.resolve():
+        raise ExportError(f"--out {out} is the adapter directory itself; choose another directory")
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ExportError(f"--out {out} is a file; choose a directory")
+    other = sorted(p.name for p in out.iterdir() if not (p.is_file() and p.suffix in _EXPORT_SUFFIXES))
+    if other or (out / META_FILE).exists():
+        held = ", ".join(other[:3]) if other else META_FILE
+        raise ExportError(
+            f"--out {out} already holds {held}, which an export would replace; choose a new directory "
+            "(an earlier export there is replaced)"
+        )
+
+
 # --- writers -------------------------------------------------------------------------------------
 def _write_vllm_lora(adapter: Path, tmp: Path, out: Path, base: str, name: str) -> ExportResult:
+    check_vllm_lora(adapter)  # what vLLM would refuse, named on the adapter the user gave
     config = json.loads((adapter / VLLM_LORA_FILES[0]).read_text(encoding="utf-8"))
     config["base_model_name_or_path"] = base
     (tmp / VLLM_LORA_FILES[0]).write_text(json.dumps(config, indent=2, sort_keys=True), encoding="utf-8")
     shutil.copyfile(adapter / VLLM_LORA_FILES[1], tmp / VLLM_LORA_FILES[1])
-    # raises ExportError listing what vLLM would refuse; the command names the final directory
+    # the files as written pass too; the command names the final directory
     info = dataclasses.replace(check_vllm_lora(tmp), path=out.resolve())
     served = info.serve_command(base, name)
     notes = [f"LoRA rank {info.rank} on {', '.join(info.target_modules)}"]
