@@ -138,8 +138,8 @@ def test_check_vllm_lora_refuses_extra_embedding_weights(qk_lora: Path, tmp_path
 
 @pytest.mark.parametrize(
     "overrides",
-    [["lora.target_modules=[q_proj,k_proj]"], [], ["peft.method=ia3"]],
-    ids=["lora-q-k", "lora-all-linear", "ia3"],
+    [["lora.target_modules=[q_proj,k_proj]"], [], ["peft.method=ia3"], ["peft.method=dora"]],
+    ids=["lora-q-k", "lora-all-linear", "ia3", "dora"],
 )
 def test_merged_export_loads_in_transformers_with_the_same_tokens_and_logits(
     tiny_config: Config, tmp_path: Path, smol_tokenizer: Any, overrides: list[str]
