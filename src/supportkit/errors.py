@@ -39,3 +39,8 @@ class DataError(SupportKitError, ValueError):
 
 class WriteError(SupportKitError, OSError):
     """Writing a file failed (disk full, read-only file system, ...); the message names the path."""
+
+
+class ExportError(SupportKitError, ValueError):
+    """A model or adapter cannot be exported in the requested format, or its export does not
+    reproduce it; the message says which runtime refuses what, and what to do instead."""
