@@ -21,7 +21,6 @@ from supportkit.data.readers import Conversation, QAExample
 from supportkit.evaluation.metrics import METRICS, score
 from supportkit.evaluation.stats import Interval, bootstrap_mean
 from supportkit.guardrails.intent import IntentDetector
-from supportkit.pipelines.response import Request, Response
 from supportkit.retrieval.bank import ExampleBank
 from supportkit.retrieval.embedder import Embedder, default_embedder
 
@@ -133,12 +132,19 @@ class Evaluator:
         from tqdm.auto import tqdm
 
         size = chunk or self.pipeline.config.generation.batch_size * 2
-        responses: list[Response] = []
+        responses: list[Any] = []
         with tqdm(total=len(examples), desc=name, disable=not progress, unit="q") as bar:
             for start in range(0, len(examples), size):
                 part = examples[start : start + size]
+                # plain mappings: the pipeline builds its Request (evaluation sits below pipelines)
                 requests = [
-                    Request(e.question, strategy, history=list(e.history), adapter=adapter) for e in part
+                    {
+                        "query": e.question,
+                        "strategy": strategy,
+                        "history": list(e.history),
+                        "adapter": adapter,
+                    }
+                    for e in part
                 ]
                 responses.extend(self.pipeline.respond_batch(requests))
                 bar.update(len(part))
@@ -148,9 +154,11 @@ class Evaluator:
         self,
         name: str,
         examples: Sequence[EvalExample],
-        responses: Sequence[Response],
+        responses: Sequence[Any],
         info: Mapping[str, Any] | None = None,
     ) -> SystemResult:
+        """Score pipeline responses (anything with the ``Response`` fields used here: text,
+        latency_s, escalate, generated_tokens, intent, groundedness)."""
         extra = [
             {
                 "latency_s": r.latency_s,
