@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "supportkit.commands.assistant",
     "supportkit.commands.training",
     "supportkit.commands.evaluation",
+    "supportkit.commands.project",
 ]
 
 
