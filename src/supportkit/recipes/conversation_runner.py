@@ -4,6 +4,7 @@ JUnit XML for CI (``supportkit test``)."""
 from __future__ import annotations
 
 import shutil
+import textwrap
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
@@ -82,10 +83,12 @@ def format_results(results: Sequence[TurnResult], width: int | None = None) -> s
             f"{_cut(r.conversation, name_w):<{name_w}}  {r.turn:>4}  {status:<6}  {_cut(r.user, user_w)}"
         )
     failed = [r for r in results if not r.passed]
-    for r in failed:
+    for r in failed:  # details wrap rather than cut: every failure is read whole
         lines.append("")
-        lines.append(f"FAIL {r.conversation} turn {r.turn} ({r.where or 'test file'}): {r.user}")
-        lines.extend(f"  - {f}" for f in r.failures)
+        head = f"FAIL {r.conversation} turn {r.turn} ({r.where or 'test file'}): {r.user}"
+        lines += textwrap.wrap(head, width, subsequent_indent="    ")
+        for failure in r.failures:
+            lines += textwrap.wrap(failure, width, initial_indent="  - ", subsequent_indent="    ")
         lines.append(f"  reply: {_cut(r.reply, max(40, width - 9))}")
     conversations = {r.conversation for r in results}
     bad = {r.conversation for r in failed}

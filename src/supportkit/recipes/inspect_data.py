@@ -9,9 +9,11 @@ drop, duplicate questions (MiniLM near-duplicates with ``near_duplicates=True``)
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,22 @@ from supportkit.privacy.pii import find_pii
 from supportkit.utils.textfiles import decode
 
 _EXCEL_SEP = re.compile(r"sep=(.)(?:\r\n|\r|\n)")
+
+
+@contextmanager
+def _quiet(*names: str) -> Iterator[None]:
+    """The report lists bad rows and fit problems itself: the readers' warnings would repeat them."""
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
 FORMATS = {".csv": "CSV", ".tsv": "TSV", ".jsonl": "JSON Lines", ".json": "JSON list"}
 
 
@@ -124,9 +142,10 @@ def inspect_data(
     result.mapping = mapping
     result.max_length = d.max_length
     try:
-        conversations, report = read_conversations(
-            path, on_error="skip", column_mapping=mapping, csv_delimiter=d.csv_delimiter
-        )
+        with _quiet("supportkit.data.readers"):
+            conversations, report = read_conversations(
+                path, on_error="skip", column_mapping=mapping, csv_delimiter=d.csv_delimiter
+            )
     except DataError as exc:
         result.problem = str(exc)
         result.suggested_mapping = suggest_mapping(result.columns, mapping)
@@ -169,7 +188,8 @@ def _fit(result: DataInspection, conversations: list[Conversation], config: Conf
 
     loader = DataLoader(config, tokenizer)
     tok = loader.tokenizer  # the configured model's tokenizer only
-    _, fit = loader.tokenize_report(conversations)
+    with _quiet("supportkit.data.loader"):
+        _, fit = loader.tokenize_report(conversations)
     result.shortened, result.cut, result.dropped = fit.shortened, fit.cut, fit.dropped
     result.tokens = [
         fit.system_tokens + len(encode_chat(tok, list(c.messages), add_generation_prompt=False))
