@@ -185,16 +185,20 @@ def _duplicates(
 def _fit(result: DataInspection, conversations: list[Conversation], config: Config, tokenizer: Any) -> None:
     from supportkit.data.loader import DataLoader
     from supportkit.models.tokenizer import encode_chat
+    from supportkit.prompts.prompt_sets import load_prompt_set
 
     loader = DataLoader(config, tokenizer)
     tok = loader.tokenizer  # the configured model's tokenizer only
     with _quiet("supportkit.data.loader"):
         _, fit = loader.tokenize_report(conversations)
     result.shortened, result.cut, result.dropped = fit.shortened, fit.cut, fit.dropped
-    result.tokens = [
-        fit.system_tokens + len(encode_chat(tok, list(c.messages), add_generation_prompt=False))
-        for c in conversations
-    ]
+    system = load_prompt_set(config.prompt.prompt_set).system if config.data.add_system_prompt else None
+
+    def messages(c: Conversation) -> list[dict[str, str]]:  # as training sees it (tokenize_report)
+        out = list(c.messages)
+        return [{"role": "system", "content": system}, *out] if system and out[0]["role"] != "system" else out
+
+    result.tokens = [len(encode_chat(tok, messages(c), add_generation_prompt=False)) for c in conversations]
 
 
 def format_inspection(r: DataInspection) -> str:
@@ -228,17 +232,25 @@ def format_inspection(r: DataInspection) -> str:
             f"data.max_length={r.max_length}: {r.shortened} would lose early turns, {r.cut} would have "
             f"the final answer cut, {len(r.dropped)} would be dropped",
         ]
-        lines += [f"  dropped  {s}" for s in r.dropped[:10]]
+        lines += [f"  dropped  {_short(s, r.path)}" for s in r.dropped[:10]]
     kind = "duplicate or near-duplicate (MiniLM)" if r.near_duplicates_checked else "duplicate"
     lines += ["", f"{kind} question groups: {len(r.duplicates)} (each is kept in one split)"]
-    lines += [f"  {', '.join(g[:4])}" + (" ..." if len(g) > 4 else "") for g in r.duplicates[:10]]
+    lines += [
+        "  " + ", ".join(_short(s, r.path) for s in g[:6]) + (" ..." if len(g) > 6 else "")
+        for g in r.duplicates[:10]
+    ]
     if not r.near_duplicates_checked:
         lines.append("  (--near-duplicates also groups paraphrases, with the MiniLM embedder)")
     lines += ["", f"personal data found in {len(r.pii)} conversation(s)"]
-    lines += [f"  {where}: {', '.join(kinds)}" for where, kinds in list(r.pii.items())[:10]]
+    lines += [f"  {_short(where, r.path)}: {', '.join(kinds)}" for where, kinds in list(r.pii.items())[:10]]
     if r.pii:
         lines.append("  (data.redact_pii=true replaces it when the file is read for training)")
     return "\n".join(lines)
+
+
+def _short(source: str, path: Path) -> str:
+    """``file:line`` of the inspected file as ``line N`` (the file is named at the top)."""
+    return "line " + source[len(str(path)) + 1 :] if source.startswith(f"{path}:") else source
 
 
 def _bars(title: str, hist: list[tuple[str, int]], width: int = 40) -> list[str]:
