@@ -75,7 +75,8 @@ def test_unknown_expectation_names_the_line_and_the_closest_key(tmp_path: Path) 
             "no_pii must be true or false",
         ),
         (
-            "conversations:\n  - name: a\n    turns:\n      - user: x\n  - name: a\n    turns:\n      - user: y\n",
+            "conversations:\n  - name: a\n    turns:\n      - user: x\n"
+            "  - name: a\n    turns:\n      - user: y\n",
             "used twice",
         ),
         ("conversations: [\n", "not valid YAML"),

@@ -32,33 +32,33 @@ def test_init_writes_a_project_that_loads_from_any_folder(
         config.guardrails.intent_file,
         config.data.train_file,
     ]
-    for path in paths:
-        assert path is not None and Path(path).is_absolute() and Path(path).exists(), path
-        assert not Path(path).is_relative_to(DATA_DIR), "the bundled example store leaked in"
+    for setting in paths:
+        assert setting is not None and Path(setting).is_absolute() and Path(setting).exists(), setting
+        assert not Path(setting).is_relative_to(DATA_DIR), "the bundled example store leaked in"
     assert Path(config.training.output_dir).is_relative_to(result.root)
     assert config.prompt.strategy == "knowledge"
 
     prompts = load_prompt_set(config.prompt.prompt_set)
     assert 'Acme "Cloud" {GmbH}' in prompts.system
     assert prompts.roles[config.prompt.role].tone == "warm and precise"
-    articles = load_articles(config.knowledge.path)
+    articles = load_articles(config.knowledge.path or "")
     assert [a.title for a in articles] == ['Contacting Acme "Cloud" {GmbH} support']
 
     data = result.root / "data"
-    for path in (
+    for template in (
         data / "conversations.csv",
         data / "templates" / "conversations.jsonl",
         data / "templates" / "conversations.json",
     ):
-        conversations, report = read_conversations(path)
+        conversations, report = read_conversations(template)
         assert len(conversations) == 6 and report.skipped == 0
         assert {c.intent for c in conversations} == {"contact_support", "account_security", "human_agent"}
     suite = load_conversation_tests(result.root / "tests" / "conversations.yaml")
     assert [t.name for t in suite] == ["contact support", "asks for a person"]
     assert suite[0].turns[0].expect["not_contains"] == ["Brightcart"]  # the guard against the example
-    for path in result.root.rglob("*"):
-        if path.is_file() and path.parent.name != "tests":
-            assert "brightcart" not in path.read_text(encoding="utf-8").lower(), path
+    for file in result.root.rglob("*"):
+        if file.is_file() and file.parent.name != "tests":
+            assert "brightcart" not in file.read_text(encoding="utf-8").lower(), file
 
 
 def test_init_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:

@@ -44,7 +44,7 @@ CONVERSATION_KEYS = ("name", "strategy", "user_id", "user_context", "turns")
 TURN_KEYS = ("user", "expect")
 
 
-class _Located(dict[str, Any]):
+class _Located(dict[Any, Any]):
     """A YAML mapping that remembers the line it starts on (1-based)."""
 
     line: int = 0
