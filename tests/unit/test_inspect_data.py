@@ -78,20 +78,18 @@ def test_jsonl_bad_lines_and_drops(tmp_path: Path, smol_tokenizer: Any) -> None:
     assert r.dropped == [f"{path}:3"] and dict(r.intents) == {"greet": 1, "(none)": 1}
 
 
-def test_near_duplicates_with_an_embedder(tmp_path: Path) -> None:
-    import numpy as np
-
-    class Topic:  # a real embedder stand-in: one-hot on the question's topic word
-        def embed(self, texts: list[str]) -> Any:
-            return np.array([[1.0, 0.0] if "pay" in t else [0.0, 1.0] for t in texts])
-
+def test_near_duplicates_with_minilm(tmp_path: Path, smol_tokenizer: Any) -> None:
     path = tmp_path / "d.csv"
     path.write_text(
-        "question,answer\nHow can I pay?,Card.\nWhich ways to pay exist?,Card.\nWhere?,Here.\n",
+        "question,answer\nHow can I pay for my order?,Card.\nWhere is my parcel?,Here.\n"
+        "How do I pay for an order?,Card.\n",
         encoding="utf-8",
     )
-    r = inspect_data(path, Config(), tokenizer=None, near_duplicates=True, embedder=Topic())
-    assert r.near_duplicates_checked and r.duplicates == [[f"{path}:2", f"{path}:3"]]
+    config = Config().with_overrides(["data.dedup_threshold=0.8"])
+    exact = inspect_data(path, config, tokenizer=smol_tokenizer)
+    assert exact.duplicates == [] and not exact.near_duplicates_checked
+    r = inspect_data(path, config, tokenizer=smol_tokenizer, near_duplicates=True)  # the real MiniLM
+    assert r.near_duplicates_checked and r.duplicates == [[f"{path}:2", f"{path}:4"]]
 
 
 def test_cli_data_inspect(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -103,3 +101,13 @@ def test_cli_data_inspect(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "PROBLEM" in capsys.readouterr().out
     assert main(["data", "inspect", str(path), "data.column_mapping={Frage: question, Antwort: answer}"]) == 0
     assert "personal data found in 1 conversation(s)" in capsys.readouterr().out
+
+
+def test_questions_shared_with_the_validation_file(tmp_path: Path, smol_tokenizer: Any) -> None:
+    train, validation = tmp_path / "train.csv", tmp_path / "val.jsonl"
+    train.write_text("question,answer\nHow do I pay?,Card.\nWhere is it?,Here.\n", encoding="utf-8")
+    validation.write_text('{"question": "how do I pay", "answer": "By card."}\n', encoding="utf-8")
+    config = Config().with_overrides([f"data.validation_file={validation}"])
+    r = inspect_data(train, config, tokenizer=smol_tokenizer)
+    assert r.duplicates == [] and r.across_files == [[f"{train}:2", f"{validation}:1"]]
+    assert "shared with data.validation_file (they leak into validation): 1" in format_inspection(r)

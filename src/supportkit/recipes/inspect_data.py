@@ -70,6 +70,8 @@ class DataInspection:
     #: Groups (``file:line`` lists) of duplicate or near-duplicate questions.
     duplicates: list[list[str]] = field(default_factory=list)
     near_duplicates_checked: bool = False
+    #: Groups shared with ``data.validation_file`` (a question in both files leaks into validation).
+    across_files: list[list[str]] = field(default_factory=list)
     #: ``file:line`` -> PII kinds found in that conversation.
     pii: dict[str, list[str]] = field(default_factory=dict)
 
@@ -174,11 +176,25 @@ def _duplicates(
         from supportkit.retrieval.embedder import default_embedder
 
         embedder = default_embedder()
-    groups = near_duplicate_groups([c.question for c in conversations], embedder if near else None, threshold)
+    others: list[Conversation] = []
+    other = config.data.validation_file
+    if other and Path(other).resolve() != result.path.resolve() and Path(other).is_file():
+        with _quiet("supportkit.data.readers"):
+            others, _ = read_conversations(
+                other,
+                on_error="skip",
+                column_mapping=config.data.column_mapping,
+                csv_delimiter=config.data.csv_delimiter,
+            )
+    everything = [*conversations, *others]
+    groups = near_duplicate_groups([c.question for c in everything], embedder if near else None, threshold)
     members: dict[int, list[str]] = defaultdict(list)
-    for c, g in zip(conversations, groups, strict=True):
+    for c, g in zip(everything, groups, strict=True):
         members[g].append(c.source)
-    result.duplicates = [m for m in members.values() if len(m) > 1]
+    mine = {c.source for c in conversations}
+    found = [m for m in members.values() if len(m) > 1]
+    result.duplicates = [m for m in found if all(s in mine for s in m)]
+    result.across_files = [m for m in found if any(s in mine for s in m) and not all(s in mine for s in m)]
     result.near_duplicates_checked = near and threshold is not None
 
 
@@ -239,6 +255,9 @@ def format_inspection(r: DataInspection) -> str:
         "  " + ", ".join(_short(s, r.path) for s in g[:6]) + (" ..." if len(g) > 6 else "")
         for g in r.duplicates[:10]
     ]
+    if r.across_files:
+        lines.append(f"shared with data.validation_file (they leak into validation): {len(r.across_files)}")
+        lines += ["  " + ", ".join(g[:4]) + (" ..." if len(g) > 4 else "") for g in r.across_files[:10]]
     if not r.near_duplicates_checked:
         lines.append("  (--near-duplicates also groups paraphrases, with the MiniLM embedder)")
     lines += ["", f"personal data found in {len(r.pii)} conversation(s)"]
