@@ -194,6 +194,13 @@ def test_cli_exit_codes_and_junit(
     )
     assert main(["test", str(bad), str(config)]) == 2
     assert "did you mean 'escalates'" in capsys.readouterr().err
+    typo = _write(
+        tmp_path,
+        "conversations:\n  - name: a\n    strategy: knowlege\n    turns:\n      - user: x\n",
+        "typo.yaml",
+    )
+    assert main(["test", str(typo), str(config)]) == 2
+    assert "typo.yaml:2: unknown strategy 'knowlege'; did you mean 'knowledge'" in capsys.readouterr().err
 
 
 def test_shipped_example_store_suite_is_valid() -> None:

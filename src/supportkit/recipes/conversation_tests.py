@@ -26,7 +26,7 @@ closest known key for a typo.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,8 +115,11 @@ def _check_expect(expect: Any, where: str) -> dict[str, Any]:
     return out
 
 
-def load_conversation_tests(path: str | Path) -> list[ConversationTest]:
-    """Read and validate a conversation-test file.
+def load_conversation_tests(
+    path: str | Path, *, strategies: Collection[str] | None = None
+) -> list[ConversationTest]:
+    """Read and validate a conversation-test file; ``strategies``: the known strategy names (a
+    conversation's ``strategy`` is checked against them when given).
 
     Raises:
         DataError: unreadable file, invalid YAML, or a schema error (``file:line: what``, with the
@@ -149,6 +152,9 @@ def load_conversation_tests(path: str | Path) -> list[ConversationTest]:
         context = conv.get("user_context") or {}
         if not isinstance(context, Mapping):
             raise DataError(f"{where}: user_context must be a mapping of profile fields")
+        strategy = conv.get("strategy")
+        if strategy is not None and strategies is not None and strategy not in strategies:
+            _unknown([strategy], tuple(sorted(strategies)), where, "strategy")
         turns = []
         for turn in turns_raw:
             twhere = f"{path}:{getattr(turn, 'line', 0)}"
@@ -164,7 +170,7 @@ def load_conversation_tests(path: str | Path) -> list[ConversationTest]:
             ConversationTest(
                 name.strip(),
                 turns,
-                strategy=conv.get("strategy"),
+                strategy=strategy,
                 user_id=None if conv.get("user_id") is None else str(conv["user_id"]),
                 user_context=dict(context),
                 line=getattr(conv, "line", 0),
