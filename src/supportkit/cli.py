@@ -30,6 +30,7 @@ COMMAND_MODULES = [
     "supportkit.commands.export",
     "supportkit.commands.evaluation",
     "supportkit.commands.serving",
+    "supportkit.commands.project",
 ]
 
 
