@@ -64,6 +64,7 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
         extra += [
             f"model.name_or_path={tiny_model_dir(work)}",
             "training.max_steps=2",
+            "training.warmup_steps=0",
             "training.eval_steps=null",
             "generation.max_new_tokens=4",
             "data.dedup_threshold=null",

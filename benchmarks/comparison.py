@@ -14,6 +14,7 @@ from benchmarks.harness import machine_info, write_result
 
 QUICK = [
     "training.max_steps=1",
+    "training.warmup_steps=0",  # a one-step run would never leave warmup (refused)
     "training.batch_size=2",
     "evaluation.max_examples=4",
     "evaluation.methods=[none, lora]",
