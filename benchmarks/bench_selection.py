@@ -36,7 +36,7 @@ def _bank_with(vectors: np.ndarray, template: Any) -> Any:
 
     bank = ExampleBank(embedder=template.embedder)
     examples = [QAExample(f"synthetic {i}", "x") for i in range(len(vectors))]
-    bank._set(examples, vectors)  # benchmark-only: bypass embedding of synthetic rows
+    bank.extend_with_vectors(examples, vectors)  # synthetic rows: nothing to embed
     return bank
 
 
@@ -61,7 +61,7 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
         load_examples(full, source)
         small = ExampleBank(embedder=full.embedder)
         snap = full.snapshot()
-        small._set(snap.examples[:1000], snap.vectors[:1000])
+        small.extend_with_vectors(snap.examples[:1000], snap.vectors[:1000])
         banks["1,000 real (Bitext)"] = small
         banks[f"{len(full):,} real (Bitext, all)"] = full
     template = next(iter(banks.values()))

@@ -137,9 +137,8 @@ def _load(url: str, model: str, clients: int, per_client: int, max_tokens: int) 
 
 
 def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
-    from supportkit.serving.commands import build_server
-
     from supportkit.config import Config
+    from supportkit.serving.build import build_server
 
     work = Path(tempfile.mkdtemp(prefix="bench-serving-"))
     levels = [1, 2, 4, 8, 16]

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import datasets
 from supportkit.data.readers import Conversation, read_conversations
 from supportkit.data.writers import write_conversations
-from supportkit.prompts.bank import ExampleBank
+from supportkit.retrieval.bank import ExampleBank
 from supportkit.retrieval.embedder import HashingEmbedder
 
 datasets.disable_progress_bars()

@@ -11,7 +11,7 @@ import pytest
 from supportkit.config import Config
 from supportkit.data.readers import read_conversations
 from supportkit.errors import ConfigError, DataError
-from supportkit.prompts.bank import ExampleBank
+from supportkit.retrieval.bank import ExampleBank
 from supportkit.retrieval.embedder import HashingEmbedder
 from supportkit.retrieval.passages import load_articles, split_passages
 

@@ -173,6 +173,14 @@ class ExampleBank:
             if self.path is not None:
                 self._persist(examples)
 
+    def extend_with_vectors(self, examples: Sequence[QAExample], vectors: np.ndarray) -> None:
+        """Add ``examples`` with vectors computed elsewhere (shape ``(len(examples), dim)``, float32,
+        unit length as the embedder's): nothing is embedded. Raises ValueError on a shape mismatch."""
+        with self._lock:
+            self._append(examples, vectors)
+            if self.path is not None:
+                self._persist(examples)
+
     def extend_cached(self, examples: Sequence[QAExample], *, source: str | Path) -> int:
         """Add ``examples`` read from the dataset file ``source``, their vectors cached by the file's
         content (reading the file is the caller's: :func:`supportkit.data.examples.load_examples`).
