@@ -1,26 +1,16 @@
-"""The one place the server's logs redact personal data (e-mail, phone, card numbers).
-
-Uses ``supportkit.privacy``'s redaction when that package is present, else ``supportkit.data.pii``.
+"""The one place the server's own log lines redact personal data and secrets (emails, phone numbers,
+IBANs, card numbers, national IDs, keys): :func:`supportkit.privacy.redact`. The CLI also installs
+:class:`supportkit.privacy.logfilter.RedactingFilter` on the root handlers for every other log line.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-_redact: Callable[[str], str]
-try:  # the privacy package (replacing data/pii.py) where it exists
-    from supportkit.privacy import redact as _privacy_redact  # type: ignore[attr-defined, unused-ignore]
-
-    _redact = _privacy_redact
-except ImportError:  # pragma: no cover - depends on the installed version
-    from supportkit.data.pii import redact as _pii_redact
-
-    _redact = _pii_redact
+from supportkit.privacy import redact
 
 _MAX = 200
 
 
 def redact_for_log(text: str) -> str:
     """``text`` with personal data replaced by placeholders, cut to 200 characters, quoted."""
-    cleaned = _redact(text)
+    cleaned = redact(text)
     return repr(cleaned if len(cleaned) <= _MAX else cleaned[:_MAX] + "…")
