@@ -31,8 +31,8 @@ class Sampling:
     temperature: float = 0.7
     top_p: float = 0.9
     repetition_penalty: float = 1.1
-    #: ``all`` (prompt and answer) or ``generated`` (the answer so far); stop tokens never count.
-    repetition_penalty_scope: str = "all"
+    #: ``generated`` (the answer so far) or ``all`` (prompt and answer); stop tokens never count.
+    repetition_penalty_scope: str = "generated"
     #: Sampling seed; a seeded row is decoded with its own generator state, never the global RNG.
     seed: int | None = None
     #: Text that ends the answer (the stop text itself is not part of it).
