@@ -6,9 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow  # a subprocess; make lint runs the same contracts
 def test_import_contracts_hold() -> None:
     # In a subprocess: import-linter's CLI calls logging.config.dictConfig, which disables every
     # logger that exists at that moment (and with them pytest's log capture for later tests).
@@ -22,6 +25,7 @@ def test_import_contracts_hold() -> None:
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_config_imports_nothing_above_it_and_still_knows_every_method() -> None:
     code = (
         "import sys\n"

@@ -110,6 +110,7 @@ def test_training_moves_every_adapter_tensor_and_no_base_tensor(
     assert moved_base == []
 
 
+@pytest.mark.slow  # a second process (torch import): kept out of make test-fast
 def test_save_then_load_in_a_fresh_process_gives_identical_logits(
     tiny_config: Config, smol_tokenizer: Any, tmp_path: Path
 ) -> None:
