@@ -21,20 +21,24 @@ from supportkit.registry import Registry
 FinishReason = Literal["stop", "length", "cancelled"]
 
 
+#: The config's generation defaults: Sampling's own defaults are read from them (one home).
+_DEFAULTS = GenerationConfig()
+
+
 @dataclass(frozen=True)
 class Sampling:
     """Per-request decode settings (defaults: ``generation.*`` of the config)."""
 
-    max_new_tokens: int = 96
-    min_new_tokens: int = 0
-    do_sample: bool = False
-    temperature: float = 0.7
-    top_p: float = 0.9
-    repetition_penalty: float = 1.1
+    max_new_tokens: int = _DEFAULTS.max_new_tokens
+    min_new_tokens: int = _DEFAULTS.min_new_tokens
+    do_sample: bool = _DEFAULTS.do_sample
+    temperature: float = _DEFAULTS.temperature
+    top_p: float = _DEFAULTS.top_p
+    repetition_penalty: float = _DEFAULTS.repetition_penalty
     #: ``generated`` (the answer so far) or ``all`` (prompt and answer); stop tokens never count.
-    repetition_penalty_scope: str = "generated"
+    repetition_penalty_scope: str = _DEFAULTS.repetition_penalty_scope
     #: Sampling seed; a seeded row is decoded with its own generator state, never the global RNG.
-    seed: int | None = None
+    seed: int | None = _DEFAULTS.seed
     #: Text that ends the answer (the stop text itself is not part of it).
     stop: tuple[str, ...] = ()
 

@@ -172,13 +172,27 @@ class GroundednessChecker:
         numbers are known (question, profile, history); with ``query`` the answer must also answer it
         (see :meth:`answer_problem`)."""
         claims = [s for s in sentences(answer) if is_claim(s)]
-        result = self._support(claims, answer, passages, context)
+        # one embedding call for the claims (and the question), shared by both checks
+        vectors = self.embedder.embed([*claims, query] if query else claims) if claims and passages else None
+        claim_vectors = vectors[: len(claims)] if vectors is not None else None
+        result = self._support(claims, answer, passages, context, claim_vectors)
         if query and passages:
-            result.answer_problem = self.answer_problem(query, claims, passages)
+            query_vector = vectors[-1] if vectors is not None else None
+            result.answer_problem = self.answer_problem(
+                query, claims, passages, claim_vectors=claim_vectors, query_vector=query_vector
+            )
             result.answers = not result.answer_problem
         return result
 
-    def answer_problem(self, query: str, claims: Sequence[str], passages: Sequence[Passage]) -> str:
+    def answer_problem(
+        self,
+        query: str,
+        claims: Sequence[str],
+        passages: Sequence[Passage],
+        *,
+        claim_vectors: np.ndarray | None = None,
+        query_vector: np.ndarray | None = None,
+    ) -> str:
         """Why ``claims`` do not answer ``query`` given ranked ``passages`` ("" when they do).
 
         The answer is expected from the top-ranked article (the passages sharing ``passages[0]``'s
@@ -196,9 +210,13 @@ class GroundednessChecker:
                 return f"the question asks for a figure and the answer gives none from {top[0].title!r}"
             if wanted:
                 return ""
+        if query_vector is None:
+            query_vector = self.embedder.embed([query])[0]
+        if claim_vectors is None:
+            claim_vectors = self.embedder.embed(list(claims))
         vectors = np.vstack([self._passage_sentences(p)[1] for p in top])
-        closest = np.argsort(-(vectors @ self.embedder.embed([query])[0]))[:2]
-        similarity = float((self.embedder.embed(list(claims)) @ vectors[closest].T).max())
+        closest = np.argsort(-(vectors @ query_vector))[:2]
+        similarity = float((claim_vectors @ vectors[closest].T).max())
         if similarity >= ANSWER_SIMILARITY:
             return ""
         key = {w for w in tokenize(query) if w not in _QUESTION_WORDS}
@@ -208,7 +226,12 @@ class GroundednessChecker:
         return f"no claim is close to the answer in {top[0].title!r} (best similarity {similarity:.2f})"
 
     def _support(
-        self, claims: list[str], answer: str, passages: Sequence[Passage], context: Iterable[str]
+        self,
+        claims: list[str],
+        answer: str,
+        passages: Sequence[Passage],
+        context: Iterable[str],
+        claim_vectors: np.ndarray | None,
     ) -> Groundedness:
         if not claims:
             return Groundedness(1.0, 0)
@@ -226,7 +249,7 @@ class GroundednessChecker:
             blocks.append(vectors)
         source = np.vstack(blocks)
         known_numbers = _numbers(" ".join([*(p.text for p in passages), *context]))
-        sims = self.embedder.embed(claims) @ source.T
+        sims = (claim_vectors if claim_vectors is not None else self.embedder.embed(claims)) @ source.T
         supported, unsupported, counts = 0, [], Counter[str]()
         invented = sorted({n for claim in claims for n in _numbers(claim) - known_numbers})
         for claim, row in zip(claims, sims, strict=True):

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from supportkit.serving.errors import APIError
 from supportkit.serving.schemas import ConversationList, ErrorBody, FeedbackList
 from supportkit.serving.state import authorize, state_of
-from supportkit.store import StoreError
+from supportkit.serving.store_io import store_errors
 
 router = APIRouter()
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -37,10 +37,8 @@ def list_conversations(
 ) -> dict[str, Any]:
     """Conversations, those needing a person first, then most recently updated (``since``: unix s)."""
     store = _store(request)
-    try:
+    with store_errors():
         rows = store.list_conversations(limit, offset, since=since, user_id=user)
-    except StoreError as exc:
-        raise APIError(503, f"the store is unavailable: {exc}", headers={"Retry-After": "5"}) from exc
     return {
         "object": "list",
         "data": [
@@ -68,10 +66,8 @@ def list_feedback(
 ) -> dict[str, Any]:
     """Ratings newest first, each with the question, the rated answer and its metadata."""
     store = _store(request)
-    try:
+    with store_errors():
         rows = store.list_feedback(rating, since, limit=limit, offset=offset)
-    except StoreError as exc:
-        raise APIError(503, f"the store is unavailable: {exc}", headers={"Retry-After": "5"}) from exc
     return {
         "object": "list",
         "data": [

@@ -6,6 +6,8 @@ turns a store problem into a 500 with a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from supportkit.serving.auth import Principal
@@ -21,6 +23,15 @@ def _store(state: ServerState) -> Any:
     return state.store
 
 
+@contextmanager
+def store_errors() -> Iterator[None]:
+    """A store failure inside becomes a 503 with Retry-After (the store is busy or unreachable)."""
+    try:
+        yield
+    except StoreError as exc:
+        raise APIError(503, f"the store is unavailable: {exc}", headers={"Retry-After": "5"}) from exc
+
+
 def _owner_key(conversation: Any) -> str | None:
     for message in conversation.messages:
         key = (message.metadata or {}).get("api_key")
@@ -31,10 +42,13 @@ def _owner_key(conversation: Any) -> str | None:
 
 def load_conversation(state: ServerState, conversation_id: str, principal: Principal) -> Any:
     """The stored conversation; 404 when unknown or (chat keys) made with another key."""
-    try:
+    with store_errors():
         conversation = _store(state).conversation(conversation_id)
-    except StoreError as exc:
-        raise APIError(503, f"the store is unavailable: {exc}", headers={"Retry-After": "5"}) from exc
+    return _visible(conversation, conversation_id, principal)
+
+
+def _visible(conversation: Any, conversation_id: str, principal: Principal) -> Any:
+    """``conversation`` when ``principal`` may see it; 404 when unknown or another chat key's."""
     if conversation is None or (not principal.admin and _owner_key(conversation) != principal.name):
         raise APIError(404, f"no conversation {conversation_id!r}", param="conversation_id")
     return conversation
@@ -46,13 +60,11 @@ def owned_conversation(
     """The stored turns to use as history (``None``: a new conversation with this id)."""
     if state.store is None:
         return None
-    try:
+    with store_errors():
         exists = state.store.conversation(conversation_id)
-    except StoreError as exc:
-        raise APIError(503, f"the store is unavailable: {exc}", headers={"Retry-After": "5"}) from exc
     if exists is None:
         return None
-    load_conversation(state, conversation_id, principal)
+    _visible(exists, conversation_id, principal)
     if exists.user_id and user and exists.user_id != user:
         raise APIError(
             409, f"conversation {conversation_id!r} belongs to another user", param="conversation_id"

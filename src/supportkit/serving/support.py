@@ -24,6 +24,7 @@ from supportkit.serving.schemas import (
     UnloadAdapter,
 )
 from supportkit.serving.state import authorize, log, state_of
+from supportkit.serving.store_io import store_errors
 from supportkit.store import StoreError
 
 router = APIRouter()
@@ -107,10 +108,8 @@ def delete_conversation(request: Request, conversation_id: str) -> dict[str, Any
     state = state_of(request)
     principal = authorize(request, "chat")
     store_io.load_conversation(state, conversation_id, principal)
-    try:
+    with store_errors():
         deleted = state.store.delete_conversation(conversation_id)
-    except StoreError as exc:
-        raise APIError(503, f"the store is unavailable: {exc}", headers={"Retry-After": "5"}) from exc
     return {"id": conversation_id, "deleted": bool(deleted)}
 
 
@@ -133,10 +132,8 @@ def put_profile(request: Request, user_id: str, profile: Annotated[dict[str, Any
     store = _profile_store(request)
     if len(profile) > 100 or any(not isinstance(k, str) or len(k) > 100 for k in profile):
         raise APIError(400, "a profile holds at most 100 fields named by short strings")
-    try:
+    with store_errors():
         return {"user": user_id, "profile": store.update_profile(user_id, profile, replace=True)}
-    except StoreError as exc:
-        raise APIError(503, f"the store is unavailable: {exc}", headers={"Retry-After": "5"}) from exc
 
 
 @router.delete("/v1/users/{user_id}/profile", response_model=Deleted, responses=_ERRORS)

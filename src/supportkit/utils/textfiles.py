@@ -103,7 +103,7 @@ def jsonl_line(row: Any) -> str:
     """One JSON Lines record (no trailing newline) that every reader reads back unchanged.
 
     Non-ASCII text stays readable (``ensure_ascii=False``); U+2028, U+2029 and U+0085 (line breaks to
-    ``str.splitlines`` and some JSONL readers) and unpaired surrogates are written as ``\\uXXXX``.
+    ``str.splitlines`` and some JSONL readers) and unpaired surrogates are written as ``\\u`` escapes.
     """
     text = json.dumps(row, ensure_ascii=False)
     return _JSONL_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
