@@ -14,8 +14,9 @@ import importlib
 import logging
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from supportkit import __version__
 from supportkit.errors import SupportKitError
@@ -73,6 +74,24 @@ def load_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         config_path = None
     config = Config.from_yaml(config_path) if config_path else Config()
     return config.with_overrides(overrides)
+
+
+def checked_config(  # type: ignore[no-untyped-def]
+    args: argparse.Namespace,
+    *,
+    needs: Sequence[str] = (),
+    adapters: Mapping[str, str | None] | Callable[[Any], Mapping[str, str | None]] | None = None,
+):
+    """The command's config, checked before any model loads (:func:`~supportkit.recipes.preflight.
+    preflight`); ``adapters``: source -> directory, or a function of the config giving them. The
+    notes (e.g. no knowledge base) are printed to stderr."""
+    from supportkit.recipes.preflight import preflight
+
+    config = load_config(args)
+    found = adapters(config) if callable(adapters) else adapters
+    for note in preflight(config, needs=needs, adapters=found):
+        print(f"note: {note}", file=sys.stderr)
+    return config
 
 
 def build_parser() -> argparse.ArgumentParser:

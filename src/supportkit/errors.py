@@ -6,6 +6,8 @@ readable line and a non-zero exit code; the server turns them into HTTP statuses
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 class SupportKitError(Exception):
     """Base class of every error the library raises on purpose."""
@@ -44,3 +46,14 @@ class WriteError(SupportKitError, OSError):
 class ExportError(SupportKitError, ValueError):
     """A model or adapter cannot be exported in the requested format, or its export does not
     reproduce it; the message says which runtime refuses what, and what to do instead."""
+
+
+def did_you_mean(name: object, known: Iterable[str]) -> str:
+    """``"; did you mean 'few_shot'?"`` for the known name closest to ``name`` (difflib), else ``""``.
+
+    For error messages about unknown names: strategies, methods, roles, prompt sets, fields.
+    """
+    import difflib
+
+    close = difflib.get_close_matches(str(name), list(known), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""

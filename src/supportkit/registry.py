@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
-from supportkit.errors import UnknownNameError
+from supportkit.errors import UnknownNameError, did_you_mean
 
 T = TypeVar("T")
 
@@ -69,6 +69,7 @@ class Registry(Generic[T]):
         except KeyError:
             raise UnknownNameError(
                 f"unknown {self.kind} {name!r}; known: {', '.join(self.names()) or '(none)'}"
+                f"{did_you_mean(name, self.names())}"
             ) from None
 
     def names(self) -> list[str]:

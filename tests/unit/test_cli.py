@@ -67,11 +67,12 @@ def test_ask_answers_with_a_configured_model(
 def test_ask_goes_through_the_pipeline_with_strategy_and_config_overrides(
     capsys: pytest.CaptureFixture[str], tiny_model_dir: Path
 ) -> None:
-    args = ["ask", "How long do I have to return an item?", f"model.name_or_path={tiny_model_dir}"]
+    example = str(Path(__file__).resolve().parents[2] / "configs" / "example-store.yaml")
+    args = ["ask", "How long do I have to return an item?", example, f"model.name_or_path={tiny_model_dir}"]
     rc = main([*args, "generation.max_new_tokens=3", "--strategy", "few_shot", "--show-meta"])
     assert rc == 0
     out = capsys.readouterr().out
-    # the pipeline's few-shot strategy picked examples and the project's prompt set, not a fixed persona
+    # the pipeline's few-shot strategy picked examples and the config's prompt set, not a fixed persona
     assert "    example (" in out and "prompts retail@1.1" in out and ", few_shot: loaded in" in out
     assert main([*args, "--strategy", "few_shots"]) == 2
     assert "few_shots" in capsys.readouterr().err
@@ -99,4 +100,5 @@ def test_chat_streams_answers_for_each_line(
     assert rc == 0
     out = capsys.readouterr().out
     assert out.count("assistant: ") == 1  # one question; the blank line is skipped, quit stops
-    assert "prompts retail@1.1" in out and "new tokens" in out
+    # no config: the neutral prompt set, not the example store's online-store persona
+    assert "prompts general@1.0" in out and "new tokens" in out

@@ -12,13 +12,15 @@ import sys
 import time
 from typing import Any
 
-from supportkit.cli import add_config_arguments, command, load_config
-from supportkit.data.project import apply_project_defaults
+from supportkit.cli import add_config_arguments, checked_config, command, load_config
 
 
 def _add_answer_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--strategy", default=None, help="zero_shot, few_shot, cot, role_context, knowledge, combined"
+        "--strategy",
+        default=None,
+        help="auto (knowledge when a knowledge base is set), zero_shot, few_shot, cot, role_context, "
+        "knowledge, combined",
     )
     p.add_argument("--role", default=None, help="e.g. technical_support")
     p.add_argument("--user-id", default=None, help="remember history/profile under this id")
@@ -35,7 +37,8 @@ def _configure_chat(p: argparse.ArgumentParser) -> None:
 def run_chat(args: argparse.Namespace) -> int:
     from supportkit.recipes.assistant import build_pipeline
 
-    config = apply_project_defaults(load_config(args))
+    config = checked_config(args, adapters={"--adapter": args.adapter})
+    _check_strategy(args.strategy)
     pipeline = build_pipeline(config, args.adapter)
     interactive = sys.stdin.isatty()
     if interactive:
@@ -55,6 +58,14 @@ def run_chat(args: argparse.Namespace) -> int:
         if args.show_meta and response is not None:
             _print_meta(response)
     return 0
+
+
+def _check_strategy(name: str | None) -> None:
+    """An unknown ``--strategy`` fails before the model loads (naming the closest strategy)."""
+    if name is not None:
+        from supportkit.recipes.preflight import check_strategy
+
+        check_strategy(name, where="--strategy")
 
 
 def _print_meta(response: Any) -> None:
@@ -89,13 +100,14 @@ def _configure_ask(p: argparse.ArgumentParser) -> None:
 
 @command("ask", "answer one question through the assistant pipeline", _configure_ask)
 def run_ask(args: argparse.Namespace) -> int:
-    config = load_config(args)
     start = time.perf_counter()
     if args.raw:
-        return _ask_raw(args.question, config, start)
+        return _ask_raw(args.question, load_config(args), start)
     from supportkit.recipes.assistant import build_pipeline
 
-    pipeline = build_pipeline(apply_project_defaults(config), args.adapter)
+    config = checked_config(args, adapters={"--adapter": args.adapter})
+    _check_strategy(args.strategy)
+    pipeline = build_pipeline(config, args.adapter)
     loaded = time.perf_counter()
     response = pipeline.respond(args.question, args.strategy, role=args.role, user_id=args.user_id)
     print(f"Q: {args.question}")

@@ -8,8 +8,7 @@ import argparse
 import time
 from typing import Any
 
-from supportkit.cli import add_config_arguments, command, load_config
-from supportkit.data.project import apply_project_defaults
+from supportkit.cli import add_config_arguments, checked_config, command
 
 
 def _configure(p: argparse.ArgumentParser) -> None:
@@ -24,7 +23,9 @@ def run_eval(args: argparse.Namespace) -> int:
     from supportkit.recipes.evaluate import evaluate_configured
 
     started = time.perf_counter()
-    config = apply_project_defaults(load_config(args))
+    config = checked_config(
+        args, needs=("eval",), adapters=lambda c: {"evaluation.adapter": c.evaluation.adapter}
+    )
     result = evaluate_configured(config, limit=args.limit, progress=not args.quiet)
     paths = write_report(
         config.evaluation.output_dir,
@@ -46,7 +47,7 @@ def run_compare(args: argparse.Namespace) -> int:
     from supportkit.recipes.compare import run_configured_comparison
 
     started = time.perf_counter()
-    config = apply_project_defaults(load_config(args))
+    config = checked_config(args, needs=("eval", "train"))
     e = config.evaluation
     done: list[Any] = []
 
@@ -84,6 +85,9 @@ def _configure_demo(p: argparse.ArgumentParser) -> None:
 def run_demo(args: argparse.Namespace) -> int:
     from supportkit.recipes.demo import demo_config
     from supportkit.recipes.demo import run_demo as demo
+    from supportkit.recipes.preflight import preflight
 
-    demo(demo_config(args.quick, args.overrides), quick=args.quick, resume_from=args.resume)
+    config = demo_config(args.quick, args.overrides)
+    preflight(config, needs=("train", "eval"))  # before the model loads
+    demo(config, quick=args.quick, resume_from=args.resume)
     return 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from supportkit.cli import add_config_arguments, command, load_config
+from supportkit.cli import add_config_arguments, checked_config, command, load_config
 
 
 def _configure_init(p: argparse.ArgumentParser) -> None:
@@ -65,14 +65,13 @@ def _configure_test(p: argparse.ArgumentParser) -> None:
 @command("test", "run conversation tests: a pass/fail table; exit 1 when one fails", _configure_test)
 def run_test(args: argparse.Namespace) -> int:
     import supportkit.prompts  # noqa: F401  (registers the strategies)
-    from supportkit.data.project import apply_project_defaults
-    from supportkit.prompts.base import STRATEGIES
+    from supportkit.prompts.base import strategy_names
     from supportkit.recipes.assistant import build_pipeline
     from supportkit.recipes.conversation_runner import format_results, run_conversation_tests, write_junit
     from supportkit.recipes.conversation_tests import load_conversation_tests
 
-    tests = load_conversation_tests(args.file, strategies=STRATEGIES.names())  # before the model loads
-    config = apply_project_defaults(load_config(args))
+    tests = load_conversation_tests(args.file, strategies=strategy_names())  # before the model loads
+    config = checked_config(args, adapters={"--adapter": args.adapter})
     pipeline = build_pipeline(config, args.adapter)
     results = run_conversation_tests(pipeline, tests, source=str(args.file))
     print(format_results(results))

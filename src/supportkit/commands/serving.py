@@ -37,7 +37,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
     from supportkit.serving.auth import load_keyring
 
-    config = load_config(args)
+    config = load_config(args)  # build_server checks it all before the model loads
     keys = load_keyring(config.serving.api_keys_file)
     if not is_loopback(args.host) and not keys.enabled and not args.insecure:
         raise ConfigError(

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from supportkit.cli import add_config_arguments, command, load_config
-from supportkit.data.project import apply_project_defaults
+from supportkit.cli import add_config_arguments, checked_config, command
 
 
 def _configure_train(p: argparse.ArgumentParser) -> None:
@@ -19,5 +18,5 @@ def _configure_train(p: argparse.ArgumentParser) -> None:
 def run_train(args: argparse.Namespace) -> int:
     from supportkit.recipes.finetune import finetune
 
-    finetune(apply_project_defaults(load_config(args)), resume_from=args.resume, say=print)
+    finetune(checked_config(args, needs=("train",)), resume_from=args.resume, say=print)
     return 0

@@ -19,7 +19,7 @@ from supportkit.config.model import GenerationConfig, ModelConfig
 from supportkit.config.prompting import KnowledgeConfig, PromptConfig
 from supportkit.config.serving import ServingConfig
 from supportkit.config.training import DataConfig, EvaluationConfig, TrainingConfig
-from supportkit.errors import ConfigError
+from supportkit.errors import ConfigError, did_you_mean
 
 #: YAML key -> section class, in the order sections are written.
 SECTIONS: dict[str, type[Section]] = {
@@ -93,7 +93,10 @@ class Config:
             raise ConfigError(f"a config must be a mapping of sections, got {type(data).__name__}")
         unknown = sorted(set(data) - set(SECTIONS))
         if unknown:
-            raise ConfigError(f"unknown config section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
+            raise ConfigError(
+                f"unknown config section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}"
+                f"{did_you_mean(unknown[0], SECTIONS)}"
+            )
         sections = {
             name: build_section(section_cls, data.get(name) or {}) for name, section_cls in SECTIONS.items()
         }

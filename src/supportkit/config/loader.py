@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import yaml
 
 from supportkit.config.base import Section
-from supportkit.errors import ConfigError
+from supportkit.errors import ConfigError, did_you_mean
 from supportkit.utils.validation import coerce
 
 S = TypeVar("S", bound=Section)
@@ -53,7 +53,7 @@ def build_section(cls: type[S], values: Any) -> S:
     if unknown:
         raise ConfigError(
             f"unknown field(s) {', '.join(f'{section}.{u}' for u in unknown)}; "
-            f"known: {', '.join(sorted(known))}"
+            f"known: {', '.join(sorted(known))}{did_you_mean(unknown[0], known)}"
         )
     kwargs = {name: coerce(value, hints[name], f"{section}.{name}") for name, value in values.items()}
     return cls(**kwargs)
@@ -76,7 +76,10 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str], sections: It
             raise ConfigError(f"override {item!r} must name a section and a field")
         section, name, *rest = parts
         if section not in known_sections:
-            raise ConfigError(f"unknown config section {section!r}; known: {', '.join(known_sections)}")
+            raise ConfigError(
+                f"unknown config section {section!r}; known: {', '.join(known_sections)}"
+                f"{did_you_mean(section, known_sections)}"
+            )
         try:
             value = load_yaml(raw) if raw.strip() else ""
         except yaml.YAMLError as exc:
@@ -92,5 +95,5 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str], sections: It
         else:
             if name not in target:
                 fields = ", ".join(target)
-                raise ConfigError(f"unknown field {section}.{name}; known: {fields}")
+                raise ConfigError(f"unknown field {section}.{name}; known: {fields}{did_you_mean(name, target)}")
             target[name] = value

@@ -14,10 +14,13 @@ class PromptConfig(Section):
     """Prompt strategy defaults (each call may override strategy, role and user)."""
 
     section: typing.ClassVar[str] = "prompt"
-    strategy: str = "zero_shot"
+    #: ``auto`` (default): ``knowledge`` when ``knowledge.path`` is set, else ``few_shot`` when a
+    #: few-shot bank has examples, else ``zero_shot``; or any strategy's name.
+    strategy: str = "auto"
     role: str = "support_specialist"
-    #: Versioned prompt set (system instructions, roles, CoT format), e.g. ``retail`` or ``saas``.
-    prompt_set: str = "retail"
+    #: Versioned prompt set (system instructions, roles, CoT format): ``general`` (default, a
+    #: neutral assistant), ``retail`` (the example online store), ``saas``, or a YAML file's path.
+    prompt_set: str = "general"
     num_examples: int = 3
     #: Example selector for few-shot: ``similarity``, ``random`` or ``fixed``.
     selector: str = "similarity"

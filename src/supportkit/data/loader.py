@@ -21,6 +21,12 @@ from supportkit.data.tokenize import IGNORE, TokenizedExample, kept_messages, to
 from supportkit.errors import ConfigError, DataError
 from supportkit.models.tokenizer import encode_chat
 
+#: What a run without ``data.train_file`` is told.
+NO_TRAIN_FILE = (
+    "no data file: set data.train_file to your CSV/JSONL/JSON file (e.g. "
+    "data.train_file=my_company/conversations.csv; check it with `supportkit data inspect FILE`) or "
+    "pass a path; to use the bundled example store, use configs/example-store.yaml"
+)
 log = logging.getLogger(__name__)
 
 
@@ -187,7 +193,7 @@ class DataLoader:
         d = self.config.data
         path = path or d.train_file
         if path is None:
-            raise ConfigError("no data file: set data.train_file or pass a path")
+            raise ConfigError(NO_TRAIN_FILE)
         conversations, report = read_conversations(
             path,
             on_error=d.on_error,

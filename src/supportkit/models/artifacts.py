@@ -46,12 +46,23 @@ class AdapterMeta:
     @classmethod
     def read(cls, directory: Path) -> AdapterMeta:
         path = directory / META_FILE
+        if not directory.is_dir():
+            raise ModelLoadError(
+                f"no adapter at {directory}: "
+                + ("it is a file, not an adapter folder" if directory.exists() else "the folder does not exist")
+                + " (save one with model.save_model(PATH) or `supportkit train`, or check the path)"
+            )
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
+            if (directory / "adapter_config.json").is_file():
+                raise ModelLoadError(
+                    f"{directory} holds a peft adapter not saved by supportkit (no {META_FILE}); load "
+                    "it with peft.PeftModel.from_pretrained, or save it again with model.save_model"
+                ) from exc
             raise ModelLoadError(
-                f"{directory} was not saved by supportkit (no {META_FILE}); load plain peft "
-                "adapters with peft.PeftModel.from_pretrained"
+                f"no adapter at {directory}: the folder has no {META_FILE} (save one with "
+                "model.save_model(PATH) or `supportkit train`, or check the path)"
             ) from exc
         except ValueError as exc:
             raise ModelLoadError(f"{path} is not valid JSON: {exc}") from exc

@@ -36,10 +36,24 @@ class LoadedBase:
     @property
     def fingerprint(self) -> str:
         """sha256 of the base weights files (stored at conversion for the bundled model)."""
-        meta = read_meta(self.model_dir)
-        if meta and isinstance(meta.get("fingerprint"), str):
-            return str(meta["fingerprint"])
-        return fingerprint_weights(self.model_dir)
+        return dir_fingerprint(self.model_dir)
+
+
+def dir_fingerprint(model_dir: Path) -> str:
+    """sha256 of a model directory's weights (the bundled cache records it at conversion)."""
+    meta = read_meta(model_dir)
+    if meta and isinstance(meta.get("fingerprint"), str):
+        return str(meta["fingerprint"])
+    return fingerprint_weights(model_dir)
+
+
+def local_fingerprint(name_or_path: str) -> str | None:
+    """The fingerprint of a bundled model or a local model directory, without loading the model;
+    ``None`` for a hub id (known only once downloaded)."""
+    if name_or_path.startswith(BUNDLED_PREFIX):
+        return dir_fingerprint(bundled_model_dir(name_or_path[len(BUNDLED_PREFIX) :]))
+    path = Path(name_or_path).expanduser()
+    return dir_fingerprint(path) if path.is_dir() else None
 
 
 def resolve_model_dir(name_or_path: str, *, revision: str | None = None) -> Path:

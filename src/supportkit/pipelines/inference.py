@@ -27,7 +27,7 @@ from supportkit.pipelines.recorder import ConversationRecorder
 from supportkit.pipelines.response import Request, Response, UsedExample, UsedPassage
 from supportkit.pipelines.settings import PipelineSettings
 from supportkit.pipelines.stream import StreamGuard, StreamHandle, after_marker
-from supportkit.prompts import STRATEGIES, PromptPlan, PromptRequest
+from supportkit.prompts import STRATEGIES, PromptPlan, PromptRequest, choose_strategy
 from supportkit.prompts.chain_of_thought import split_reasoning
 from supportkit.prompts.render import RenderedPrompt, render
 from supportkit.prompts.roles import resolve_role
@@ -114,6 +114,7 @@ class InferencePipeline:
         parts = build_components(self.config, bank=bank, store=store, embedder=embedder, knowledge=knowledge)
         self.prompt_set, self.bank, self.store = parts.prompt_set, parts.bank, parts.store
         self.knowledge, self._context, self.guard = parts.knowledge, parts.context, parts.guard
+        choose_strategy(self.settings.strategy, knowledge=self.knowledge, examples=0)  # a known name
         self.recorder = ConversationRecorder(self.store, enabled=self.settings.remember_history)
         self.decoder = decoder or make_decoder(
             self.settings.engine, model, batch_size=self.settings.batch_size
@@ -265,7 +266,8 @@ class InferencePipeline:
             )
         s = self.settings
         sampling = self._sampling(request)
-        strategy = STRATEGIES.get(request.strategy or s.strategy)()
+        name = choose_strategy(request.strategy or s.strategy, knowledge=self.knowledge, examples=len(self.bank))
+        strategy = STRATEGIES.get(name)()
         role = request.role or self._role
         context: dict[str, Any] = {}
         history: list[Mapping[str, str]] = list(request.history) if request.history is not None else []

@@ -14,6 +14,24 @@ from supportkit.prompts import (  # noqa: F401
     role_context,
     zero_shot,
 )
-from supportkit.prompts.base import STRATEGIES, PromptContext, PromptPlan, PromptRequest, Strategy
+from supportkit.prompts.base import (
+    AUTO,
+    STRATEGIES,
+    PromptContext,
+    PromptPlan,
+    PromptRequest,
+    Strategy,
+    choose_strategy,
+    strategy_names,
+)
 
-__all__ = ["STRATEGIES", "PromptContext", "PromptPlan", "PromptRequest", "Strategy"]
+__all__ = [
+    "AUTO",
+    "STRATEGIES",
+    "PromptContext",
+    "PromptPlan",
+    "PromptRequest",
+    "Strategy",
+    "choose_strategy",
+    "strategy_names",
+]

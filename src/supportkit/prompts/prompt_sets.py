@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from supportkit.errors import ConfigError
+from supportkit.errors import ConfigError, did_you_mean
 
 SETS_DIR = Path(__file__).resolve().parent / "sets"
 
@@ -63,14 +63,14 @@ def available_sets() -> list[str]:
 
 @functools.lru_cache(maxsize=32)
 def load_prompt_set(name_or_path: str) -> PromptSet:
-    """A built-in set by name (``retail``, ``saas``) or a YAML file path."""
+    """A built-in set by name (``general``, the default; ``retail``; ``saas``) or a YAML file path."""
     path = Path(name_or_path)
     if not (path.suffix in (".yaml", ".yml") and path.is_file()):
         path = SETS_DIR / f"{name_or_path}.yaml"
     if not path.is_file():
         raise ConfigError(
             f"unknown prompt set {name_or_path!r}; built-in: {', '.join(available_sets())} "
-            "(or give a path to a YAML file)"
+            f"(or give a path to a YAML file){did_you_mean(name_or_path, available_sets())}"
         )
     try:
         data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from supportkit.errors import UnknownNameError
+from supportkit.errors import UnknownNameError, did_you_mean
 from supportkit.prompts.prompt_sets import PromptSet, Role
 
 #: Custom roles: name -> description (a sentence completing "You are ...") or full instructions.
@@ -38,4 +38,5 @@ def resolve_role(name: str, prompt_set: PromptSet, custom: Mapping[str, str] | N
             return Role(name=name, description=text)
     if name in prompt_set.roles:
         return prompt_set.roles[name]
-    raise UnknownNameError(f"unknown role {name!r}; known: {', '.join(role_names(prompt_set, custom))}")
+    known = role_names(prompt_set, custom)
+    raise UnknownNameError(f"unknown role {name!r}; known: {', '.join(known)}{did_you_mean(name, known)}")

@@ -1,5 +1,8 @@
 """The end-to-end demo recipe (``make demo`` / ``supportkit demo``): fine-tune, evaluate, answer, report.
 
+The demo is the bundled example store (Brightcart) by name: ``configs/demo.yaml`` plus
+:func:`~supportkit.data.project.use_example_store` for anything it leaves unset.
+
 1. Fine-tune a LoRA adapter on the project's dataset with a short step budget.
 2. Evaluate the untuned base, the tuned model and the nearest-neighbour baseline on held-out
    questions; print the table with intervals and the paired differences.
@@ -19,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from supportkit.config import Config
-from supportkit.data.project import DATA_DIR, apply_project_defaults
+from supportkit.data.project import DATA_DIR, use_example_store
 
 DEMO_CONFIG = DATA_DIR.parent / "configs" / "demo.yaml"
 STRATEGIES = ("zero_shot", "few_shot", "cot", "role_context", "knowledge", "combined")
@@ -48,7 +51,8 @@ def demo_config(quick: bool, overrides: list[str] | None = None) -> Config:
                 "evaluation.output_dir=outputs/demo-quick/report",
             ]
         )
-    return apply_project_defaults(config.with_overrides(overrides or []))
+    # the demo is the bundled example store by name: every path it leaves unset is the example's
+    return use_example_store(config.with_overrides(overrides or []))
 
 
 def run_demo(

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from supportkit.config import Config
+from supportkit.errors import ConfigError
 from supportkit.pipelines.callbacks import Callback
 from supportkit.pipelines.checkpoints import writing
 from supportkit.pipelines.training_summary import TrainingSummary
@@ -54,13 +55,16 @@ def finetune(
         callbacks: training :class:`Callback` hooks.
         say: receives progress lines for a person (data sizes, model, where things were saved).
 
-    Raises whatever :meth:`TrainingPipeline.train` raises (``ConfigError``, ``ResumeError``,
+    Raises ``ConfigError`` without ``data.train_file`` (before any model loads), and whatever
+    :meth:`TrainingPipeline.train` raises (``ConfigError``, ``ResumeError``,
     ``DataError``, ``WriteError``, ``TrainingInterrupted``).
     """
-    from supportkit.data.loader import DataLoader
+    from supportkit.data.loader import NO_TRAIN_FILE, DataLoader
     from supportkit.models.peft import PEFTModel
     from supportkit.pipelines.training import TrainingPipeline
 
+    if not config.data.train_file:  # before the model loads; never a silent fallback to an example
+        raise ConfigError(NO_TRAIN_FILE)
     model = model if model is not None else PEFTModel(config)
     loader = DataLoader(config, model.tokenizer)
     data = loader.prepare()

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 from pathlib import Path
 from typing import Any
 
-from supportkit.errors import ConfigError, SupportKitError
+from supportkit.errors import ConfigError, ModelLoadError, SupportKitError
+
+log = logging.getLogger(__name__)
 
 
 def is_loopback(host: str) -> bool:
@@ -23,29 +26,37 @@ def base_model_id(name_or_path: str) -> str:
     return name_or_path.rstrip("/").split(":")[-1].split("/")[-1] or name_or_path
 
 
-def build_server(config: Any, *, embedder: Any = None, project_defaults: bool = True) -> Any:
+def build_server(config: Any, *, embedder: Any = None, project_defaults: bool = False) -> Any:
     """Load the model, the declared adapters (validated: files, base fingerprint) and the app.
 
-    ``embedder`` replaces the default sentence embedder; ``project_defaults`` fills unset data paths
-    with the project's own data (a source checkout).
+    ``embedder`` replaces the default sentence embedder; ``project_defaults`` (opt-in) fills unset
+    data paths with the bundled example store (:func:`~supportkit.data.project.use_example_store`).
 
     Raises:
         ConfigError: an adapter directory is missing, incomplete, unsafe or trained on another base
             (the message names the ``serving.adapters`` entry).
     """
-    from supportkit.data.project import apply_project_defaults
+    from supportkit.data.project import use_example_store
     from supportkit.models.peft import PEFTModel
     from supportkit.pipelines.inference import InferencePipeline
+    from supportkit.recipes.preflight import preflight
     from supportkit.serving.app import create_app
 
     if project_defaults:
-        config = apply_project_defaults(config)
+        config = use_example_store(config)
     if config.generation.batch_size < config.serving.max_batch_size:  # one engine batch, one decode call
         config.generation.batch_size = config.serving.max_batch_size
-    model = PEFTModel(config)
     for name, path in config.serving.adapters.items():
         if not Path(path).is_dir():
             raise ConfigError(f"serving.adapters.{name}: {path} is not a directory")
+    try:  # everything that can be checked without the model, before it loads
+        notes = preflight(config, adapters={f"serving.adapters.{n}": p for n, p in config.serving.adapters.items()})
+    except ModelLoadError as exc:
+        raise ConfigError(str(exc)) from exc
+    for note in notes:
+        log.warning("%s", note)
+    model = PEFTModel(config)
+    for name, path in config.serving.adapters.items():
         previous = model.active_adapter
         try:
             model.load_adapter(path, name)

@@ -10,7 +10,7 @@ import typing
 from collections.abc import Iterable
 from typing import Any, Literal, get_args, get_origin
 
-from supportkit.errors import ConfigError
+from supportkit.errors import ConfigError, did_you_mean
 
 
 def fail(section: str, name: str, value: Any, allowed: str) -> None:
@@ -32,7 +32,7 @@ def check_choice(section: str, obj: Any, name: str, choices: Iterable[str]) -> N
     value = getattr(obj, name)
     choices = tuple(choices)
     if value not in choices:
-        fail(section, name, value, "one of " + ", ".join(map(str, choices)))
+        fail(section, name, value, "one of " + ", ".join(map(str, choices)) + did_you_mean(value, choices))
 
 
 def check_fraction(section: str, obj: Any, *names: str, inclusive_high: bool = True) -> None:
