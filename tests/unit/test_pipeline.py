@@ -38,7 +38,7 @@ def test_generate_response_and_respond_metadata(pipeline: InferencePipeline) -> 
     assert isinstance(text, str)
     r = pipeline.respond("charged twice on my card", strategy="few_shot")
     assert r.text == text  # greedy: same request, same answer
-    assert r.strategy == "few_shot" and r.role is None and r.prompt_version == "retail@1.1"
+    assert r.strategy == "few_shot" and r.role is None and r.prompt_version == "general@1.0"
     assert r.examples[0].question == "I was charged twice" and r.examples[0].similarity > 0
     assert r.prompt_tokens > 20 and 0 < r.generated_tokens <= 6 and r.latency_s > 0
     rc = pipeline.respond("API timeout", strategy="role_context", role="technical_support")
@@ -100,7 +100,9 @@ def test_a_failed_request_stores_nothing(pipeline: InferencePipeline) -> None:
 
 
 def test_named_adapter_per_role(tiny_config: Config, smol_tokenizer: Any, tmp_path: Path) -> None:
-    config = _config(tiny_config, tmp_path, "prompt.role_adapters.billing_specialist=billing")
+    config = _config(
+        tiny_config, tmp_path, "prompt.role_adapters.billing_specialist=billing", "prompt.prompt_set=retail"
+    )
     model = LoRAModel(config)
     model.add_adapter("billing")
     model.set_adapter("billing")

@@ -166,7 +166,7 @@ def test_prompt_sets_are_versioned_and_distinct() -> None:
     saas = load_prompt_set("saas")
     assert RETAIL.label == "retail@1.1" and saas.label == "saas@1.1"
     assert RETAIL.system != saas.system
-    with pytest.raises(ConfigError, match="unknown prompt set 'bank'; built-in: retail, saas"):
+    with pytest.raises(ConfigError, match="unknown prompt set 'bank'; built-in: general, retail, saas"):
         load_prompt_set("bank")
 
 
