@@ -64,7 +64,7 @@ def test_every_readme_python_block_runs(
         if why:
             continue
         try:
-            exec(compile(code, f"README.md:{line}", "exec"), namespace)  # noqa: S102 - the docs' own code
+            exec(compile(code, f"README.md:{line}", "exec"), namespace)
         except Exception as exc:  # say which block failed, keeping the traceback
             raise AssertionError(f"README.md block at line {line} fails as written: {exc!r}") from exc
     assert (tmp_path / "out" / "merged" / "config.json").is_file()

@@ -37,8 +37,8 @@ def _configure_chat(p: argparse.ArgumentParser) -> None:
 def run_chat(args: argparse.Namespace) -> int:
     from supportkit.recipes.assistant import build_pipeline
 
-    config = checked_config(args, adapters={"--adapter": args.adapter})
     _check_strategy(args.strategy)
+    config = checked_config(args, adapters={"--adapter": args.adapter})
     pipeline = build_pipeline(config, args.adapter)
     interactive = sys.stdin.isatty()
     if interactive:
@@ -105,8 +105,8 @@ def run_ask(args: argparse.Namespace) -> int:
         return _ask_raw(args.question, load_config(args), start)
     from supportkit.recipes.assistant import build_pipeline
 
-    config = checked_config(args, adapters={"--adapter": args.adapter})
     _check_strategy(args.strategy)
+    config = checked_config(args, adapters={"--adapter": args.adapter})
     pipeline = build_pipeline(config, args.adapter)
     loaded = time.perf_counter()
     response = pipeline.respond(args.question, args.strategy, role=args.role, user_id=args.user_id)

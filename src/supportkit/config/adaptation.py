@@ -8,6 +8,7 @@ from typing import Any
 
 from supportkit.config.base import Section
 from supportkit.config.methods import METHODS
+from supportkit.errors import did_you_mean
 from supportkit.utils.validation import check_choice, check_fraction, check_positive, fail
 
 ADAPTER_TYPES = ("seq_bn", "double_seq_bn", "par_bn")
@@ -80,6 +81,7 @@ class PEFTConfig(Section):
 
     def validate(self) -> None:
         if self.method not in METHODS:
-            fail("peft", "method", self.method, "one of " + ", ".join(METHODS.names()))
+            names = METHODS.names()
+            fail("peft", "method", self.method, "one of " + ", ".join(names) + did_you_mean(self.method, names))
         if not isinstance(self.options, dict):
             fail("peft", "options", self.options, "a mapping of option name to value")

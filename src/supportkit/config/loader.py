@@ -95,5 +95,7 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str], sections: It
         else:
             if name not in target:
                 fields = ", ".join(target)
-                raise ConfigError(f"unknown field {section}.{name}; known: {fields}{did_you_mean(name, target)}")
+                raise ConfigError(
+                    f"unknown field {section}.{name}; known: {fields}{did_you_mean(name, target)}"
+                )
             target[name] = value

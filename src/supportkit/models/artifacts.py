@@ -49,7 +49,11 @@ class AdapterMeta:
         if not directory.is_dir():
             raise ModelLoadError(
                 f"no adapter at {directory}: "
-                + ("it is a file, not an adapter folder" if directory.exists() else "the folder does not exist")
+                + (
+                    "it is a file, not an adapter folder"
+                    if directory.exists()
+                    else "the folder does not exist"
+                )
                 + " (save one with model.save_model(PATH) or `supportkit train`, or check the path)"
             )
         try:

@@ -266,7 +266,9 @@ class InferencePipeline:
             )
         s = self.settings
         sampling = self._sampling(request)
-        name = choose_strategy(request.strategy or s.strategy, knowledge=self.knowledge, examples=len(self.bank))
+        name = choose_strategy(
+            request.strategy or s.strategy, knowledge=self.knowledge, examples=len(self.bank)
+        )
         strategy = STRATEGIES.get(name)()
         role = request.role or self._role
         context: dict[str, Any] = {}

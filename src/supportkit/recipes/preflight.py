@@ -206,7 +206,11 @@ def _weights_file(method: str) -> str | None:
     from supportkit.config.methods import METHODS
 
     backend = METHODS.get(method).backend
-    return {"peft": "adapter_model.safetensors", "adapters": "adapter.safetensors", "full": "model.safetensors"}.get(backend)
+    return {
+        "peft": "adapter_model.safetensors",
+        "adapters": "adapter.safetensors",
+        "full": "model.safetensors",
+    }.get(backend)
 
 
 def _check_model(config: Config) -> None:

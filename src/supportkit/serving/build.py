@@ -50,7 +50,9 @@ def build_server(config: Any, *, embedder: Any = None, project_defaults: bool = 
         if not Path(path).is_dir():
             raise ConfigError(f"serving.adapters.{name}: {path} is not a directory")
     try:  # everything that can be checked without the model, before it loads
-        notes = preflight(config, adapters={f"serving.adapters.{n}": p for n, p in config.serving.adapters.items()})
+        notes = preflight(
+            config, adapters={f"serving.adapters.{n}": p for n, p in config.serving.adapters.items()}
+        )
     except ModelLoadError as exc:
         raise ConfigError(str(exc)) from exc
     for note in notes:
