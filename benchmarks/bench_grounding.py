@@ -65,7 +65,7 @@ def _retrieval(rows: list[dict[str, Any]], embedder: Any, quick: bool, repeats: 
 def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
     from supportkit import PEFTModel
     from supportkit.config import Config
-    from supportkit.data.project import CONVERSATIONS, ESCALATION_EVAL, RETRIEVAL_EVAL, apply_project_defaults
+    from supportkit.data.project import CONVERSATIONS, ESCALATION_EVAL, RETRIEVAL_EVAL, use_example_store
     from supportkit.data.readers import read_conversations
     from supportkit.data.splits import split_conversations
     from supportkit.evaluation.grounding import escalation_scores, read_labelled
@@ -73,9 +73,7 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
     from supportkit.pipelines.inference import InferencePipeline
     from supportkit.retrieval.bank import ExampleBank
 
-    config = apply_project_defaults(
-        Config().with_overrides(["peft.method=none", "generation.max_new_tokens=64"])
-    )
+    config = use_example_store(Config().with_overrides(["peft.method=none", "generation.max_new_tokens=64"]))
     pipeline = InferencePipeline(PEFTModel(config), config)
     embedder = pipeline.bank.embedder
     retrieval_rows = read_labelled(RETRIEVAL_EVAL, ["question", "article"])

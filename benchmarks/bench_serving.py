@@ -157,7 +157,7 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
         if quick:
             overrides.append(f"model.name_or_path={tiny_model_dir(work)}")
         config = Config().with_overrides(overrides)
-        app = build_server(config)
+        app = build_server(config, project_defaults=True)  # the example store's knowledge and guardrails
         server = _Server(app)
         model = app.state.supportkit.base_id
         _load(server.url, model, 1, 1, max_tokens)  # warm-up

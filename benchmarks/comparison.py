@@ -38,7 +38,7 @@ def systems_for(
     if report is not None and extra_reports:
         return merge_systems([report, *extra_reports])
     from supportkit.config import Config
-    from supportkit.data.project import apply_project_defaults
+    from supportkit.data.project import use_example_store
     from supportkit.evaluation.report import load_systems
     from supportkit.recipes.compare import run_configured_comparison
 
@@ -56,9 +56,7 @@ def systems_for(
                 f"data.train_file={ROOT / 'data' / 'store' / 'conversations.jsonl'}",
             ]
         )
-    result = run_configured_comparison(
-        apply_project_defaults(config), out_dir=work / "report", progress=False
-    )
+    result = run_configured_comparison(use_example_store(config), out_dir=work / "report", progress=False)
     return result.systems
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from supportkit import PEFTModel
 from supportkit.config import Config
-from supportkit.data.project import ESCALATION_EVAL, RETRIEVAL_EVAL, apply_project_defaults
+from supportkit.data.project import ESCALATION_EVAL, RETRIEVAL_EVAL, use_example_store
 from supportkit.evaluation.grounding import escalation_scores, read_labelled, retrieval_hit_rate
 from supportkit.pipelines.inference import InferencePipeline
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> InferencePipeline:
-    config = apply_project_defaults(
+    config = use_example_store(
         Config().with_overrides(
             [
                 "peft.method=none",

@@ -18,7 +18,14 @@ BANK = Path(__file__).resolve().parents[2] / "data" / "few_shot_examples.jsonl"
 
 @pytest.fixture(scope="module")
 def real_pipeline() -> InferencePipeline:
-    config = Config().with_overrides(["generation.max_new_tokens=24", f"prompt.few_shot_file={BANK}"])
+    config = Config().with_overrides(
+        [
+            "generation.max_new_tokens=24",
+            f"prompt.few_shot_file={BANK}",
+            "prompt.prompt_set=retail",  # the example store's bank, with its persona
+            "prompt.strategy=zero_shot",
+        ]
+    )
     return InferencePipeline(PEFTModel(config.with_overrides(["peft.method=none"])), config)
 
 
@@ -59,7 +66,12 @@ def test_every_strategy_with_and_without_adapter() -> None:
     query, context = "My package arrived damaged.", {"account_type": "premium"}
     for method in ("none", "lora"):
         config = Config().with_overrides(
-            ["generation.max_new_tokens=20", f"prompt.few_shot_file={BANK}", f"peft.method={method}"]
+            [
+                "generation.max_new_tokens=20",
+                f"prompt.few_shot_file={BANK}",
+                "prompt.prompt_set=retail",
+                f"peft.method={method}",
+            ]
         )
         pipeline = InferencePipeline(PEFTModel(config), config)
         ps = pipeline.prompt_set

@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from supportkit.config import Config
-from supportkit.data.project import apply_project_defaults
+from supportkit.data.project import use_example_store
 from supportkit.pipelines.callbacks import Callback
 from supportkit.recipes.finetune import finetune
 
@@ -30,5 +30,5 @@ class KillAtStep(Callback):
 
 if __name__ == "__main__":
     step, *overrides = sys.argv[1:]
-    config = apply_project_defaults(Config().with_overrides(overrides))
+    config = use_example_store(Config().with_overrides(overrides))
     finetune(config, callbacks=[KillAtStep(int(step))])

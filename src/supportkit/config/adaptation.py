@@ -82,6 +82,8 @@ class PEFTConfig(Section):
     def validate(self) -> None:
         if self.method not in METHODS:
             names = METHODS.names()
-            fail("peft", "method", self.method, "one of " + ", ".join(names) + did_you_mean(self.method, names))
+            fail(
+                "peft", "method", self.method, "one of " + ", ".join(names) + did_you_mean(self.method, names)
+            )
         if not isinstance(self.options, dict):
             fail("peft", "options", self.options, "a mapping of option name to value")
