@@ -31,6 +31,7 @@ def generate() -> str:
         [
             "peft.method=none",
             "generation.max_new_tokens=64",
+            "prompt.prompt_set=retail",  # the example store, by name
             f"prompt.few_shot_file={ROOT / 'data' / 'few_shot_examples.jsonl'}",
             f"knowledge.path={ROOT / 'data' / 'knowledge_base'}",
         ]

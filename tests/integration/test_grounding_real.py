@@ -39,6 +39,14 @@ def test_return_question_is_answered_from_the_returns_article_with_a_citation(
     assert "{{" not in r.text
 
 
+def test_the_default_strategy_answers_from_the_knowledge_base(pipeline: InferencePipeline) -> None:
+    """Issue 17: with a knowledge base and no strategy named, the answer is the knowledge base's
+    (zero-shot, the old default, answered "10 days" unchecked)."""
+    r = pipeline.respond("How long do I have to return an item?")
+    assert r.strategy == "knowledge" and not r.escalate
+    assert "30 days" in r.text and "Source: Returns policy" in r.text and "10 days" not in r.text
+
+
 def test_request_for_a_person_is_escalated_with_a_summary(pipeline: InferencePipeline) -> None:
     r = pipeline.respond(
         "I want to speak to a person", strategy="combined", user_context={"name": "Jo", "tier": "Plus"}
