@@ -183,3 +183,12 @@ def test_the_default_strategy_answers_from_a_configured_knowledge_base(
     answer = out.split("A: ", 1)[1].split("\n    article", 1)[0]
     assert "30 days" in answer and "Source: Returns policy" in answer
     assert "article (" in out and ": Returns policy [" in out and "[knowledge, " in out
+
+
+def test_finetune_without_a_data_file_fails_before_building_the_model(tmp_path: Path) -> None:
+    from supportkit.recipes.finetune import finetune
+
+    config = Config().with_overrides([f"model.name_or_path={tmp_path / 'no-such-model'}"])
+    with pytest.raises(ConfigError, match="no data file: set data.train_file") as caught:
+        finetune(config)
+    assert "no-such-model" not in str(caught.value)
