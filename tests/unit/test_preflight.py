@@ -189,6 +189,6 @@ def test_finetune_without_a_data_file_fails_before_building_the_model(tmp_path: 
     from supportkit.recipes.finetune import finetune
 
     config = Config().with_overrides([f"model.name_or_path={tmp_path / 'no-such-model'}"])
-    with pytest.raises(ConfigError, match="no data file: set data.train_file") as caught:
+    with pytest.raises(ConfigError, match=r"no data file: set data\.train_file") as caught:
         finetune(config)
     assert "no-such-model" not in str(caught.value)
