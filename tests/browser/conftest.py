@@ -165,9 +165,13 @@ def screenshot(driver: Any, name: str) -> Path:
 
 
 def wait_for(driver: Any, condition: Any, timeout: float = 30.0, message: str = "") -> Any:
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(condition, message)
+    ignored = (NoSuchElementException, StaleElementReferenceException)  # pages redraw while polled
+    return WebDriverWait(driver, timeout, poll_frequency=0.05, ignored_exceptions=ignored).until(
+        condition, message
+    )
 
 
 def ask(driver: Any, question: str, root: Any = None) -> None:

@@ -162,8 +162,8 @@
 
     function ratingBar(responseId) {
       var bar = el("div", { cls: "sk-rate", role: "group", "aria-label": "Rate this answer" });
-      var up = el("button", { type: "button", cls: "sk-up", "aria-pressed": "false", "aria-label": "Helpful", text: "👍" });
-      var down = el("button", { type: "button", cls: "sk-down", "aria-pressed": "false", "aria-label": "Not helpful", text: "👎" });
+      var up = el("button", { type: "button", cls: "sk-up", "aria-pressed": "false", text: "Helpful" });
+      var down = el("button", { type: "button", cls: "sk-down", "aria-pressed": "false", text: "Not helpful" });
       var status = el("span", { cls: "sk-rate-status", role: "status" });
       function choose(rating) {
         up.setAttribute("aria-pressed", String(rating === "up"));

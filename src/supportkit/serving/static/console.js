@@ -139,7 +139,7 @@
     list.data.forEach(function (f) {
       var note = [f.correction ? "Correction: " + f.correction : "", f.comment ? "Comment: " + f.comment : ""].filter(Boolean).join("\n");
       body.appendChild(el("tr", { "data-rating": f.rating }, [
-        el("td", { text: when(f.created_at) }), el("td", { text: f.rating === "up" ? "👍 up" : "👎 down" }),
+        el("td", { text: when(f.created_at) }), el("td", { text: f.rating === "up" ? "up" : "down" }),
         el("td", { text: f.question || "" }), el("td", { text: f.answer }), el("td", { text: note, style: "white-space: pre-wrap" }),
         el("td", { text: (f.meta && f.meta.adapter) || "base" }), el("td", { text: (f.meta && f.meta.intent) || "" })]));
     });
