@@ -77,7 +77,9 @@ class HostSite:
         self.port = self.sock.getsockname()[1]
         self.root = root
         handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(root))  # noqa: E731
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), handler, bind_and_activate=False)
+        self.httpd = http.server.ThreadingHTTPServer(
+            ("127.0.0.1", self.port), handler, bind_and_activate=False
+        )
         self.httpd.socket = self.sock
         self.sock.listen()
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
@@ -133,8 +135,8 @@ def browser_or_fail() -> Any:
     missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not (Path(p).exists() or shutil.which(p))]
     if missing:
         pytest.fail(
-            f"the browser tests need Chromium and its driver ({', '.join(missing)} missing): run 'make setup' "
-            "(as root it installs Debian's chromium and chromium-driver)",
+            f"the browser tests need Chromium and its driver ({', '.join(missing)} missing): "
+            "run 'make setup' (as root it installs Debian's chromium and chromium-driver)",
             pytrace=False,
         )
     from selenium import webdriver

@@ -81,7 +81,9 @@ def test_answer_streams_into_the_page_then_rating_reload_and_new_conversation(
     wait_for(browser, lambda d: "Thanks" in answer.find_element(By.CSS_SELECTOR, ".sk-rate-status").text)
     stored = _store(web_server).conversation(conversation_id)
     rated = _store(web_server).list_feedback(conversation_id=conversation_id)
-    assert [(f.rating, f.correction, f.comment) for f in rated] == [("down", "It ships the same day.", "too slow")]
+    assert [(f.rating, f.correction, f.comment) for f in rated] == [
+        ("down", "It ships the same day.", "too slow")
+    ]
     assert rated[0].response_id == stored.messages[-1].response_id and rated[0].question == QUESTION
     screenshot(browser, "chat-rated")
 
@@ -143,9 +145,12 @@ def test_readable_on_a_360_px_phone(browser: Any, web_server: ServerThread) -> N
         browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
-def test_the_widget_chats_on_another_site(browser: Any, web_server: ServerThread, host_site: HostSite) -> None:
+def test_the_widget_chats_on_another_site(
+    browser: Any, web_server: ServerThread, host_site: HostSite
+) -> None:
     """The <script> snippet on a shop's own page (another origin, allowed by serving.cors_origins)."""
-    page = f'<!doctype html><title>Shop</title><h1>Our shop</h1><script src="{web_server.url}/widget.js" async></script>'
+    snippet = f'<script src="{web_server.url}/widget.js" async></script>'
+    page = f"<!doctype html><title>Shop</title><h1>Our shop</h1>{snippet}"
     (host_site.root / "index.html").write_text(page, encoding="utf-8")
     browser.get(host_site.origin + "/index.html")
     host = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, "[data-supportkit-widget]"))

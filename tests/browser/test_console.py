@@ -51,9 +51,11 @@ def test_escalation_reaches_the_console_and_the_agent_reply_reaches_the_customer
     # the console shows it without a reload, escalated, on top, with its reason
     first = wait_for(
         console,
-        lambda d: (items := d.find_elements(By.CSS_SELECTOR, "#conversations li"))
-        and items[0].get_attribute("data-id") == conversation_id
-        and items[0],
+        lambda d: (
+            (items := d.find_elements(By.CSS_SELECTOR, "#conversations li"))
+            and items[0].get_attribute("data-id") == conversation_id
+            and items[0]
+        ),
         message="the escalated conversation did not appear on top of the console's list",
     )
     assert "c-escalated" in first.get_attribute("class") and "human_request" in first.text
@@ -99,9 +101,13 @@ def test_feedback_view_filters_and_dashboard(browser: Any, customer: Any, web_se
         answer = wait_for(customer, answers_done(customer, 1 if rating == "up" else 2))
         answer.find_element(By.CSS_SELECTOR, f".sk-{rating}").click()
         if rating == "down":
-            answer.find_element(By.CSS_SELECTOR, ".sk-correction").send_keys("Same day for orders before noon.")
+            answer.find_element(By.CSS_SELECTOR, ".sk-correction").send_keys(
+                "Same day for orders before noon."
+            )
         answer.find_element(By.CSS_SELECTOR, ".sk-rate-send").click()
-        wait_for(customer, lambda d, a=answer: "Thanks" in a.find_element(By.CSS_SELECTOR, ".sk-rate-status").text)
+        wait_for(
+            customer, lambda d, a=answer: "Thanks" in a.find_element(By.CSS_SELECTOR, ".sk-rate-status").text
+        )
 
     console = browser
     console.get(web_server.url + "/console")
@@ -111,8 +117,10 @@ def test_feedback_view_filters_and_dashboard(browser: Any, customer: Any, web_se
     console.find_element(By.CSS_SELECTOR, "#feedback-filters button[type=submit]").click()
     wait_for(
         console,
-        lambda d: (rows := d.find_elements(By.CSS_SELECTOR, "#feedback tr[data-rating]"))
-        and all(r.get_attribute("data-rating") == "down" for r in rows),
+        lambda d: (
+            (rows := d.find_elements(By.CSS_SELECTOR, "#feedback tr[data-rating]"))
+            and all(r.get_attribute("data-rating") == "down" for r in rows)
+        ),
     )
     assert "Same day for orders before noon." in console.find_element(By.ID, "feedback").text
     screenshot(console, "console-feedback")
