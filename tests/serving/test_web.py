@@ -241,3 +241,10 @@ def test_cited_articles_come_with_links_and_their_text(
     article = httpx.get(f"{server.url}/v1/articles/shipping").json()
     assert article["title"] == "Shipping times" and "within two days" in article["text"]
     assert httpx.get(f"{server.url}/v1/articles/none").status_code == 404
+
+
+def test_an_empty_agent_notice_is_refused() -> None:
+    from supportkit.config import Config
+
+    with pytest.raises(ConfigError, match="agent_notice"):
+        Config().with_overrides(["serving.agent_notice=' '"])
