@@ -7,7 +7,7 @@
 * ``GET /chat-config.json`` (public): the ``model`` the page asks for, whether keys are needed, and
   the browser key (``SUPPORTKIT_BROWSER_KEY``: a ``chat``-scope key meant to be public, accepted
   only from the server's own pages and ``serving.cors_origins``; see :mod:`supportkit.serving.auth`).
-* ``GET /v1/articles/{article}`` (chat): a cited help article (title, url, text).
+* ``GET /v1/articles/{article}`` (chat): a cited help article (title, url, text as written).
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
+from supportkit.errors import SupportKitError
+from supportkit.retrieval.passages import load_articles
 from supportkit.serving.errors import APIError
 from supportkit.serving.schemas import Article, ChatPageConfig, ErrorBody
 from supportkit.serving.state import ServerState, authorize, state_of
@@ -78,12 +80,16 @@ def sources(state: ServerState, titles: list[str]) -> list[dict[str, str]]:
 
 @router.get("/v1/articles/{article_id:path}", response_model=Article, responses={404: {"model": ErrorBody}})
 def article(request: Request, article_id: str) -> dict[str, Any]:
-    """A help article of the knowledge base (its passages joined in order)."""
+    """A help article of the knowledge base, as written in its source (``knowledge.path``)."""
     state = state_of(request)
     authorize(request, "chat")
-    parts = [p for p in list(getattr(state.knowledge, "passages", [])) if p.article_id == article_id]
-    if not parts:
+    source = getattr(state.knowledge, "source", None)
+    try:
+        found = [a for a in load_articles(source) if a.id == article_id] if source is not None else []
+    except (SupportKitError, OSError) as exc:
+        raise APIError(
+            503, f"the help articles cannot be read now: {exc}", headers={"Retry-After": "5"}
+        ) from exc
+    if not found:
         raise APIError(404, f"no help article {article_id!r}", param="article_id")
-    parts.sort(key=lambda p: int(p.id.rsplit("#", 1)[1]) if p.id.rsplit("#", 1)[-1].isdigit() else 0)
-    text = "\n\n".join(f"{p.heading}\n{p.text}" if p.heading else p.text for p in parts)
-    return {"id": article_id, "title": parts[0].title, "url": parts[0].url, "text": text}
+    return {"id": article_id, "title": found[0].title, "url": found[0].url, "text": found[0].text}
