@@ -78,7 +78,11 @@ def sources(state: ServerState, titles: list[str]) -> list[dict[str, str]]:
     return [found[t] for t in titles if t in found]
 
 
-@router.get("/v1/articles/{article_id:path}", response_model=Article, responses={404: {"model": ErrorBody}})
+@router.get(
+    "/v1/articles/{article_id:path}",
+    response_model=Article,
+    responses={s: {"model": ErrorBody} for s in (401, 404, 429, 503)},
+)
 def article(request: Request, article_id: str) -> dict[str, Any]:
     """A help article of the knowledge base, as written in its source (``knowledge.path``)."""
     state = state_of(request)
