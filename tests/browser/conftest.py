@@ -100,15 +100,11 @@ def host_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostSite]:
     site.close()
 
 
-@pytest.fixture(scope="session")
-def web_server(
-    tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory, host_site: HostSite
-) -> Iterator[ServerThread]:
-    """The server the browser tests share: no keys (loopback), the shop's origin allowed by CORS."""
+def start_web_server(tiny_model_dir: Path, root: Path, *overrides: str) -> ServerThread:
+    """A running server on the tiny model with the paced decoder and one help article (stop it)."""
     from supportkit.retrieval.embedder import HashingEmbedder
     from supportkit.serving.build import build_server
 
-    root = tmp_path_factory.mktemp("web-server")
     (root / "kb").mkdir()
     (root / "kb" / "shipping.md").write_text(ARTICLE, encoding="utf-8")
     config = Config().with_overrides(
@@ -122,12 +118,22 @@ def web_server(
             "knowledge.min_similarity=0.0",
             "guardrails.min_retrieval_similarity=0.0",
             "serving.rate_limit=null",
-            f"serving.cors_origins=[{host_site.origin}]",
+            *overrides,
         ]
     )
     app = build_server(config, embedder=HashingEmbedder(), project_defaults=False)
-    with ServerThread(app) as server:
-        yield server
+    return ServerThread(app).__enter__()
+
+
+@pytest.fixture(scope="session")
+def web_server(
+    tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory, host_site: HostSite
+) -> Iterator[ServerThread]:
+    """The server the browser tests share: no keys (loopback), the shop's origin allowed by CORS."""
+    root = tmp_path_factory.mktemp("web-server")
+    server = start_web_server(tiny_model_dir, root, f"serving.cors_origins=[{host_site.origin}]")
+    yield server
+    server.__exit__(None, None, None)
 
 
 def browser_or_fail() -> Any:

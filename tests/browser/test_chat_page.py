@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,7 +10,15 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from tests.browser.conftest import ANSWER, HostSite, answers_done, ask, screenshot, wait_for
+from tests.browser.conftest import (
+    ANSWER,
+    HostSite,
+    answers_done,
+    ask,
+    screenshot,
+    start_web_server,
+    wait_for,
+)
 from tests.serving.conftest import ServerThread
 
 pytestmark = pytest.mark.slow  # a browser process and a server; about 30 s for the module
@@ -161,3 +170,21 @@ def test_the_widget_chats_on_another_site(
     answer = wait_for(browser, answers_done(browser, 1, root=shadow))
     assert ANSWER.split(".")[0] in answer.text
     screenshot(browser, "widget-on-shop")
+
+
+def test_a_rate_limited_question_says_when_to_retry(
+    browser: Any, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    server = start_web_server(tiny_model_dir, tmp_path, "serving.rate_limit=1/minute")
+    try:
+        _fresh(browser, server)
+        ask(browser, QUESTION)
+        wait_for(browser, answers_done(browser, 1))
+        ask(browser, "And another question?")
+        error = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".sk-error:not([hidden])"))
+        assert "Too many messages" in error.text and "try again in" in error.text
+        assert error.find_element(By.CSS_SELECTOR, ".sk-retry").is_displayed()
+        assert len(browser.find_elements(By.CSS_SELECTOR, ".sk-user")) == 1  # the refused one is not shown
+        screenshot(browser, "chat-rate-limited")
+    finally:
+        server.__exit__(None, None, None)
