@@ -152,6 +152,7 @@ def browser_or_fail() -> Any:
     options.binary_location = CHROMIUM
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1100,900"):
         options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(30)
     driver.set_script_timeout(30)
@@ -201,3 +202,13 @@ def answers_done(driver: Any, count: int, root: Any = None) -> Any:
         return done[-1] if len(done) >= count else False
 
     return check
+
+
+def page_errors(driver: Any) -> list[str]:
+    """Script errors and policy (CSP) violations the page logged since the last call (failed requests the
+    test caused on purpose are the server's answers, not page errors, and are left out)."""
+    return [
+        entry["message"]
+        for entry in driver.get_log("browser")
+        if entry["level"] == "SEVERE" and "Failed to load resource" not in entry["message"]
+    ]

@@ -15,6 +15,7 @@ from tests.browser.conftest import (
     HostSite,
     answers_done,
     ask,
+    page_errors,
     screenshot,
     start_web_server,
     wait_for,
@@ -114,6 +115,7 @@ def test_answer_streams_into_the_page_then_rating_reload_and_new_conversation(
         "return Object.entries(localStorage).find(e => e[0].startsWith('supportkit.conversation'))[1]"
     )
     assert new_id != conversation_id and len(_store(web_server).conversation(new_id).messages) == 2
+    assert page_errors(browser) == []
 
 
 def test_a_dropped_connection_shows_an_error_and_retry_sends_again(

@@ -9,7 +9,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-from tests.browser.conftest import answers_done, ask, browser_or_fail, screenshot, wait_for
+from tests.browser.conftest import answers_done, ask, browser_or_fail, page_errors, screenshot, wait_for
 from tests.serving.conftest import ServerThread
 
 pytestmark = pytest.mark.slow  # two browser processes and a server; about 30 s for the module
@@ -132,4 +132,5 @@ def test_feedback_view_filters_and_dashboard(browser: Any, customer: Any, web_se
     assert "Thumbs up" in cards and "Escalation rate" in cards
     bars = wait_for(console, lambda d: d.find_elements(By.CSS_SELECTOR, "#chart svg rect"))
     assert len(bars) >= 12  # one per interval (answers), plus escalation bars
+    assert page_errors(console) == [] and page_errors(customer) == []
     screenshot(console, "console-dashboard")
