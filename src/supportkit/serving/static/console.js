@@ -140,7 +140,7 @@
       var note = [f.correction ? "Correction: " + f.correction : "", f.comment ? "Comment: " + f.comment : ""].filter(Boolean).join("\n");
       body.appendChild(el("tr", { "data-rating": f.rating }, [
         el("td", { text: when(f.created_at) }), el("td", { text: f.rating === "up" ? "up" : "down" }),
-        el("td", { text: f.question || "" }), el("td", { text: f.answer }), el("td", { text: note, cls: "c-pre" }),
+        el("td", { text: f.question || "" }), el("td", { text: f.answer, cls: "c-pre" }), el("td", { text: note, cls: "c-pre" }),
         el("td", { text: (f.meta && f.meta.adapter) || "base" }), el("td", { text: (f.meta && f.meta.intent) || "" })]));
     });
     if (!list.data.length) body.appendChild(el("tr", {}, [el("td", { colspan: "7", cls: "c-muted", text: "No rated answers match." })]));
