@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test test-fast lint format bench clean
+.PHONY: setup browser demo test test-fast lint format bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,19 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/supportkit prepare
 	touch $(STAMP)
 
-setup: $(STAMP)
+setup: $(STAMP) browser
+
+# The browser tests drive Debian's chromium + chromium-driver (Selenium). Checked on every setup (instant
+# when present); installed when missing if we are root, otherwise a message says how.
+browser:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = "0" ]; then \
+		echo "installing chromium and chromium-driver for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	else \
+		echo "NOTE: the browser tests (tests/browser) need Chromium: run" \
+		     "'sudo apt-get install -y chromium chromium-driver' (Debian/Ubuntu), then 'make setup' again"; \
+	fi
 
 demo: setup
 	$(BIN)/supportkit demo

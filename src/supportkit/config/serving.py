@@ -42,6 +42,12 @@ class ServingConfig(Section):
     max_tokens_cap: int = 512
     #: Allow admin keys to load/unload adapters at run time (``/v1/load_lora_adapter``).
     allow_adapter_loading: bool = False
+    #: Serve the customer chat page (``/``), the agent console (``/console``) and ``/widget.js``.
+    web_pages: bool = True
+    #: What a customer's message gets instead of an answer while a person has taken the conversation over.
+    agent_notice: str = (
+        "Your message was passed to the person handling this conversation; they will answer here."
+    )
 
     def validate(self) -> None:
         check_positive(
@@ -70,3 +76,5 @@ class ServingConfig(Section):
             fail(
                 "serving", "cors_origins", self.cors_origins, "a list of origins such as https://shop.example"
             )
+        if not isinstance(self.agent_notice, str) or not self.agent_notice.strip():
+            fail("serving", "agent_notice", self.agent_notice, "a non-empty message for the customer")

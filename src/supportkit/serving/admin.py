@@ -50,6 +50,9 @@ def list_conversations(
                 "created_at": c.created_at,
                 "updated_at": c.updated_at,
                 "message_count": c.message_count,
+                "agent": c.agent,
+                "reason": (c.escalation or {}).get("escalation"),
+                "handoff": (c.escalation or {}).get("handoff"),
             }
             for c in rows
         ],
@@ -63,11 +66,14 @@ def list_feedback(
     limit: Limit = 100,
     offset: Offset = 0,
     since: Annotated[float | None, Query(ge=0, le=1e11)] = None,
+    adapter: Annotated[str | None, Query(max_length=100)] = None,
+    intent: Annotated[str | None, Query(max_length=200)] = None,
 ) -> dict[str, Any]:
-    """Ratings newest first, each with the question, the rated answer and its metadata."""
+    """Ratings newest first, each with the question, the rated answer and its metadata
+    (``adapter``: only answers by that adapter, ``""`` for the base; ``intent``: only that intent)."""
     store = _store(request)
     with store_errors():
-        rows = store.list_feedback(rating, since, limit=limit, offset=offset)
+        rows = store.list_feedback(rating, since, limit=limit, offset=offset, adapter=adapter, intent=intent)
     return {
         "object": "list",
         "data": [

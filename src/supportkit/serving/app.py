@@ -19,8 +19,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from supportkit import __version__
 from supportkit.config import ServingConfig
-from supportkit.serving import admin, chat, errors, support
-from supportkit.serving.auth import KeyRing, RateLimiter, load_keyring
+from supportkit.serving import admin, agent, chat, dashboard, errors, support, web
+from supportkit.serving.auth import KeyRing, RateLimiter, browser_key, load_keyring
 from supportkit.serving.engine import Engine
 from supportkit.serving.metrics import Metrics
 from supportkit.serving.state import ServerState
@@ -52,11 +52,12 @@ def create_app(
         max_queue=settings.max_queue,
         request_timeout_s=settings.request_timeout_s,
     )
+    keys = keys if keys is not None else load_keyring(settings.api_keys_file)
     state = ServerState(
         engine=engine,
         store=store,
         settings=settings,
-        keys=keys if keys is not None else load_keyring(settings.api_keys_file),
+        keys=keys,
         limiter=RateLimiter(settings.rate_limit),
         metrics=Metrics(waiting=lambda: engine.waiting, running=lambda: engine.running),
         base_id=base_id,
@@ -64,6 +65,8 @@ def create_app(
         adapters=dict(settings.adapters),
         created=int(time.time()),
         history_turns=history_turns,
+        knowledge=getattr(pipeline, "knowledge", None),
+        browser_key=browser_key(keys),
     )
 
     @contextlib.asynccontextmanager
@@ -85,6 +88,11 @@ def create_app(
     app.include_router(chat.router)
     app.include_router(support.router)
     app.include_router(admin.router)
+    app.include_router(agent.router)
+    app.include_router(dashboard.router)
+    app.include_router(web.router)
+    if settings.web_pages:
+        web.install_pages(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -22,6 +22,7 @@ from supportkit.errors import ConfigError
 
 SCOPES = ("chat", "admin")
 ENV_VAR = "SUPPORTKIT_API_KEYS"
+BROWSER_ENV_VAR = "SUPPORTKIT_BROWSER_KEY"
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
 
@@ -138,3 +139,23 @@ class RateLimiter:
                 reset = self._limiter.get_window_stats(item, caller).reset_time
                 return max(1, math.ceil(reset - time.time()))
         return 0
+
+
+def browser_key(keys: KeyRing, value: str | None = None) -> str | None:
+    """The public key the web pages use (``SUPPORTKIT_BROWSER_KEY``): a configured ``chat`` key, or ``None``.
+
+    Raises:
+        ConfigError: it is set but not a configured key, or has the ``admin`` scope (never public).
+    """
+    key = (os.environ.get(BROWSER_ENV_VAR) if value is None else value) or ""
+    if not key.strip():
+        return None
+    principal = keys.check(key.strip())
+    if principal is None:
+        raise ConfigError(
+            f"{BROWSER_ENV_VAR} is not one of the configured keys: add it as a chat key "
+            f"({ENV_VAR} or serving.api_keys_file)"
+        )
+    if principal.scope != "chat":
+        raise ConfigError(f"{BROWSER_ENV_VAR} must be a chat-scope key: the page shows it to every visitor")
+    return key.strip()

@@ -36,6 +36,8 @@ from supportkit.serving.schemas import (
 from supportkit.serving.schemas import Delta as Delta_
 from supportkit.serving.state import ServerState, authorize, log, state_of
 from supportkit.serving.store_io import commit_turn, owned_conversation
+from supportkit.serving.takeover import agent_handled
+from supportkit.serving.web import sources
 
 router = APIRouter()
 #: How often a waiting request checks whether its client is still connected (seconds).
@@ -160,7 +162,11 @@ async def chat_completions(request: Request, body: ChatCompletionRequest) -> Any
     question, history, dropped = _split(body, state)
     conversation_id = body.conversation_id
     if conversation_id:
-        stored = await run_in_threadpool(owned_conversation, state, conversation_id, principal, body.user)
+        stored, status = await run_in_threadpool(
+            owned_conversation, state, conversation_id, principal, body.user
+        )
+        if status == "agent":  # a person took it over: store the message for them, generate nothing
+            return await agent_handled(state, body, principal, question, conversation_id)
         if stored is not None:
             history = stored
     profile: dict[str, Any] = {}
@@ -289,6 +295,7 @@ class _Turn:
             groundedness=result.groundedness,
             guardrails=result.guardrails,
             client_system="ignored" if self.dropped_system else None,
+            sources=sources(self.state, result.citations),
         )
 
     async def whole(self, request: Request) -> Any:

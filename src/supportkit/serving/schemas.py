@@ -97,6 +97,12 @@ class SupportkitMeta(BaseModel):
     guardrails: dict[str, int] = Field(default_factory=dict)
     #: How the request's ``system`` messages were used (see README "Serving").
     client_system: str | None = None
+    #: The cited help articles with their links: ``[{"title", "article", "url"}]``
+    #: (``GET /v1/articles/{article}`` gives the text).
+    sources: list[dict[str, str]] = Field(default_factory=list)
+    #: "agent" when a person has taken the conversation over: the message was stored for them and
+    #: the assistant did not answer (the content is ``serving.agent_notice``).
+    handled_by: str | None = None
 
 
 class ChatCompletion(BaseModel):
@@ -171,12 +177,36 @@ class StoredMessage(BaseModel):
     content: str
     response_id: str | None = None
     meta: dict[str, Any] | None = None
+    #: The message's row id (increasing; ``/events?after=`` takes it) and when it was stored (unix s).
+    id: int | None = None
+    created_at: float | None = None
 
 
 class Conversation(BaseModel):
     id: str
     user: str | None = None
     messages: list[StoredMessage]
+    #: 'assistant', 'agent' (a person took over: they answer) or 'closed'.
+    status: str = "assistant"
+    escalated: bool = False
+
+
+class AgentReply(BaseModel):
+    content: str = Field(min_length=1, max_length=8000)
+
+
+class Article(BaseModel):
+    id: str
+    title: str
+    url: str
+    text: str
+
+
+class ChatPageConfig(BaseModel):
+    #: The ``model`` the page asks for, whether the API needs a key, and the browser key (or null).
+    model: str
+    keys_required: bool
+    browser_key: str | None = None
 
 
 class Deleted(BaseModel):
@@ -202,6 +232,10 @@ class ConversationSummary(BaseModel):
     created_at: float
     updated_at: float
     message_count: int
+    #: Who took it over (while status is 'agent'); the latest escalation's reason and hand-off summary.
+    agent: str | None = None
+    reason: str | None = None
+    handoff: str | None = None
 
 
 class ConversationList(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +37,10 @@ class ServerState:
     created: int = 0
     #: Turns the prompt may see from a stored conversation.
     history_turns: int = 6
+    #: The pipeline's knowledge base (cited articles), or ``None``.
+    knowledge: Any = None
+    #: The public ``chat`` key the web pages use (``SUPPORTKIT_BROWSER_KEY``), or ``None``.
+    browser_key: str | None = None
 
     def resolve_model(self, model: str) -> str | None:
         """The adapter for a ``model`` name (``None``: the base); unknown names are a 404."""
@@ -52,6 +57,14 @@ class ServerState:
         )
 
 
+def browser_origin_ok(request: Request, allowed: list[str]) -> bool:
+    """The request comes from the server's own page or an allowed origin (as the browser says)."""
+    origin = request.headers.get("origin")
+    if origin:
+        return origin == f"{request.url.scheme}://{request.headers.get('host', '')}" or origin in allowed
+    return request.headers.get("sec-fetch-site") == "same-origin"
+
+
 def state_of(request: Request) -> ServerState:
     state: ServerState = request.app.state.supportkit
     return state
@@ -63,7 +76,7 @@ def authorize(request: Request, scope: str = "chat") -> Principal:
     Without configured keys every caller is :data:`OPEN` (admin) and is rate-limited by address.
     """
     state = state_of(request)
-    principal = OPEN
+    principal, key = OPEN, ""
     if state.keys.enabled:
         header = request.headers.get("authorization", "")
         kind, _, key = header.partition(" ")
@@ -75,9 +88,16 @@ def authorize(request: Request, scope: str = "chat") -> Principal:
         if found is None:
             raise APIError(401, "the API key is not valid", code="invalid_api_key")
         principal = found
-    caller = (
-        principal.name if state.keys.enabled else f"addr:{request.client.host if request.client else '-'}"
-    )
+    address = f"addr:{request.client.host if request.client else '-'}"
+    caller = principal.name if state.keys.enabled else address
+    if state.browser_key and key and hmac.compare_digest(key.strip(), state.browser_key):
+        if not browser_origin_ok(request, state.settings.cors_origins):
+            raise APIError(
+                403,
+                "the browser key works only from this server's pages and serving.cors_origins",
+                code="origin_not_allowed",
+            )
+        caller = f"{principal.name}@{address}"  # a public key: limited per client address
     wait = state.limiter.hit(caller)
     if wait:
         state.metrics.rejected.labels("rate_limit").inc()

@@ -47,6 +47,27 @@ def load_conversation(state: ServerState, conversation_id: str, principal: Princ
     return _visible(conversation, conversation_id, principal)
 
 
+def conversation_body(conversation: Any) -> dict[str, Any]:
+    """A stored conversation as the API returns it (the owning key's name is never shown)."""
+    return {
+        "id": conversation.id,
+        "user": conversation.user_id,
+        "status": conversation.status,
+        "escalated": conversation.escalated,
+        "messages": [
+            {
+                "role": m.role,
+                "content": m.content,
+                "response_id": m.response_id,
+                "meta": {k: v for k, v in (m.metadata or {}).items() if k != "api_key"} or None,
+                "id": m.id,
+                "created_at": m.created_at,
+            }
+            for m in conversation.messages
+        ],
+    }
+
+
 def _visible(conversation: Any, conversation_id: str, principal: Principal) -> Any:
     """``conversation`` when ``principal`` may see it; 404 when unknown or another chat key's."""
     if conversation is None or (not principal.admin and _owner_key(conversation) != principal.name):
@@ -56,14 +77,15 @@ def _visible(conversation: Any, conversation_id: str, principal: Principal) -> A
 
 def owned_conversation(
     state: ServerState, conversation_id: str, principal: Principal, user: str | None
-) -> list[dict[str, str]] | None:
-    """The stored turns to use as history (``None``: a new conversation with this id)."""
+) -> tuple[list[dict[str, str]] | None, str | None]:
+    """The stored turns to use as history and the conversation's status (``None, None``: a new
+    conversation with this id; status 'agent': a person took it over, the assistant stays quiet)."""
     if state.store is None:
-        return None
+        return None, None
     with store_errors():
         exists = state.store.conversation(conversation_id)
     if exists is None:
-        return None
+        return None, None
     _visible(exists, conversation_id, principal)
     if exists.user_id and user and exists.user_id != user:
         raise APIError(
@@ -72,7 +94,7 @@ def owned_conversation(
     history: list[dict[str, str]] = state.store.conversation_history(
         conversation_id, limit=state.history_turns
     )
-    return history
+    return history, str(exists.status)
 
 
 def commit_turn(
@@ -104,6 +126,9 @@ def commit_turn(
     }
     if result.escalation:
         meta["escalation"] = result.escalation.get("reason") or "escalated"
+        meta["handoff"] = handoff_text(result.escalation)
+    if result.guardrails.get("extractive_answer"):
+        meta["quoted"] = True  # not grounded: the article's own sentences replaced the answer
     try:
         state.store.start_conversation(user_id=user, conversation_id=conversation_id)
         state.store.append_messages(
@@ -118,6 +143,34 @@ def commit_turn(
     except StoreError as exc:
         log.error("could not store turn %s: %s", response_id, type(exc).__name__)
         raise APIError(503, "the answer could not be stored; retry", headers={"Retry-After": "5"}) from exc
+
+
+def handoff_text(escalation: dict[str, Any]) -> str:
+    """The hand-off summary an agent reads (reason, intent, the customer's questions, articles)."""
+    summary = escalation.get("summary") or {}
+    lines = [f"Escalated: {escalation.get('reason', 'escalated')} ({escalation.get('detail', '')})"]
+    if summary.get("intent"):
+        lines.append(f"Intent: {summary['intent']} (confidence {summary.get('intent_confidence') or 0:.2f})")
+    lines += [f"Customer asked: {q}" for q in summary.get("questions", [])]
+    if summary.get("retrieved"):
+        lines.append("Retrieved: " + "; ".join(str(r.get("title")) for r in summary["retrieved"]))
+    lines += [str(p) for p in summary.get("profile", [])]
+    return "\n".join(lines)
+
+
+def commit_customer_message(
+    state: ServerState, conversation_id: str, principal: Principal, question: str
+) -> int:
+    """Store a customer's message on a taken-over conversation (no answer); returns its row id."""
+    store = _store(state)
+    try:
+        ids = store.append_messages(
+            conversation_id, [Message("user", question, metadata={"api_key": principal.name})]
+        )
+    except StoreError as exc:
+        log.error("could not store a message for the agent: %s", type(exc).__name__)
+        raise APIError(503, "the message could not be stored; retry", headers={"Retry-After": "5"}) from exc
+    return int(ids[0])
 
 
 def add_feedback(state: ServerState, principal: Principal, body: Any) -> int:

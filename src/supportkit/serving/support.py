@@ -87,19 +87,7 @@ def get_conversation(request: Request, conversation_id: str) -> dict[str, Any]:
     state = state_of(request)
     principal = authorize(request, "chat")
     conversation = store_io.load_conversation(state, conversation_id, principal)
-    return {
-        "id": conversation.id,
-        "user": conversation.user_id,
-        "messages": [
-            {
-                "role": m.role,
-                "content": m.content,
-                "response_id": m.response_id,
-                "meta": {k: v for k, v in (m.metadata or {}).items() if k != "api_key"} or None,
-            }
-            for m in conversation.messages
-        ],
-    }
+    return store_io.conversation_body(conversation)
 
 
 @router.delete("/v1/conversations/{conversation_id}", response_model=Deleted, responses=_ERRORS)

@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from supportkit.store.base import Message, StoreBase, prompt_turns
 from supportkit.store.connection import ConflictError, InvalidRecordError, NotFoundError
@@ -23,7 +24,9 @@ STATUSES = ("assistant", "agent", "closed")
 
 _SUMMARY = (
     "SELECT c.id, c.user_id, c.status, c.escalated_at, c.created_at, c.updated_at, "
-    "(SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id) FROM conversations c"
+    "(SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id), c.agent, "
+    "(SELECT m.meta FROM messages m WHERE m.conversation_id = c.id "
+    "AND json_extract(m.meta, '$.escalation') IS NOT NULL ORDER BY m.id DESC LIMIT 1) FROM conversations c"
 )
 _NEEDS_ATTENTION = "(c.status = 'agent' OR (c.status = 'assistant' AND c.escalated_at IS NOT NULL))"
 
@@ -40,6 +43,11 @@ class Conversation:
     updated_at: float
     message_count: int
     messages: list[Message] = field(default_factory=list)
+    #: Who took the conversation over (the principal's name), while ``status`` is 'agent'.
+    agent: str | None = None
+    #: The metadata of the latest escalated message (``escalation``: the reason, ``handoff``: the
+    #: hand-off summary for the agent, ...); ``None`` when it never escalated.
+    escalation: dict[str, Any] | None = None
 
     @property
     def escalated(self) -> bool:
@@ -47,7 +55,10 @@ class Conversation:
 
 
 def _summary(row: tuple) -> Conversation:
-    return Conversation(row[0], row[1], row[2], row[3], row[4], row[5], int(row[6]))
+    escalation = json.loads(row[8]) if row[8] else None
+    return Conversation(
+        row[0], row[1], row[2], row[3], row[4], row[5], int(row[6]), agent=row[7], escalation=escalation
+    )
 
 
 def _is_escalation(message: Message) -> bool:
@@ -108,8 +119,12 @@ class ConversationsMixin(StoreBase):
 
         return self._db.write(write, "append messages")
 
-    def conversation(self, conversation_id: str) -> Conversation | None:
-        """The conversation with every message, oldest first; ``None`` when unknown."""
+    def conversation(self, conversation_id: str, *, after: int = 0) -> Conversation | None:
+        """The conversation with every message, oldest first; ``None`` when unknown.
+
+        ``after``: only the messages whose row ``id`` is larger (what a client polling for new
+        messages has not seen yet); ``message_count`` still counts them all.
+        """
 
         def read(conn: sqlite3.Connection) -> Conversation | None:
             row = conn.execute(f"{_SUMMARY} WHERE c.id = ?", (conversation_id,)).fetchone()
@@ -117,8 +132,8 @@ class ConversationsMixin(StoreBase):
                 return None
             rows = conn.execute(
                 "SELECT id, role, content, response_id, meta, created_at FROM messages "
-                "WHERE conversation_id = ? ORDER BY id",
-                (conversation_id,),
+                "WHERE conversation_id = ? AND id > ? ORDER BY id",
+                (conversation_id, after),
             ).fetchall()
             messages = [
                 Message(role, content, rid, json.loads(meta) if meta else {}, created, mid)
@@ -169,9 +184,9 @@ class ConversationsMixin(StoreBase):
         rows = self._db.read(lambda conn: conn.execute(sql, params).fetchall(), "list conversations")
         return [_summary(row) for row in rows]
 
-    def set_conversation_status(self, conversation_id: str, status: str) -> None:
-        """'agent' (taken over: marks it escalated), 'assistant' (handed back: escalation handled) or
-        'closed'. Raises ``NotFoundError`` or ``InvalidRecordError``."""
+    def set_conversation_status(self, conversation_id: str, status: str, *, agent: str | None = None) -> None:
+        """'agent' (taken over by ``agent``: marks it escalated), 'assistant' (handed back: escalation
+        handled) or 'closed'. Raises ``NotFoundError`` or ``InvalidRecordError``."""
         if status not in STATUSES:
             raise InvalidRecordError(f"status {status!r} is not one of {', '.join(STATUSES)}")
         escalated = {
@@ -182,9 +197,9 @@ class ConversationsMixin(StoreBase):
 
         def write(conn: sqlite3.Connection) -> None:
             changed = conn.execute(
-                f"UPDATE conversations SET status = :status, escalated_at = {escalated}, updated_at = :now "
-                "WHERE id = :id",
-                {"status": status, "now": time.time(), "id": conversation_id},
+                f"UPDATE conversations SET status = :status, escalated_at = {escalated}, updated_at = :now, "
+                "agent = CASE WHEN :status = 'agent' THEN :agent ELSE NULL END WHERE id = :id",
+                {"status": status, "now": time.time(), "id": conversation_id, "agent": agent},
             ).rowcount
             if not changed:
                 raise NotFoundError(f"no conversation {conversation_id!r}")

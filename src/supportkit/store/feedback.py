@@ -96,10 +96,13 @@ class FeedbackMixin(StoreBase):
         limit: int = 100,
         offset: int = 0,
         conversation_id: str | None = None,
+        adapter: str | None = None,
+        intent: str | None = None,
     ) -> list[FeedbackRecord]:
         """Feedback newest first, each with the answer it rates and that answer's question.
 
-        ``rating``: only 'up' or 'down'; ``since``: unix time, only feedback given at or after it.
+        ``rating``: only 'up' or 'down'; ``since``: unix time, only feedback given at or after it;
+        ``adapter`` / ``intent``: only answers whose metadata names them (``""``: the base model).
         """
         if rating is not None and rating not in RATINGS:
             raise InvalidRecordError(f"rating {rating!r} is not one of {', '.join(RATINGS)}")
@@ -108,8 +111,30 @@ class FeedbackMixin(StoreBase):
             f"{_QUESTION}, m.conversation_id, m.user_id, m.meta "
             "FROM feedback f JOIN messages m ON m.response_id = f.response_id "
             "WHERE (? IS NULL OR f.rating = ?) AND (? IS NULL OR f.created_at >= ?) "
-            "AND (? IS NULL OR m.conversation_id = ?) ORDER BY f.id DESC LIMIT ? OFFSET ?"
+            "AND (? IS NULL OR m.conversation_id = ?) "
+            "AND (? IS NULL OR COALESCE(json_extract(m.meta, '$.adapter'), '') = ?) "
+            "AND (? IS NULL OR json_extract(m.meta, '$.intent') = ?) ORDER BY f.id DESC LIMIT ? OFFSET ?"
         )
-        params = (rating, rating, since, since, conversation_id, conversation_id, limit, offset)
+        params = (
+            *(rating, rating, since, since, conversation_id, conversation_id),
+            *(adapter, adapter, intent, intent, limit, offset),
+        )
         rows = self._db.read(lambda conn: conn.execute(sql, params).fetchall(), "list feedback")
         return [_record(row) for row in rows]
+
+    def answers_since(
+        self, since: float, *, limit: int = 50_000
+    ) -> list[tuple[float, dict[str, Any], list[str]]]:
+        """Stored answers (role 'assistant') written at or after ``since`` (unix s), newest first:
+        ``(created_at, metadata, ratings)`` with the 'up'/'down' ratings they received (at most
+        ``limit`` answers; what the server's dashboard aggregates)."""
+        sql = (
+            "SELECT m.created_at, m.meta, (SELECT group_concat(f.rating) FROM feedback f "
+            "WHERE f.response_id = m.response_id) FROM messages m "
+            "WHERE m.role = 'assistant' AND m.created_at >= ? ORDER BY m.created_at DESC LIMIT ?"
+        )
+        rows = self._db.read(lambda conn: conn.execute(sql, (since, limit)).fetchall(), "read answers")
+        return [
+            (float(created), json.loads(meta) if meta else {}, ratings.split(",") if ratings else [])
+            for created, meta, ratings in rows
+        ]

@@ -73,6 +73,11 @@ MIGRATIONS: list[str] = [
     CREATE INDEX feedback_response ON feedback (response_id);
     CREATE INDEX feedback_created ON feedback (created_at);
     """,
+    # 3: who took a conversation over (the agent console), and answers by time (the dashboard).
+    """
+    ALTER TABLE conversations ADD COLUMN agent TEXT;
+    CREATE INDEX messages_created ON messages (created_at);
+    """,
 ]
 
 
