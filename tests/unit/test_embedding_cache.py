@@ -60,6 +60,15 @@ def test_vectors_persist_across_instances_and_embedders_are_not_mixed(tmp_path: 
     assert b"another" not in path.read_bytes()  # keys are digests, texts are not stored
 
 
+def test_single_text_calls_stay_in_memory(tmp_path: Path) -> None:
+    """A server embeds one query at a time: those are cached in memory, never written to disk."""
+    path = tmp_path / "texts.sqlite"
+    CachedEmbedder(CountingEmbedder(), path=path).embed(["one query"])
+    inner = CountingEmbedder()
+    CachedEmbedder(inner, path=path).embed(["one query"])
+    assert inner.embedded == 1
+
+
 def test_an_unusable_cache_file_falls_back_to_memory(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -49,14 +49,23 @@ class CachedEmbedder:
         path: an SQLite file that keeps vectors across processes (``None``: memory only). An
             unreadable or locked file is logged once and the cache goes on in memory.
         capacity: most vectors kept in memory (least recently used go first; the file keeps all).
+        persist_min: a call that embeds fewer new texts than this keeps them in memory only, so a
+            server's one-query-at-a-time embeddings never wait on a disk write.
 
     Raises: ValueError for a capacity below 1.
     """
 
-    def __init__(self, inner: Embedder, *, path: str | Path | None = None, capacity: int = 50_000) -> None:
+    def __init__(
+        self,
+        inner: Embedder,
+        *,
+        path: str | Path | None = None,
+        capacity: int = 50_000,
+        persist_min: int = 2,
+    ) -> None:
         if capacity < 1:
             raise ValueError(f"embedding cache capacity must be at least 1, got {capacity}")
-        self.inner, self.capacity = inner, capacity
+        self.inner, self.capacity, self.persist_min = inner, capacity, persist_min
         self.name: str = inner.name
         self.dim: int = inner.dim
         self.path = Path(path) if path is not None else None
@@ -91,7 +100,8 @@ class CachedEmbedder:
             found.update(fresh)
             with self._lock:
                 self.embedded += len(fresh)
-                self._store(fresh)
+                if len(fresh) >= self.persist_min:
+                    self._store(fresh)
         with self._lock:
             for key in dict.fromkeys(keys):
                 self._memory[key] = found[key]
@@ -113,6 +123,7 @@ class CachedEmbedder:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
                 db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
                 db.execute(
                     "CREATE TABLE IF NOT EXISTS vectors (embedder TEXT NOT NULL, key TEXT NOT NULL, "
                     "vector BLOB NOT NULL, PRIMARY KEY (embedder, key))"
