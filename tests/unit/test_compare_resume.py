@@ -46,6 +46,12 @@ def test_a_rerun_keeps_finished_systems_and_runs_only_the_new_ones(
     assert after["systems"][0]["rows"] == data["systems"][0]["rows"]
     assert ("lora + zero_shot", "none + zero_shot") in {(c["a"], c["b"]) for c in after["comparisons"]}
 
+    # a grid that no longer names a finished method keeps it in the report
+    assert main(["compare", *base, "evaluation.methods=[none]"]) == 0
+    kept = [s["name"] for s in _report(tmp_path)["systems"]]
+    assert kept == ["none + zero_shot", "nearest-neighbour baseline", "lora + zero_shot"]
+    capsys.readouterr()
+
     # another budget: refused with what changed, unless restarted
     assert main(["compare", *base, "evaluation.methods=[none]", "training.max_steps=2"]) != 0
     err = capsys.readouterr().err

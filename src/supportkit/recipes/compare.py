@@ -143,8 +143,9 @@ def run_comparison(
 
     ``finished`` systems (of an earlier run of the same comparison, see
     :mod:`supportkit.evaluation.resume`) are kept as they are: a method whose systems are all
-    finished is not trained again. ``say`` gets a line before each step that precedes generation
-    (data, few-shot bank, training), so a long preparation is never silent."""
+    finished is not trained again, and finished systems the grid no longer names are kept last.
+    ``say`` gets a line before each step that precedes generation (data, few-shot bank,
+    training), so a long preparation is never silent."""
     from supportkit.pipelines.inference import InferencePipeline
 
     unknown = [m for m in methods if m not in METHOD_OVERRIDES]
@@ -217,6 +218,9 @@ def run_comparison(
             system = evaluate_baseline(name, data, evaluator)
             system.info["key"] = key
             add(system)
+    # finished systems this grid no longer names stay in the report: nothing measured is lost
+    used = {id(s) for s in result.systems}
+    result.systems += [s for s in finished if id(s) not in used]
     result.pairs = comparison_pairs(result.systems)
     return result
 
