@@ -9,7 +9,7 @@ import pytest
 
 from supportkit.config import Config
 from supportkit.errors import ConfigError
-from supportkit.evaluation.evaluator import Evaluator
+from supportkit.evaluation.evaluator import EvalExample, Evaluator
 from supportkit.evaluation.report import write_report
 from supportkit.evaluation.resume import comparison_settings, finished_systems
 from supportkit.retrieval.embedder import HashingEmbedder
@@ -109,3 +109,18 @@ def test_finished_systems_needs_the_same_settings(tmp_path: Path) -> None:
     write_report(tmp_path, [system])  # an old report: no settings recorded
     with pytest.raises(ConfigError, match="records no settings"):
         finished_systems(tmp_path / "report.json", settings)
+
+
+def test_differences_of_a_report_read_back_skip_rows_where_a_metric_does_not_apply(tmp_path: Path) -> None:
+    """detail_recall is NaN for a reference without details; report.json stores it as null."""
+    from supportkit.evaluation.report import compare, load_systems
+
+    examples = [*EXAMPLES, EvalExample("hello", "Happy to help with anything you need.", "greeting")]
+    evaluator = Evaluator(None, embedder=HashingEmbedder(), resamples=50)
+    a = evaluator.score_predictions("a", examples, [e.reference for e in examples])
+    b = evaluator.score_predictions("b", examples, ["no"] * len(examples))
+    write_report(tmp_path, [a, b])
+    read = load_systems(tmp_path / "report.json")
+    assert None in [r["detail_recall"] for r in read[0].rows]
+    diff = compare(read, [("a", "b")], ["detail_recall"])[0].difference
+    assert diff.n == sum(r["detail_recall"] is not None for r in read[0].rows) and diff.mean > 0

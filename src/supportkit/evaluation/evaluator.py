@@ -68,7 +68,8 @@ class SystemResult:
     info: dict[str, Any] = field(default_factory=dict)
 
     def values(self, metric: str) -> list[float]:
-        return [float(r[metric]) for r in self.rows]
+        """The metric per row; NaN where it does not apply (``None`` in a report read back, or absent)."""
+        return [float("nan") if r.get(metric) is None else float(r[metric]) for r in self.rows]
 
     def to_dict(self) -> dict[str, Any]:
         return {
