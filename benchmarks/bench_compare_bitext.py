@@ -32,13 +32,17 @@ def checks(systems: list[Any]) -> list[str]:
         if x.info.get("method") == "lora" and x.info.get("strategy") == "zero_shot"
         if not x.info.get("other_questions")
     ]
-    if None in (similar, random) or not loras:
+    if None in (similar, random):
         return ["(quick run: targets not checked)"]
     s, r = (x.metrics["rougeL"].mean for x in (similar, random))
     notes = [
         f"similarity few-shot ROUGE-L {s:.3f} (target >= 0.80: {verdict(s >= 0.8)}), "
         f"{s / r if r else float('inf'):.1f}x random few-shot {r:.3f} (target >= 3x: {verdict(s >= 3 * r)})."
     ]
+    if not loras:
+        notes.append(
+            "No LoRA row in this run: the LoRA targets (ROUGE-L >= 0.90, intent accuracy >= 95 %) unchecked."
+        )
     for lora in loras:
         t, accuracy = lora.metrics["rougeL"].mean, lora.metrics["intent_accuracy"].mean
         notes.append(

@@ -94,7 +94,7 @@ def comparison_result(
         "command": command,
         "machine": machine_info(),
         "model": "SmolLM2-135M-Instruct (bundled), fp32, CPU, greedy",
-        "rows": summary_rows(systems, (*metrics, "bleu", "intent_accuracy", "latency_s")),
+        "rows": summary_rows(systems, (*metrics, "bleu", "intent_accuracy", "ttft_s", "latency_s")),
         "tables": [
             {
                 "title": "Paired differences (95 % bootstrap interval of the mean per-question difference)",
@@ -110,8 +110,15 @@ def comparison_result(
                 ],
             }
         ],
-        "notes": [f"{len(plain[0].rows)} held-out questions per system.", *checks(systems)],
+        "notes": [_coverage(plain[0].rows), *checks(systems)],
     }
+
+
+def _coverage(rows: list[dict[str, Any]]) -> str:
+    from supportkit.evaluation.sampling import intents_covered
+
+    covered = intents_covered(rows, key=lambda r: r.get("intent"))
+    return f"{len(rows)} held-out questions per system, covering {len(covered)} intents."
 
 
 def main(name: str, run: Callable[..., dict[str, Any]], doc: str, argv: list[str] | None = None) -> None:

@@ -324,3 +324,10 @@ def test_comparison_pairs_cover_first_baselines_and_strategies_within_a_method()
     assert ("none + few_shot", "none + zero_shot") in pairs
     assert not any("unseen" in a or "unseen" in b for a, b in pairs)
     assert len(pairs) == len(set(pairs)) and comparison_pairs([]) == []
+
+
+def test_evaluator_separates_request_latency_from_throughput(evaluated: list) -> None:
+    tuned = evaluated[0]
+    assert all(0 < r["ttft_s"] <= r["latency_s"] for r in tuned.rows)
+    assert tuned.info["answers_per_s"] > 0 and tuned.info["generated_tokens_per_s"] > 0
+    assert tuned.info["generation_s"] > 0 and "ttft_s" in tuned.metrics

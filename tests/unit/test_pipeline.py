@@ -161,3 +161,18 @@ def test_seeded_sampling_is_reproducible(tiny_config: Config, tmp_path: Path) ->
     first = pipeline.generate_response("hello")
     assert pipeline.generate_response("hello") == first
     assert pipeline.generate_response("hello", seed=8) != first  # a request's own seed
+
+
+def test_batch_reports_each_requests_latency_and_time_to_first_token(pipeline: InferencePipeline) -> None:
+    import time
+
+    answered: list[int] = []
+    queries = ["where is my parcel", "charged twice", "a much longer question about a refund for a lamp"]
+    began = time.perf_counter()
+    responses = pipeline.respond_batch([Request(q) for q in queries], on_answered=answered.append)
+    wall = time.perf_counter() - began
+    assert sorted(answered) == [0, 1, 2]  # each request reported once, as it finished
+    for r in responses:
+        assert r.ttft_s is not None and 0 < r.ttft_s <= r.latency_s <= wall
+    # the first token comes after one decoding step, well before the last of 6
+    assert min(r.ttft_s for r in responses if r.ttft_s is not None) < max(r.latency_s for r in responses)

@@ -41,24 +41,61 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("compare", "train and evaluate adaptation methods x prompt strategies; write a report", _configure)
+def _configure_compare(p: argparse.ArgumentParser) -> None:
+    _configure(p)
+    p.add_argument(
+        "--restart",
+        action="store_true",
+        help="run every system again (default: keep the systems already in the report of the same settings)",
+    )
+
+
+@command(
+    "compare", "train and evaluate adaptation methods x prompt strategies; write a report", _configure_compare
+)
 def run_compare(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from supportkit.evaluation.compare import comparison_pairs
     from supportkit.evaluation.report import format_summary, write_report
+    from supportkit.evaluation.resume import comparison_settings, finished_systems
     from supportkit.recipes.compare import run_configured_comparison
 
     started = time.perf_counter()
     config = checked_config(args, needs=("eval", "train"))
     e = config.evaluation
-    done: list[Any] = []
+    settings = comparison_settings(config, args.limit or e.max_examples)
+    finished = finished_systems(Path(e.output_dir) / "report.json", settings, restart=args.restart)
+    done: list[Any] = list(finished)
 
-    def finished(system: Any) -> None:
-        # a report after every system: an interrupted run keeps what it measured
+    def say(line: str) -> None:
+        print(f"[{time.perf_counter() - started:5.0f} s] {line}", flush=True)
+
+    if finished:
+        names = ", ".join(s.name for s in finished)
+        say(f"resuming {e.output_dir}: {len(finished)} system(s) already measured ({names})")
+
+    def on_system(system: Any) -> None:
+        # a report after every system, paired differences included: an interrupted run keeps
+        # what it measured, and a rerun resumes from it
         done.append(system)
-        print(f"  {system.name}: rougeL {system.metrics['rougeL'].format()}", flush=True)
-        write_report(e.output_dir, done, title="Comparison (in progress)")
+        say(f"{system.name}: rougeL {system.metrics['rougeL'].format()}")
+        write_report(
+            e.output_dir,
+            done,
+            title="Comparison (in progress)",
+            comparisons=comparison_pairs(done),
+            settings=settings,
+        )
 
     result = run_configured_comparison(
-        config, out_dir=e.output_dir, progress=not args.quiet, limit=args.limit, on_system=finished
+        config,
+        out_dir=e.output_dir,
+        progress=not args.quiet,
+        limit=args.limit,
+        on_system=on_system,
+        finished=finished,
+        say=say,
     )
     paths = write_report(
         e.output_dir,
@@ -67,6 +104,7 @@ def run_compare(args: argparse.Namespace) -> int:
         comparisons=result.pairs,
         training_logs=result.training_logs,
         notes=[f"Command: supportkit compare {args.config or ''} {' '.join(args.overrides or [])}".strip()],
+        settings=settings,
     )
     print(format_summary(result.systems))
     print(f"\nreport: {paths.html}; finished in {time.perf_counter() - started:.0f} s")

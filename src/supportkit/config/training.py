@@ -78,7 +78,15 @@ class DataConfig(Section):
     train_split: float = 0.8
     val_split: float = 0.1
     test_split: float = 0.1
-    max_length: int = 512
+    #: Most tokens of a training conversation. ``None`` (default): chosen from the training data
+    #: as the 99th percentile of its token lengths rounded up to a multiple of 64, at most
+    #: ``max_length_cap`` (the choice is logged). An explicit value that shortens or cuts more
+    #: than 1 % of the conversations is warned about with the value that would fit 99 %.
+    max_length: int | None = None
+    #: Upper bound of the automatic ``max_length``: training memory grows with
+    #: ``training.batch_size x max_length`` (attention's share quadratically); raise it for long
+    #: conversations when memory allows.
+    max_length_cap: int = 1024
     seed: int = 42
     stratify: bool = True
     #: ``raise`` stops at the first malformed row; ``skip`` skips and counts them.
@@ -107,7 +115,9 @@ class DataConfig(Section):
             raise ConfigError(
                 f"data.train_split + data.val_split + data.test_split = {total:g}; they must sum to 1"
             )
-        check_positive("data", self, "max_length")
+        check_positive("data", self, "max_length", "max_length_cap")
+        if self.max_length_cap is None:
+            raise ConfigError("data.max_length_cap must be a number of tokens (e.g. 1024)")
         check_choice("data", self, "on_error", ("raise", "skip"))
         delimiter = self.csv_delimiter
         if (

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from supportkit.config import Config
 from supportkit.data.readers import Conversation, read_conversations
 from supportkit.data.splits import Splits, split_conversations
@@ -146,6 +148,17 @@ class _Examples:
         return self.examples[index]
 
 
+def choose_max_length(lengths: Sequence[int], *, cap: int | None, percentile: float = 99.0) -> int:
+    """The ``percentile`` of token ``lengths`` rounded up to a multiple of 64, at most ``cap``.
+
+    Raises: ValueError for no lengths."""
+    if not lengths:
+        raise ValueError("no lengths to choose a max_length from")
+    value = int(np.ceil(np.percentile(np.asarray(lengths, dtype=np.float64), percentile)))
+    value = max(64, -(-value // 64) * 64)
+    return min(value, cap) if cap is not None else value
+
+
 class DataLoader:
     """The overview's ``DataLoader(config)``: files -> splits -> tokenized, batched data."""
 
@@ -231,12 +244,8 @@ class DataLoader:
     ) -> tuple[list[TokenizedExample], FitReport]:
         """Tokenized examples, keeping each final answer within ``data.max_length`` (early turns
         dropped first); conversations with no final-answer token left are left out and listed."""
-        d = self.config.data
-        system = None
-        if d.add_system_prompt:
-            from supportkit.prompts.prompt_sets import load_prompt_set
-
-            system = load_prompt_set(self.config.prompt.prompt_set).system
+        system = self._system_prompt()
+        max_length = self.resolve_max_length(conversations)
         fit = FitReport(total=len(conversations))
         if system:
             fit.system_tokens = len(
@@ -249,7 +258,7 @@ class DataLoader:
             messages = list(c.messages)
             if system and messages[0]["role"] != "system":
                 messages.insert(0, {"role": "system", "content": system})
-            example = tokenize_conversation(self.tokenizer, messages, max_length=d.max_length)
+            example = tokenize_conversation(self.tokenizer, messages, max_length=max_length)
             if example.answer_tokens == 0:
                 fit.dropped.append(c.source or f"conversation {len(out) + len(fit.dropped) + 1}")
                 continue
@@ -259,16 +268,74 @@ class DataLoader:
             prompt = encode_chat(self.tokenizer, kept[:-1], add_generation_prompt=True)
             out.append(replace(example, prompt_ids=tuple(prompt), reference=messages[-1]["content"]))
         if fit.shortened or fit.cut:
-            log.warning(
-                "data.max_length=%d: %d of %d conversations lost early turns, %d had the final answer cut",
-                d.max_length,
-                fit.shortened,
-                fit.total,
-                fit.cut,
-            )
+            self._warn_fit(fit, conversations, max_length)
         if fit.dropped:
             log.warning("%s", self._dropped_message(fit, fit.total))
         return out, fit
+
+    def _system_prompt(self) -> str | None:
+        if not self.config.data.add_system_prompt:
+            return None
+        from supportkit.prompts.prompt_sets import load_prompt_set
+
+        return load_prompt_set(self.config.prompt.prompt_set).system
+
+    def token_lengths(self, conversations: Sequence[Conversation]) -> list[int]:
+        """Each conversation's whole length in tokens, as training renders it (system prompt added
+        per ``data.add_system_prompt``)."""
+        system = self._system_prompt()
+        out = []
+        for c in conversations:
+            messages = list(c.messages)
+            if system and messages[0]["role"] != "system":
+                messages.insert(0, {"role": "system", "content": system})
+            out.append(len(encode_chat(self.tokenizer, messages, add_generation_prompt=False)))
+        return out
+
+    def resolve_max_length(self, conversations: Sequence[Conversation]) -> int:
+        """``data.max_length``, or when it is ``None`` the length that fits 99 % of
+        ``conversations`` (:func:`choose_max_length`), which is then written into
+        ``config.data.max_length`` (logged) so that every later step uses the same value.
+
+        Raises: DataError when ``conversations`` is empty and no value is set."""
+        d = self.config.data
+        if d.max_length is not None:
+            return d.max_length
+        if not conversations:
+            raise DataError("no conversations to choose data.max_length from: set data.max_length")
+        lengths = self.token_lengths(conversations)
+        d.max_length = choose_max_length(lengths, cap=d.max_length_cap)
+        over = sum(n > d.max_length for n in lengths)
+        log.warning(
+            "data.max_length not set: using %d tokens (99th percentile of %d training conversations is "
+            "%d, rounded up to a multiple of 64, at most data.max_length_cap=%d); %d (%.1f %%) are longer",
+            d.max_length,
+            len(lengths),
+            int(np.ceil(np.percentile(lengths, 99))),
+            d.max_length_cap,
+            over,
+            100 * over / len(lengths),
+        )
+        return d.max_length
+
+    def _warn_fit(self, fit: FitReport, conversations: Sequence[Conversation], max_length: int) -> None:
+        share = (fit.shortened + fit.cut) / max(fit.total, 1)
+        line = (
+            f"data.max_length={max_length}: {fit.shortened} of {fit.total} conversations lost early "
+            f"turns, {fit.cut} had the final answer cut"
+        )
+        if share <= 0.01:
+            log.info("%s", line)
+            return
+        fits = choose_max_length(self.token_lengths(conversations), cap=None)
+        log.warning(
+            "!!! %s: %.0f %% of the training data is truncated (the end of a cut answer, its end-of-turn "
+            "included, is never learnt). Set data.max_length=%d (fits 99 %%), or leave it unset to choose "
+            "it from the data (at most data.max_length_cap)",
+            line,
+            100 * share,
+            fits,
+        )
 
     def _dropped_message(self, fit: FitReport, total: int) -> str:
         d = self.config.data
@@ -293,6 +360,7 @@ class DataLoader:
         """
         conversations, skipped = self.read(path)
         splits = self.split(conversations, embedder)
+        self.resolve_max_length(splits.train or conversations)
         train, f1 = self.tokenize_report(splits.train)
         val, f2 = self.tokenize_report(splits.validation)
         fit = f1.merge(f2)

@@ -68,7 +68,8 @@ class SystemResult:
     info: dict[str, Any] = field(default_factory=dict)
 
     def values(self, metric: str) -> list[float]:
-        return [float(r[metric]) for r in self.rows]
+        """The metric per row; NaN where it does not apply (``None`` in a report read back, or absent)."""
+        return [float("nan") if r.get(metric) is None else float(r[metric]) for r in self.rows]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -128,11 +129,17 @@ class Evaluator:
         progress: bool = True,
         chunk: int | None = None,
     ) -> SystemResult:
-        """Answer every example (batched through the pipeline) and score the answers."""
+        """Answer every example (batched through the pipeline) and score the answers.
+
+        The progress bar moves as each question is answered. Each row records its own latency
+        (``latency_s``: to the last token, ``ttft_s``: to the first, both from the start of its
+        batch); the system's ``info`` gets the throughput of the whole run (``answers_per_s``,
+        ``generated_tokens_per_s``, ``generation_s``), which batching raises and latency does not show."""
         from tqdm.auto import tqdm
 
         size = chunk or self.pipeline.config.generation.batch_size * 2
         responses: list[Any] = []
+        started = time.perf_counter()
         with tqdm(total=len(examples), desc=name, disable=not progress, unit="q") as bar:
             for start in range(0, len(examples), size):
                 part = examples[start : start + size]
@@ -146,9 +153,18 @@ class Evaluator:
                     }
                     for e in part
                 ]
-                responses.extend(self.pipeline.respond_batch(requests))
-                bar.update(len(part))
-        return self.score_responses(name, examples, responses, info={"strategy": strategy, **(info or {})})
+                responses.extend(self.pipeline.respond_batch(requests, on_answered=lambda _: bar.update(1)))
+        elapsed = time.perf_counter() - started
+        throughput = {
+            "generation_s": round(elapsed, 2),
+            "answers_per_s": round(len(examples) / elapsed, 3) if elapsed > 0 else None,
+            "generated_tokens_per_s": round(sum(r.generated_tokens for r in responses) / elapsed, 1)
+            if elapsed > 0
+            else None,
+        }
+        return self.score_responses(
+            name, examples, responses, info={"strategy": strategy, **throughput, **(info or {})}
+        )
 
     def score_responses(
         self,
@@ -158,10 +174,11 @@ class Evaluator:
         info: Mapping[str, Any] | None = None,
     ) -> SystemResult:
         """Score pipeline responses (anything with the ``Response`` fields used here: text,
-        latency_s, escalate, generated_tokens, intent, groundedness)."""
+        latency_s, ttft_s (optional), escalate, generated_tokens, intent, groundedness)."""
         extra = [
             {
                 "latency_s": r.latency_s,
+                "ttft_s": getattr(r, "ttft_s", None),
                 "escalated": float(r.escalate),
                 "generated_tokens": float(r.generated_tokens),
                 "detected_intent": r.intent,

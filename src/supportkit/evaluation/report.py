@@ -28,6 +28,7 @@ SUMMARY_METRICS = (
     "bleu",
     "intent_accuracy",
     "escalated",
+    "ttft_s",
     "latency_s",
     "length",
 )
@@ -38,6 +39,7 @@ INFO_COLUMNS = (
     ("peak_memory_mb", "peak MB"),
     ("train_time_s", "train s"),
     ("train_tokens_per_s", "train tok/s"),
+    ("answers_per_s", "answers/s"),
 )
 
 
@@ -173,8 +175,12 @@ def write_report(
     training_logs: Mapping[str, str | Path] | None = None,
     notes: Sequence[str] = (),
     samples: int = 5,
+    settings: Mapping[str, Any] | None = None,
 ) -> ReportPaths:
-    """Write ``report.json``, ``report.md``, ``report.html`` and ``plots/*.png`` into ``out_dir``."""
+    """Write ``report.json``, ``report.md``, ``report.html`` and ``plots/*.png`` into ``out_dir``.
+
+    ``settings`` (what the numbers depend on, see :mod:`supportkit.evaluation.resume`) are kept
+    in ``report.json`` so that a rerun can resume."""
     if not systems:
         raise ValueError("a report needs at least one evaluated system")
     out = Path(out_dir)
@@ -205,6 +211,7 @@ def write_report(
         "comparisons": [c.to_dict() for c in compared],
         "systems": [s.to_dict() for s in systems],
         "training_logs": logs,
+        "settings": dict(settings) if settings is not None else None,
     }
     json_path = out / "report.json"
     json_path.write_text(json.dumps(_finite(data), indent=1, default=_json_default), encoding="utf-8")

@@ -15,7 +15,7 @@ from supportkit.generation.base import (
     make_decoder,
 )
 from supportkit.generation.hf import HFDecoder, generate_chat, generate_ids, generation_kwargs
-from supportkit.generation.streaming import QueueSink, RowStreamer
+from supportkit.generation.streaming import QueueSink, RowStreamer, TimingSink
 
 __all__ = [
     "DECODERS",
@@ -28,6 +28,7 @@ __all__ = [
     "RowStreamer",
     "Sampling",
     "TextSink",
+    "TimingSink",
     "generate_chat",
     "generate_ids",
     "generation_kwargs",

@@ -10,7 +10,8 @@ detokenisation that never emits half a UTF-8 character.
 from __future__ import annotations
 
 import queue
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from supportkit.generation.base import TextSink
@@ -131,3 +132,35 @@ class QueueSink:
             if isinstance(item, BaseException):
                 raise item
             yield item
+
+
+class TimingSink:
+    """A :class:`TextSink` that keeps no text: per row, when its first text arrived and when it
+    ended (``time.perf_counter()`` seconds; ``None`` until then), so a batch reports each request's
+    time to first token and total latency rather than the batch's wall time.
+
+    Args:
+        rows: how many rows the batch has.
+        on_close: called with a row's index as that row ends (from the decoding thread).
+    """
+
+    def __init__(self, rows: int, on_close: Callable[[int], None] | None = None) -> None:
+        self.first: list[float | None] = [None] * rows
+        self.closed: list[float | None] = [None] * rows
+        self.on_close = on_close
+
+    def push(self, index: int, delta: str) -> None:
+        if self.first[index] is None:
+            self.first[index] = time.perf_counter()
+
+    def close(self, index: int) -> None:
+        if self.closed[index] is not None:
+            return
+        self.closed[index] = now = time.perf_counter()
+        if self.first[index] is None:  # an empty answer: its first "token" is its end
+            self.first[index] = now
+        if self.on_close is not None:
+            self.on_close(index)
+
+    def fail(self, error: BaseException) -> None:
+        """Nothing to forward: the failure is raised by the decode call itself."""

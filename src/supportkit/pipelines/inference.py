@@ -13,14 +13,22 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from supportkit.config import Config
 from supportkit.errors import SupportKitError
-from supportkit.generation import DecodeItem, Decoder, Generated, QueueSink, Sampling, make_decoder
+from supportkit.generation import (
+    DecodeItem,
+    Decoder,
+    Generated,
+    QueueSink,
+    Sampling,
+    TimingSink,
+    make_decoder,
+)
 from supportkit.guardrails.guard import Assessment
 from supportkit.pipelines.components import build_components
 from supportkit.pipelines.recorder import ConversationRecorder
@@ -167,18 +175,35 @@ class InferencePipeline:
         return self.prepare(Request(query, strategy, user_context=user_context, **kw)).rendered
 
     # --- batches -------------------------------------------------------------------------------------
-    def respond_batch(self, requests: Sequence[Request | Mapping[str, Any]]) -> list[Response]:
+    def respond_batch(
+        self,
+        requests: Sequence[Request | Mapping[str, Any]],
+        *,
+        on_answered: Callable[[int], None] | None = None,
+    ) -> list[Response]:
         """Answer many requests with batched decoding (grouped by adapter and settings); each turn
-        is recorded when a store is configured (``Response.stored``)."""
+        is recorded when a store is configured (``Response.stored``). Each response's
+        ``latency_s`` / ``ttft_s`` are its own (from the batch's start to its last / first token);
+        ``on_answered(i)`` is called as request ``i`` finishes decoding (escalated ones first)."""
         prepared = [self.prepare(r) for r in requests]
         live = [i for i, p in enumerate(prepared) if not p.escalated]
+        if on_answered is not None:
+            for i, p in enumerate(prepared):
+                if p.escalated:
+                    on_answered(i)
+        timing = TimingSink(len(live), (lambda row: on_answered(live[row])) if on_answered else None)
         began = time.perf_counter()
-        outputs = self.decode([prepared[i].item() for i in live]).result() if live else []
-        elapsed = time.perf_counter() - began
+        outputs = self.decode([prepared[i].item() for i in live], timing).result() if live else []
+        ended = time.perf_counter()
         generated: dict[int, Generated] = dict(zip(live, outputs, strict=True))
+        row_of = {i: row for row, i in enumerate(live)}
         responses = []
         for i, prep in enumerate(prepared):
-            response = self.finish(prep, generated.get(i), elapsed if i in generated else 0.0)
+            row = row_of.get(i)
+            last = (timing.closed[row] or ended) if row is not None else began
+            response = self.finish(prep, generated.get(i), last - began if row is not None else 0.0)
+            if row is not None:
+                response.ttft_s = (timing.first[row] or last) - began
             response.stored = self.recorder.record(prep.request, response)
             responses.append(response)
         return responses

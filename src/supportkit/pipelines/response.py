@@ -83,8 +83,11 @@ class Response:
     #: Usage: tokens in the prompt and tokens generated.
     prompt_tokens: int = 0
     generated_tokens: int = 0
-    #: Wall time of the generate call that produced this answer (shared within a batch).
+    #: Seconds from the start of the decode call that produced this answer to its last token
+    #: (its own end, also within a batch; 0 for an escalated request).
     latency_s: float = 0.0
+    #: Seconds from the start of that decode call to the answer's first token (``None``: not decoded).
+    ttft_s: float | None = None
     #: What the token budget removed: examples, history_messages, query_tokens.
     cut: dict[str, int] = field(default_factory=dict)
     #: False when generation stopped at max_new_tokens rather than at end-of-turn.

@@ -106,11 +106,20 @@ def _unseen_intents_row(
         seed=config.data.seed,
     )
     model, info = _trained("lora", cfg, out / "adapters" / "lora-unseen-intents")
-    info.update(other_questions=True, left_out=", ".join(intents))
+    info.update(other_questions=True, left_out=", ".join(intents), key=UNSEEN_KEY)
     pipeline = InferencePipeline(model, cfg, bank=train_bank(data.train))
     evaluator = Evaluator(pipeline, seed=cfg.training.seed)
     name = f"lora + zero_shot, on intents left out of training ({len(unseen)} questions)"
     return evaluator.evaluate(unseen, name=name, strategy="zero_shot", info=info, progress=progress)
+
+
+#: ``info["key"]`` of the left-out-intents row (its name holds its question count).
+UNSEEN_KEY = "lora, intents left out"
+
+
+def system_key(system: SystemResult) -> str:
+    """What identifies a system across runs of one comparison (``info["key"]``, else its name)."""
+    return str(system.info.get("key") or system.name)
 
 
 def run_comparison(
@@ -125,19 +134,26 @@ def run_comparison(
     out_dir: str | Path = "reports/compare",
     progress: bool = True,
     on_system: Callable[[SystemResult], None] | None = None,
+    finished: Sequence[SystemResult] = (),
+    say: Callable[[str], None] | None = None,
 ) -> ComparisonResult:
     """Train each method, evaluate each strategy with it, and add the baselines. With
     ``leave_out_intents``, one more LoRA is trained without those intents and evaluated on them
-    (a row on other questions, outside the paired comparisons)."""
+    (a row on other questions, outside the paired comparisons).
+
+    ``finished`` systems (of an earlier run of the same comparison, see
+    :mod:`supportkit.evaluation.resume`) are kept as they are: a method whose systems are all
+    finished is not trained again, and finished systems the grid no longer names are kept last.
+    ``say`` gets a line before each step that precedes generation (data, few-shot bank,
+    training), so a long preparation is never silent."""
     from supportkit.pipelines.inference import InferencePipeline
 
     unknown = [m for m in methods if m not in METHOD_OVERRIDES]
     if unknown:
         raise ValueError(f"unknown method(s) {', '.join(unknown)}; known: {', '.join(METHOD_OVERRIDES)}")
+    tell = say or log.info
     out = Path(out_dir)
-    data = load_eval_data(config, limit=limit)
-    embedder = default_embedder()
-    bank = train_bank(data.train, embedder)
+    kept = {system_key(s): s for s in finished}
     result = ComparisonResult([])
 
     def add(system: SystemResult) -> None:
@@ -145,34 +161,66 @@ def run_comparison(
         if on_system is not None:
             on_system(system)
 
+    def specs(method: str) -> Sequence[str]:
+        return strategies if method == "none" or tuned_strategies is None else tuned_strategies
+
+    todo = [m for m in methods if any(f"{m} + {spec}" not in kept for spec in specs(m))]
+    tell(
+        f"preparing: reading and splitting {config.data.train_file} (near-duplicate check embeds each "
+        "question once), few-shot bank of the train split"
+    )
+    data = load_eval_data(config, limit=limit)
+    embedder = default_embedder()
+    bank = train_bank(data.train, embedder)
+    tell(f"{len(data.test)} questions, {len(data.train)} training examples; to run: {', '.join(todo) or '-'}")
     for method in methods:
+        if method not in todo:
+            for spec in specs(method):
+                result.systems.append(kept[f"{method} + {spec}"])
+            continue
         cfg = config.with_overrides(
             [*METHOD_OVERRIDES[method], f"training.output_dir={out / 'train' / method}"]
         )
+        steps = cfg.training.max_steps
+        tell(f"{method}: loading the model" + (f", training {steps} steps" if method != "none" else ""))
         model, info = _trained(method, cfg, out / "adapters" / method)
         if method != "none":
             result.training_logs[method] = str(Path(cfg.training.output_dir))
-        for spec in strategies if method == "none" or tuned_strategies is None else tuned_strategies:
+        for spec in specs(method):
+            name = f"{method} + {spec}"
+            if name in kept:
+                result.systems.append(kept[name])
+                continue
             strategy, _, selector = spec.partition(":")
             scfg = cfg.with_overrides([f"prompt.selector={selector}"]) if selector else cfg
             pipeline = InferencePipeline(model, scfg, bank=bank)
             evaluator = Evaluator(pipeline, intent_reference=data.train, seed=cfg.training.seed)
+            tell(f"{name}: answering {len(data.test)} questions")
             add(
                 evaluator.evaluate(
-                    data.test,
-                    name=f"{method} + {spec}",
-                    strategy=strategy,
-                    info=dict(info),
-                    progress=progress,
+                    data.test, name=name, strategy=strategy, info=dict(info), progress=progress
                 )
             )
         del model
     if leave_out_intents:
-        add(_unseen_intents_row(config, leave_out_intents, out, limit, progress))
+        if UNSEEN_KEY in kept:
+            result.systems.append(kept[UNSEEN_KEY])
+        else:
+            tell(f"training a LoRA without {', '.join(leave_out_intents)} (the left-out-intents row)")
+            add(_unseen_intents_row(config, leave_out_intents, out, limit, progress))
     if baselines:
         evaluator = Evaluator(None, intent_reference=data.train, embedder=embedder)
         for name in baselines:
-            add(evaluate_baseline(name, data, evaluator))
+            key = f"baseline {name}"
+            if key in kept:
+                result.systems.append(kept[key])
+                continue
+            system = evaluate_baseline(name, data, evaluator)
+            system.info["key"] = key
+            add(system)
+    # finished systems this grid no longer names stay in the report: nothing measured is lost
+    used = {id(s) for s in result.systems}
+    result.systems += [s for s in finished if id(s) not in used]
     result.pairs = comparison_pairs(result.systems)
     return result
 
@@ -184,6 +232,8 @@ def run_configured_comparison(
     progress: bool = True,
     limit: int | None = None,
     on_system: Callable[[SystemResult], None] | None = None,
+    finished: Sequence[SystemResult] = (),
+    say: Callable[[str], None] | None = None,
 ) -> ComparisonResult:
     """:func:`run_comparison` with the grid of ``config.evaluation``."""
     e = config.evaluation
@@ -198,4 +248,6 @@ def run_configured_comparison(
         out_dir=out_dir,
         progress=progress,
         on_system=on_system,
+        finished=finished,
+        say=say,
     )

@@ -142,7 +142,6 @@ def inspect_data(
     result = DataInspection(path, fmt, bom=raw.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")))
     result.columns, result.delimiter = _columns(path, decode(raw, path), mapping, delimiter)
     result.mapping = mapping
-    result.max_length = d.max_length
     try:
         with _quiet("supportkit.data.readers"):
             conversations, report = read_conversations(
@@ -203,10 +202,11 @@ def _fit(result: DataInspection, conversations: list[Conversation], config: Conf
     from supportkit.models.tokenizer import encode_chat
     from supportkit.prompts.prompt_sets import load_prompt_set
 
-    loader = DataLoader(config, tokenizer)
+    loader = DataLoader(config.with_overrides([]), tokenizer)  # a copy: an unset max_length is chosen
     tok = loader.tokenizer  # the configured model's tokenizer only
     with _quiet("supportkit.data.loader"):
         _, fit = loader.tokenize_report(conversations)
+    result.max_length = loader.config.data.max_length or 0
     result.shortened, result.cut, result.dropped = fit.shortened, fit.cut, fit.dropped
     system = load_prompt_set(config.prompt.prompt_set).system if config.data.add_system_prompt else None
 

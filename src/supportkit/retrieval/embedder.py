@@ -99,8 +99,14 @@ _default: Embedder | None = None
 
 
 def default_embedder() -> Embedder:
-    """The process-wide MiniLM embedder."""
+    """The process-wide MiniLM embedder, behind the content-keyed cache
+    (:class:`~supportkit.retrieval.embedding_cache.CachedEmbedder`, persisted in
+    ``<cache root>/embeddings/texts.sqlite``): every step of a run that embeds a text it has seen
+    (split dedup, each method's data preparation, few-shot bank, intent accuracy) reuses its vector."""
     global _default
     if _default is None:
-        _default = MiniLMEmbedder()
+        from supportkit.retrieval.embedding_cache import CachedEmbedder
+        from supportkit.utils.cache import cache_root
+
+        _default = CachedEmbedder(MiniLMEmbedder(), path=cache_root() / "embeddings" / "texts.sqlite")
     return _default
