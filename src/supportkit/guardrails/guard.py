@@ -18,6 +18,7 @@ from supportkit.config import GuardrailsConfig, KnowledgeConfig
 from supportkit.guardrails.escalation import Escalation, handoff_summary, request_escalation
 from supportkit.guardrails.groundedness import Groundedness, GroundednessChecker, extract_answer
 from supportkit.guardrails.intent import IntentDetector, IntentGuess
+from supportkit.guardrails.language import LanguageGuess
 from supportkit.guardrails.output import GuardedText, drop_unfinished_sentence, guard_text, leaked_words
 from supportkit.privacy import DEFAULT_HANDOFF_FIELDS, Redactor, SecretsPolicy
 from supportkit.retrieval.bank import ExampleBank
@@ -92,7 +93,10 @@ class Guard:
         *,
         history: Sequence[Mapping[str, str]] = (),
         profile: Mapping[str, Any] | None = None,
+        language: LanguageGuess | None = None,
     ) -> Assessment:
+        """Retrieval, intent and the escalation rules before generating (``language``: the
+        question's, from :class:`~supportkit.guardrails.language.LanguageDetector`)."""
         vector = self.bank.embed_query(query)
         retrieved: list[Hit] = []
         best_passage: float | None = None
@@ -105,7 +109,12 @@ class Guard:
         assessment = Assessment(hits, retrieved, intent, best_passage, best_example)
         if self.settings.escalation:
             found = request_escalation(
-                query, self.settings, intent=intent, best_passage=best_passage, best_example=best_example
+                query,
+                self.settings,
+                intent=intent,
+                best_passage=best_passage,
+                best_example=best_example,
+                language=language,
             )
             if found is not None:
                 assessment.escalation = self._escalation(*found, query, history, assessment, profile or {})
