@@ -38,6 +38,8 @@ class CheckedQuery:
     truncated: dict[str, int] | None = None
     #: Control characters and invalid code points removed or replaced.
     cleaned: int = 0
+    #: The cleaned question before any cut (what the conversation store keeps).
+    whole: str = ""
 
 
 def clean_text(text: str) -> tuple[str, int]:
@@ -67,12 +69,12 @@ def check_query(query: Any, *, max_chars: int | None) -> CheckedQuery:
             "the query is empty (nothing but spaces or control characters): send the customer's question"
         )
     if max_chars is None or len(text) <= max_chars:
-        return CheckedQuery(text, None, cleaned)
+        return CheckedQuery(text, None, cleaned, text)
     head = text[:max_chars]
     # a word boundary within the last tenth, so the model never reads half a word
     boundary = head.rfind(" ", max_chars - max_chars // 10)
     cut = (head[:boundary] if boundary > 0 else head).rstrip()
-    return CheckedQuery(cut, {"from_chars": len(text), "to_chars": len(cut)}, cleaned)
+    return CheckedQuery(cut, {"from_chars": len(text), "to_chars": len(cut)}, cleaned, text)
 
 
 def truncation_notice(truncated: dict[str, int] | None) -> str | None:

@@ -58,6 +58,11 @@ class Prepared:
     intake: Intake | None = None
 
     @property
+    def recorded(self) -> Request:
+        """The request as the store keeps it: its question cleaned (whole, before any cut)."""
+        return replace(self.request, query=self.intake.query.whole) if self.intake else self.request
+
+    @property
     def escalated(self) -> bool:
         """True when the request is handed to a person without generating."""
         return self.assessment.escalation is not None
@@ -181,7 +186,7 @@ class InferencePipeline:
             response = self._noticed(
                 prep, self.finish(prep, generated.get(i), elapsed if i in generated else 0.0)
             )
-            response.stored = self.recorder.record(prep.request, response)
+            response.stored = self.recorder.record(prep.recorded, response)
             responses.append(response)
         return responses
 
@@ -239,7 +244,7 @@ class InferencePipeline:
     ) -> Iterator[str]:
         if future is None or position < 0:
             response = self.finish(prep, None, 0.0)
-            response.stored = self.recorder.record(prep.request, response)
+            response.stored = self.recorder.record(prep.recorded, response)
             handle.response = response
             yield response.text
             return
@@ -255,7 +260,7 @@ class InferencePipeline:
         tail, response = guard.end(generated, self.finish(prep, generated, time.perf_counter() - began))
         yield from tail
         response.text = (notice or "") + response.text
-        response.stored = self.recorder.record(prep.request, response)
+        response.stored = self.recorder.record(prep.recorded, response)
         handle.response = response
 
     # --- stages --------------------------------------------------------------------------------------

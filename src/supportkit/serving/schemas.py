@@ -97,6 +97,10 @@ class SupportkitMeta(BaseModel):
     guardrails: dict[str, int] = Field(default_factory=dict)
     #: How the request's ``system`` messages were used (see README "Serving").
     client_system: str | None = None
+    #: ``{"from_chars", "to_chars"}`` when the question was cut at ``guardrails.max_query_chars``.
+    input_truncated: dict[str, int] | None = None
+    #: The question's language: code, confidence, supported, action (see ``Response.language``).
+    language: dict[str, Any] | None = None
 
 
 class ChatCompletion(BaseModel):
