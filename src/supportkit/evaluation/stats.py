@@ -6,6 +6,7 @@ two values, or all equal) get a zero-width interval instead of an error.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -23,11 +24,25 @@ class Interval:
     def excludes_zero(self) -> bool:
         return self.low > 0 or self.high < 0
 
-    def format(self, digits: int = 3) -> str:
+    def format(self, digits: int | None = None) -> str:
+        """``mean [low, high]``; by default with 3 significant digits of the mean and enough
+        decimals that a non-zero interval never prints as one value (``0.000123 [0.000110, ...]``)."""
+        if digits is None:
+            digits = decimals(self.mean)
+            if self.high > self.low:
+                digits = max(digits, decimals(self.high - self.low, 2))
+            digits = min(digits, 8)
         return f"{self.mean:.{digits}f} [{self.low:.{digits}f}, {self.high:.{digits}f}]"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def decimals(value: float, significant: int = 3) -> int:
+    """Decimals that show ``significant`` digits of ``value`` (3 for 0 and non-finite values)."""
+    if value == 0 or not math.isfinite(value):
+        return 3
+    return max(0, significant - 1 - math.floor(math.log10(abs(value))))
 
 
 def bootstrap_mean(
