@@ -25,12 +25,12 @@ class Interval:
         return self.low > 0 or self.high < 0
 
     def format(self, digits: int | None = None) -> str:
-        """``mean [low, high]``; by default with 3 significant digits of the mean and enough
-        decimals that a non-zero interval never prints as one value (``0.000123 [0.000110, ...]``)."""
+        """``mean [low, high]``. By default two significant digits of the interval's width (at
+        least one of the mean's; three of the mean's when the interval is a point), so no
+        interval prints as one value: ``0.412 [0.389, 0.436]``, ``0.000123 [0.000110, 0.000140]``."""
         if digits is None:
-            digits = decimals(self.mean)
-            if self.high > self.low:
-                digits = max(digits, decimals(self.high - self.low, 2))
+            width = self.high - self.low
+            digits = max(decimals(width, 2), decimals(self.mean, 1)) if width > 0 else decimals(self.mean)
             digits = min(digits, 8)
         return f"{self.mean:.{digits}f} [{self.low:.{digits}f}, {self.high:.{digits}f}]"
 

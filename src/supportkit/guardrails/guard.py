@@ -19,7 +19,14 @@ from supportkit.guardrails.escalation import Escalation, handoff_summary, reques
 from supportkit.guardrails.groundedness import Groundedness, GroundednessChecker, extract_answer
 from supportkit.guardrails.intent import IntentDetector, IntentGuess
 from supportkit.guardrails.language import LanguageGuess
-from supportkit.guardrails.output import GuardedText, drop_unfinished_sentence, guard_text, leaked_words
+from supportkit.guardrails.output import (
+    GuardedText,
+    drop_unfinished_sentence,
+    guard_text,
+    leaked_words,
+    mark_unfinished,
+    unit_ends,
+)
 from supportkit.privacy import DEFAULT_HANDOFF_FIELDS, Redactor, SecretsPolicy
 from supportkit.retrieval.bank import ExampleBank
 from supportkit.retrieval.index import top_k
@@ -206,13 +213,17 @@ class Guard:
         escalated)."""
         s = self.settings
         profile = profile or {}
-        dropped = False
+        dropped = marked = False
         if not finished:
             text, dropped = drop_unfinished_sentence(text)
+            if not dropped and text.strip() and not [e for e in unit_ends(text) if text[:e].strip()]:
+                text, marked = mark_unfinished(text), True  # no sentence ended: end on a whole word
         guarded = self.guard_output(text, profile)
         checked = Checked(guarded.text, changes=guarded.changes)
         if dropped:
             checked.changes["unfinished_sentence_dropped"] = 1
+        if marked:
+            checked.changes["unfinished_sentence_marked"] = 1
         if not passages or "leak_replaced" in guarded.changes:
             return checked
         context = self.grounding_context(query, profile, history)

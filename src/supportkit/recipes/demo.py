@@ -65,6 +65,7 @@ def run_demo(
     from supportkit.evaluation.report import format_summary, write_report
     from supportkit.models.peft import PEFTModel
     from supportkit.pipelines.inference import InferencePipeline
+    from supportkit.recipes.compare import parameter_info
     from supportkit.recipes.finetune import finetune
 
     started = time.perf_counter()
@@ -91,7 +92,10 @@ def run_demo(
     systems = []
     for label, pipeline in (("base (untuned) + zero_shot", base), ("LoRA + zero_shot", tuned_pipeline)):
         evaluator = Evaluator(pipeline, intent_reference=data.train, resamples=e.bootstrap_resamples)
-        systems.append(evaluator.evaluate(data.test, name=label, strategy="zero_shot", progress=not quick))
+        info = parameter_info(pipeline.model)
+        systems.append(
+            evaluator.evaluate(data.test, name=label, strategy="zero_shot", info=info, progress=not quick)
+        )
     systems.append(evaluate_baseline("nearest_neighbour", data, evaluator))
     say(format_summary(systems))
 
