@@ -189,3 +189,21 @@ def test_training_plot_draws_the_evaluation_panel_only_with_evaluations() -> Non
 def test_summary_rows_keep_zero_parameter_counts() -> None:
     rows = summary_rows(SYSTEMS)
     assert rows[0]["trainable params"] == "16,384" and rows[1]["trainable params"] == "0"
+
+
+def test_a_quoted_answer_keeps_the_article_list_one_item_a_line() -> None:
+    from supportkit.guardrails.groundedness import extract_answer, source_sentences
+    from supportkit.retrieval.passages import Passage
+
+    article = "To reset your password:\n1. Open the Settings page.\n2. Click Reset password now.\n"
+    assert source_sentences(article)[1:] == ["1. Open the Settings page.", "2. Click Reset password now."]
+    listed = "- Open the Settings page of your account.\n- Click Reset password there.\n"
+    quoted = extract_answer(
+        "reset password settings page", [Passage("a#0", "a", "A", "", listed, "")], HashingEmbedder()
+    )
+    assert quoted == "- Open the Settings page of your account.\n- Click Reset password there."
+    prose = "You can return items within 30 days. Refunds take 5 days to arrive."
+    quoted = extract_answer(
+        "return refund days", [Passage("b#0", "b", "B", "", prose, "")], HashingEmbedder()
+    )
+    assert quoted in prose and "\n" not in quoted  # prose stays prose

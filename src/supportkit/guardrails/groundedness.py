@@ -113,7 +113,13 @@ def source_sentences(text: str) -> list[str]:
         joinable = not line.lstrip().startswith("|")
     out: list[str] = []
     for block in blocks:
-        out += [s.strip() for s in re.split(r"(?<=[.!?])\s+", block) if len(s.strip()) > 1]
+        pieces: list[str] = []
+        for piece in (s.strip() for s in re.split(r"(?<=[.!?])\s+", block)):
+            if pieces and re.fullmatch(r"\d+[.)]", pieces[-1]):
+                pieces[-1] += " " + piece  # "2." is a list number, not a sentence: keep its item
+            else:
+                pieces.append(piece)
+        out += [p for p in pieces if len(p) > 1]
     return out
 
 
@@ -289,12 +295,24 @@ def extract_answer(
 ) -> str:
     """The sentences of ``passages`` most similar to ``query`` (at most ``max_sentences``, in
     their original order): an answer grounded by construction, for when the model's is not."""
-    parts = [_plain(s) for passage in passages for s in source_sentences(passage.text)]
-    parts = [p for p in parts if len(p.split()) >= 3]
-    if not parts:
+    raw = [s for passage in passages for s in source_sentences(passage.text)]
+    pairs = [(_plain(s), s) for s in raw]
+    pairs = [(p, s) for p, s in pairs if len(p.split()) >= 3]
+    if not pairs:
         return _plain(passages[0].text)
+    parts = [p for p, _ in pairs]
     sims = embedder.embed(parts) @ embedder.embed([query])[0]
     best = float(sims.max())
     # the runner-up joins only when it is nearly as relevant as the best sentence
-    ranked = [int(i) for i in np.argsort(-sims)[:max_sentences] if sims[i] >= best - 0.1]
-    return " ".join(parts[i] for i in sorted(ranked))
+    ranked = sorted(int(i) for i in np.argsort(-sims)[:max_sentences] if sims[i] >= best - 0.1)
+    # list items stay list items, one a line (joined with spaces they would read as one run-on line)
+    lines = [_list_item(pairs[i][1], parts[i]) for i in ranked]
+    if any(line != parts[i] for line, i in zip(lines, ranked, strict=True)):
+        return "\n".join(lines)
+    return " ".join(lines)
+
+
+def _list_item(source: str, plain: str) -> str:
+    """``plain`` with the source's list marker (``-``, ``2.``) when the source was a list item."""
+    marker = re.match(r"^\s*([-*•]|\d+[.)])\s+", source)
+    return f"{'-' if marker.group(1) in '*•' else marker.group(1)} {plain}" if marker else plain
