@@ -31,7 +31,7 @@ from supportkit.evaluation.compare import (
 from supportkit.evaluation.evaluator import Evaluator, SystemResult
 from supportkit.evaluation.sampling import stratified_sample
 from supportkit.recipes.finetune import finetune
-from supportkit.retrieval.embedder import default_embedder
+from supportkit.retrieval.embedder import make_embedder
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ def run_comparison(
         raise ValueError(f"unknown method(s) {', '.join(unknown)}; known: {', '.join(METHOD_OVERRIDES)}")
     out = Path(out_dir)
     data = load_eval_data(config, limit=limit)
-    embedder = default_embedder()
+    embedder = make_embedder(config.knowledge.embedder)
     bank = train_bank(data.train, embedder)
     result = ComparisonResult([])
 

@@ -67,6 +67,7 @@ def run_demo(
     from supportkit.pipelines.inference import InferencePipeline
     from supportkit.recipes.compare import parameter_info
     from supportkit.recipes.finetune import finetune
+    from supportkit.retrieval.embedder import make_embedder
 
     started = time.perf_counter()
     e = config.evaluation
@@ -85,7 +86,7 @@ def run_demo(
     say(f"   {trained.summary.format()}\n   adapter saved to {trained.adapter}")
 
     say("\n2. Evaluating base vs tuned vs the nearest-neighbour baseline ...")
-    bank = train_bank(data.train)
+    bank = train_bank(data.train, make_embedder(config.knowledge.embedder))
     base_cfg = config.with_overrides(["peft.method=none"])
     base = InferencePipeline(PEFTModel(base_cfg), base_cfg, bank=bank)
     tuned_pipeline = InferencePipeline(tuned, tuned_cfg, bank=bank)

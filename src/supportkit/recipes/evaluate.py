@@ -10,6 +10,7 @@ from supportkit.config import Config
 from supportkit.evaluation.compare import evaluate_baseline, load_eval_data, train_bank
 from supportkit.evaluation.evaluator import Evaluator, SystemResult
 from supportkit.recipes.compare import parameter_info
+from supportkit.retrieval.embedder import make_embedder
 
 
 @dataclass
@@ -37,7 +38,8 @@ def evaluate_configured(
     else:  # no adapter: the base model itself, never a freshly initialised (untrained) adapter
         model = PEFTModel(config.with_overrides(["peft.method=none"]))
         label, name = f"{config.model.name_or_path} (base model, no adapter)", "none"
-    pipeline = InferencePipeline(model, config, bank=train_bank(data.train))
+    bank = train_bank(data.train, make_embedder(config.knowledge.embedder))
+    pipeline = InferencePipeline(model, config, bank=bank)
     evaluator = Evaluator(pipeline, intent_reference=data.train, resamples=e.bootstrap_resamples)
     info = {"model": label, **parameter_info(model)}
     systems = [
