@@ -207,3 +207,37 @@ def test_a_quoted_answer_keeps_the_article_list_one_item_a_line() -> None:
         "return refund days", [Passage("b#0", "b", "B", "", prose, "")], HashingEmbedder()
     )
     assert quoted in prose and "\n" not in quoted  # prose stays prose
+
+
+def test_chat_prints_the_streamed_answer_with_its_line_breaks_and_without_the_fragment(
+    tiny_config: Config, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+    import sys
+
+    from supportkit.cli import main
+
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    (kb / "reset.md").write_text(
+        "# Resetting\n\nTo reset:\n1. Open Settings.\n2. Click Reset.\n3. Confirm.\n"
+    )
+    path = tmp_path / "chat.yaml"
+    settings = [
+        "generation.engine=cut-test",
+        f"knowledge.path={kb}",
+        f"knowledge.index_dir={tmp_path / 'index'}",
+        "knowledge.embedder=hashing",
+        "knowledge.cite=false",
+        "knowledge.min_similarity=0",
+        "guardrails.min_retrieval_similarity=0",
+        f"prompt.few_shot_file={tmp_path / 'none.jsonl'}",
+        f"guardrails.intent_file={tmp_path / 'none.jsonl'}",
+    ]
+    (tmp_path / "none.jsonl").write_text('{"question": "hi there", "answer": "Hello!", "intent": "greet"}\n')
+    tiny_config.with_overrides(settings).to_yaml(path)
+    CutDecoder.script[0] = "To reset:\n1. Open Settings.\n2. Click Reset.\n3. Conf"
+    monkeypatch.setattr(sys, "stdin", io.StringIO("how do I reset it\n"))
+    assert main(["chat", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "assistant: To reset:\n1. Open Settings.\n2. Click Reset.\n" in out and "3." not in out

@@ -90,8 +90,19 @@ _COURTESY = re.compile(
 
 
 def sentences(text: str) -> list[str]:
-    """Sentences of generated text (lines are breaks too)."""
-    return [s.strip(" -*•\t") for s in _SPLIT.split(text) if len(s.strip(" -*•\t")) > 1]
+    """Sentences of generated text (lines are breaks too; a list number such as "2." stays with its
+    item instead of counting as a claim of its own)."""
+    return [s.strip(" -*•\t") for s in _join_list_numbers(_SPLIT.split(text)) if len(s.strip(" -*•\t")) > 1]
+
+
+def _join_list_numbers(pieces: list[str]) -> list[str]:
+    out: list[str] = []
+    for piece in (p.strip() for p in pieces):
+        if out and re.fullmatch(r"\d+[.)]", out[-1]):
+            out[-1] += " " + piece
+        else:
+            out.append(piece)
+    return out
 
 
 _BLOCK_START = re.compile(r"^\s*(?:[-*•]|\d+[.)]|\|)")
@@ -113,13 +124,8 @@ def source_sentences(text: str) -> list[str]:
         joinable = not line.lstrip().startswith("|")
     out: list[str] = []
     for block in blocks:
-        pieces: list[str] = []
-        for piece in (s.strip() for s in re.split(r"(?<=[.!?])\s+", block)):
-            if pieces and re.fullmatch(r"\d+[.)]", pieces[-1]):
-                pieces[-1] += " " + piece  # "2." is a list number, not a sentence: keep its item
-            else:
-                pieces.append(piece)
-        out += [p for p in pieces if len(p) > 1]
+        # "2." is a list number, not a sentence: it stays with its item
+        out += [p for p in _join_list_numbers(re.split(r"(?<=[.!?])\s+", block)) if len(p) > 1]
     return out
 
 
