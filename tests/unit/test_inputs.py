@@ -126,3 +126,17 @@ def test_conversation_test_turn_of_control_characters_is_a_file_error(tmp_path: 
     suite.write_text("conversations:\n  - name: a\n    turns:\n" + turn)
     with pytest.raises(DataError, match=r"suite\.yaml:4: a turn needs the customer's message"):
         load_conversation_tests(suite)
+
+
+def test_cli_notes_say_how_the_question_was_taken(capsys: pytest.CaptureFixture[str]) -> None:
+    from supportkit.commands.assistant import _print_notes
+    from supportkit.pipelines.response import Response
+
+    german = {"code": "de", "confidence": 0.99, "supported": False, "action": "escalate"}
+    _print_notes(Response("handed off", "zero_shot", None, "retail@1.1", escalate=True, language=german))
+    cut = {"from_chars": 20_000, "to_chars": 3_996}
+    english = {"code": "en", "confidence": 0.9, "supported": True, "action": None}
+    _print_notes(Response("answer", "zero_shot", None, "retail@1.1", input_truncated=cut, language=english))
+    out = capsys.readouterr().out
+    assert "looks German (de)" in out and "handed to a person" in out
+    assert "cut from 20,000 to 3,996 characters" in out and "looks English" not in out
