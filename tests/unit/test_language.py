@@ -137,3 +137,18 @@ def test_embedder_is_a_config_choice(tiny_config: Config, tmp_path: Path) -> Non
     np.testing.assert_allclose(local.embed(texts), MiniLMEmbedder().embed(texts), atol=1e-5)
     with pytest.raises(ModelLoadError, match=r"knowledge\.embedder"):
         make_embedder(str(tmp_path / "no-such-model")).embed(["x"])
+
+
+def test_emoji_do_not_push_an_english_question_into_no_match(tiny_config: Config, tmp_path: Path) -> None:
+    kb = Path(__file__).resolve().parents[2] / "data" / "knowledge_base"
+    config = tiny_config.with_overrides([f"knowledge.path={kb}", f"knowledge.index_dir={tmp_path / 'index'}"])
+    pipeline = InferencePipeline(PEFTModel(config), config, bank=ExampleBank())  # MiniLM, no examples
+    plain = pipeline.prepare({"query": "My package never arrived"}).assessment
+    emoji = pipeline.prepare({"query": "My package never arrived 📦📦"}).assessment
+    assert plain.escalation is None and emoji.escalation is None  # was no_match: 0.347 < 0.35
+    assert emoji.best_passage == pytest.approx(plain.best_passage)
+    assert (
+        pipeline.prepare({"query": "My package never arrived 📦📦"})
+        .rendered.messages[-1]["content"]
+        .endswith("📦📦")
+    )  # the model still reads what the customer wrote

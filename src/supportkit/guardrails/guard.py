@@ -17,6 +17,7 @@ from typing import Any
 from supportkit.config import GuardrailsConfig, KnowledgeConfig
 from supportkit.guardrails.escalation import Escalation, handoff_summary, request_escalation
 from supportkit.guardrails.groundedness import Groundedness, GroundednessChecker, extract_answer
+from supportkit.guardrails.inputs import searchable
 from supportkit.guardrails.intent import IntentDetector, IntentGuess
 from supportkit.guardrails.language import LanguageGuess
 from supportkit.guardrails.output import (
@@ -104,14 +105,15 @@ class Guard:
     ) -> Assessment:
         """Retrieval, intent and the escalation rules before generating (``language``: the
         question's, from :class:`~supportkit.guardrails.language.LanguageDetector`)."""
-        vector = self.bank.embed_query(query)
+        search = searchable(query)  # without emoji: they only blur the embedding
+        vector = self.bank.embed_query(search)
         retrieved: list[Hit] = []
         best_passage: float | None = None
         if self.knowledge is not None and len(self.knowledge):
-            retrieved = self.knowledge.search(query, self.knowledge_settings.top_k, query_vector=vector)
+            retrieved = self.knowledge.search(search, self.knowledge_settings.top_k, query_vector=vector)
             best_passage = max((h.similarity for h in retrieved), default=0.0)
         hits = [h for h in retrieved if h.similarity >= self.knowledge_settings.min_similarity]
-        intent = self.detector.detect(query, vector) if self.detector.labelled else None
+        intent = self.detector.detect(search, vector) if self.detector.labelled else None
         best_example = self._best_example(vector, intent)
         assessment = Assessment(hits, retrieved, intent, best_passage, best_example)
         if self.settings.escalation:

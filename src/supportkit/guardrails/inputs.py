@@ -77,6 +77,23 @@ def check_query(query: Any, *, max_chars: int | None) -> CheckedQuery:
     return CheckedQuery(cut, {"from_chars": len(text), "to_chars": len(cut)}, cleaned, text)
 
 
+#: Emoji and other pictographs, their skin tones, joiners, variation selectors and keycaps.
+_PICTOGRAPH = {"So", "Sk"}
+_PICTOGRAPH_MARKS = {"\u200d", "\ufe0e", "\ufe0f", "\u20e3"}
+
+
+def searchable(text: str) -> str:
+    """``text`` as retrieval, intent detection and example matching embed it: emoji and other
+    pictographs removed (MiniLM reads them as unknown tokens, which lowered a question's best
+    passage by 0.02-0.05 and turned "My package never arrived 📦📦" into a ``no_match``).
+    ``text`` itself when nothing else is left."""
+    kept = "".join(
+        " " if unicodedata.category(ch) in _PICTOGRAPH or ch in _PICTOGRAPH_MARKS else ch for ch in text
+    )
+    kept = re.sub(r"[ \t]{2,}", " ", kept).strip()
+    return kept if has_content(kept) else text
+
+
 def truncation_notice(truncated: dict[str, int] | None) -> str | None:
     """One line telling a person the question was cut (``None`` when it was not)."""
     if not truncated:
