@@ -108,14 +108,16 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
         }
         for name, s in scores.items()
     ]
+    py3_errors = "; ".join(scores["py3langid 0.4"]["errors"]) or "none"
+    lingua_errors = "; ".join(scores["lingua 2.1 (high accuracy)"]["errors"]) or "none"
     notes = [
-        f"{len(rows)} questions. Errors of py3langid: {'; '.join(scores['py3langid 0.4']['errors']) or 'none'}. "
-        f"Errors of lingua: {'; '.join(scores['lingua 2.1 (high accuracy)']['errors']) or 'none'}.",
-        "The pipeline uses py3langid: as accurate here (more so on short Spanish and French), ~24x faster, a twentieth of the install. The "
-        "confidence threshold 0.5 (guardrails/language.py MIN_CONFIDENCE) was chosen on this set: 0.3 "
-        "finds every other-language question but calls 'gimme my money back' unsupported; 0.6 misses 7. "
-        "The figures are in-sample (the threshold and the 3-word minimum were chosen on this set); "
-        "the last 25 questions were added after the first choice to probe short English.",
+        f"{len(rows)} questions. Errors of py3langid: {py3_errors}. Errors of lingua: {lingua_errors}.",
+        "The pipeline uses py3langid: as accurate here (more so on short Spanish and French), ~24x "
+        "faster, a twentieth of the install. The confidence threshold 0.5 (guardrails/language.py "
+        "MIN_CONFIDENCE) was chosen on this set: 0.3 finds every other-language question but calls "
+        "'gimme my money back' unsupported; 0.6 misses 7. The figures are in-sample (the threshold and "
+        "the 3-word minimum were chosen on this set); the last 25 questions were added after the first "
+        "choice to probe short English.",
     ]
     return {
         "title": "Language detection: unsupported-language decisions on support questions",
