@@ -35,6 +35,11 @@ class AdapterMismatchError(ModelLoadError):
     """A saved adapter was trained on a different base model than the one it is loaded onto."""
 
 
+class RequestError(SupportKitError, ValueError):
+    """A request is malformed (empty question, unknown strategy, bad user context, ...); the server
+    answers it with a 400."""
+
+
 class DataError(SupportKitError, ValueError):
     """Input data is malformed; the message names the file and line."""
 

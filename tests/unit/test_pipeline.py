@@ -59,7 +59,9 @@ def test_bad_input_gets_clear_errors(pipeline: InferencePipeline) -> None:
 
 
 def test_over_long_query_is_cut_with_a_note(tiny_config: Config, tmp_path: Path) -> None:
-    config = _config(tiny_config, tmp_path, "prompt.max_prompt_tokens=256")
+    # the character limit (guardrails.max_query_chars) is lifted: this is the token budget's cut
+    limits = ("prompt.max_prompt_tokens=256", "guardrails.max_query_chars=100000")
+    config = _config(tiny_config, tmp_path, *limits)
     pipeline = InferencePipeline(PEFTModel(config), config, bank=ExampleBank(embedder=HashingEmbedder()))
     r = pipeline.respond("my order " + "is very late " * 2000 + "what now?")
     assert r.cut["query_tokens"] > 5000 and r.prompt_tokens <= 256

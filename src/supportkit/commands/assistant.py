@@ -13,6 +13,9 @@ import time
 from typing import Any
 
 from supportkit.cli import add_config_arguments, checked_config, command, load_config
+from supportkit.errors import RequestError
+from supportkit.guardrails.inputs import check_query, preview, truncation_notice
+from supportkit.guardrails.language import language_name
 
 
 def _add_answer_options(p: argparse.ArgumentParser) -> None:
@@ -49,12 +52,18 @@ def run_chat(args: argparse.Namespace) -> int:
             continue
         if query.lower() in ("quit", "exit"):
             break
-        handle = pipeline.stream(query, args.strategy, role=args.role, user_id=args.user_id)
+        try:
+            handle = pipeline.stream(query, args.strategy, role=args.role, user_id=args.user_id)
+        except RequestError as exc:  # e.g. a line of control characters only: say so, keep chatting
+            print(f"error: {exc}", flush=True)
+            continue
         print("assistant: ", end="", flush=True)
         for chunk in handle:
             print(chunk, end="", flush=True)
         print()
         response = handle.response
+        if response is not None:
+            _print_notes(response)
         if args.show_meta and response is not None:
             _print_meta(response)
     return 0
@@ -66,6 +75,20 @@ def _check_strategy(name: str | None) -> None:
         from supportkit.recipes.preflight import check_strategy
 
         check_strategy(name, where="--strategy")
+
+
+def _print_notes(response: Any) -> None:
+    """What a person must know about how the question was taken: cut, or in another language."""
+    notice = truncation_notice(response.input_truncated)
+    if notice:
+        print(f"    {notice}")
+    language = response.language or {}
+    if language and not language.get("supported", True):
+        action = "handed to a person" if response.escalate else "answered in a supported language"
+        print(
+            f"    note: the question looks {language_name(language['code'])} ({language['code']}), "
+            f"not one of model.languages; {action} (guardrails.unsupported_language)"
+        )
 
 
 def _print_meta(response: Any) -> None:
@@ -101,6 +124,7 @@ def _configure_ask(p: argparse.ArgumentParser) -> None:
 @command("ask", "answer one question through the assistant pipeline", _configure_ask)
 def run_ask(args: argparse.Namespace) -> int:
     start = time.perf_counter()
+    check_query(args.question, max_chars=None)  # an empty question fails before the model loads
     if args.raw:
         return _ask_raw(args.question, load_config(args), start)
     from supportkit.recipes.assistant import build_pipeline
@@ -110,8 +134,9 @@ def run_ask(args: argparse.Namespace) -> int:
     pipeline = build_pipeline(config, args.adapter)
     loaded = time.perf_counter()
     response = pipeline.respond(args.question, args.strategy, role=args.role, user_id=args.user_id)
-    print(f"Q: {args.question}")
+    print(f"Q: {preview(args.question)}")
     print(f"A: {response.text}")
+    _print_notes(response)
     if args.show_meta:
         _print_meta(response)
     print(
@@ -126,12 +151,16 @@ def _ask_raw(question: str, config: Any, start: float) -> int:
     from supportkit.models.loading import load_base
 
     m = config.model
+    checked = check_query(question, max_chars=config.guardrails.max_query_chars)
     base = load_base(m.name_or_path, device=m.device, dtype=m.dtype, trust_remote_code=m.trust_remote_code)
     loaded = time.perf_counter()
     result = generate_chat(
-        base.model, base.tokenizer, [{"role": "user", "content": question}], config.generation
+        base.model, base.tokenizer, [{"role": "user", "content": checked.text}], config.generation
     )
-    print(f"Q: {question}")
+    print(f"Q: {preview(question)}")
+    notice = truncation_notice(checked.truncated)
+    if notice:
+        print(notice)
     print(f"A: {result.text}")
     print(
         f"({m.name_or_path}, raw model: loaded in {loaded - start:.1f} s, "

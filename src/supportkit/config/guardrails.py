@@ -11,6 +11,7 @@ import typing
 from dataclasses import dataclass, field
 
 from supportkit.config.base import Section
+from supportkit.config.limits import DEFAULT_MAX_QUERY_CHARS
 from supportkit.utils.validation import check_choice, check_fraction, check_positive, fail
 
 
@@ -76,6 +77,18 @@ class GuardrailsConfig(Section):
     max_chars: int | None = 1200
     #: Cut the answer at the first of these strings.
     stop_sequences: list[str] = field(default_factory=list)
+    #: Longest question in characters: a longer one is cut at a word boundary before it and the
+    #: response says so (``input_truncated``). 4,000 is also what retrieval embeds of a query.
+    max_query_chars: int = DEFAULT_MAX_QUERY_CHARS
+    #: A question in a language outside ``model.languages``: ``escalate`` (hand off with reason
+    #: ``unsupported_language``) or ``notice`` (answer in the first supported language, after
+    #: ``language_notice``; with nothing relevant found it is handed off with that reason too).
+    #: With ``escalation: false`` it is always ``notice``.
+    unsupported_language: str = "escalate"
+    #: Put before such an answer; ``{language}`` and ``{answer_language}`` are language names.
+    language_notice: str = (
+        "Sorry, I can't answer in {language} yet, so here is my answer in {answer_language}."
+    )
 
     def validate(self) -> None:
         check_positive("guardrails", self, "intent_k", "leak_min_words", "max_chars")
@@ -89,6 +102,17 @@ class GuardrailsConfig(Section):
             "min_extract_similarity",
         )
         check_choice("guardrails", self, "on_ungrounded", ("extract", "escalate"))
+        check_choice("guardrails", self, "unsupported_language", ("escalate", "notice"))
+        check_positive("guardrails", self, "max_query_chars")
+        try:
+            str(self.language_notice).format(language="German", answer_language="English")
+        except (KeyError, IndexError, ValueError) as exc:
+            fail(
+                "guardrails",
+                "language_notice",
+                self.language_notice,
+                f"a text whose only placeholders are {{language}} and {{answer_language}} ({exc})",
+            )
         for name in ("secret_fields", "handoff_fields", "pii_regions"):
             value = getattr(self, name)
             if value is not None and not (

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from supportkit.config.base import Section
 from supportkit.utils.validation import check_choice, check_positive, fail
@@ -31,10 +32,19 @@ class ModelConfig(Section):
     #: Run code shipped with a hub model. Off unless a config turns it on explicitly.
     trust_remote_code: bool = False
     revision: str | None = None
+    #: Languages the model and the embedder (``knowledge.embedder``) answer and retrieve well, as
+    #: ISO 639-1 codes; a question detected in another goes by ``guardrails.unsupported_language``.
+    languages: list[str] = field(default_factory=lambda: ["en"])
 
     def validate(self) -> None:
         if not isinstance(self.name_or_path, str) or not self.name_or_path.strip():
             fail("model", "name_or_path", self.name_or_path, "a hub id, a directory or bundled:…")
+        if not (
+            isinstance(self.languages, list)
+            and self.languages
+            and all(isinstance(c, str) and re.fullmatch(r"[a-z]{2,3}", c) for c in self.languages)
+        ):
+            fail("model", "languages", self.languages, "a non-empty list of ISO 639-1 codes such as [en, de]")
         check_choice("model", self, "dtype", DTYPES)
         if not isinstance(self.trust_remote_code, bool):
             fail("model", "trust_remote_code", self.trust_remote_code, "true or false")

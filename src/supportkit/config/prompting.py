@@ -93,6 +93,11 @@ class KnowledgeConfig(Section):
     max_query_terms: int = 64
     #: Where passage embeddings are kept (default: the supportkit cache).
     index_dir: str | None = None
+    #: The sentence embedder of retrieval, few-shot selection, intent detection and groundedness:
+    #: ``minilm`` (all-MiniLM-L6-v2, bundled, English), ``hashing`` (no model: tests) or a
+    #: sentence-transformers model directory or cached hub id; a multilingual one (e.g.
+    #: ``paraphrase-multilingual-MiniLM-L12-v2``) lets ``model.languages`` list more languages.
+    embedder: str = "minilm"
     #: An answer sentence counts as supported when this similar to a passage sentence (and its
     #: numbers appear in the passages).
     support_similarity: float = 0.55
@@ -105,3 +110,10 @@ class KnowledgeConfig(Section):
         check_fraction("knowledge", self, "min_similarity", "bm25_weight", "support_similarity")
         if self.overlap_chars >= self.chunk_chars:
             fail("knowledge", "overlap_chars", self.overlap_chars, "less than knowledge.chunk_chars")
+        if not isinstance(self.embedder, str) or not self.embedder.strip():
+            fail(
+                "knowledge",
+                "embedder",
+                self.embedder,
+                "minilm, hashing or a sentence-transformers model path",
+            )

@@ -8,8 +8,11 @@ print(paths.html)
 from __future__ import annotations
 
 import html
+import io
 import json
 import math
+import shutil
+import textwrap
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -90,8 +93,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, Interval):
         if math.isnan(value.mean):
             return "-"
-        digits = 2 if abs(value.mean) >= 10 else 3
-        return value.format(digits)
+        return value.format()  # significant digits: a latency interval never collapses to "0.000"
     if isinstance(value, float):
         return f"{value:,.2f}" if abs(value) < 1e6 else f"{value:,.0f}"
     if isinstance(value, int):
@@ -114,15 +116,49 @@ def summary_rows(
     return rows
 
 
-def format_summary(systems: Sequence[SystemResult]) -> str:
-    """:func:`summary_rows` as a plain-text table (columns padded to their widest cell)."""
+def format_summary(systems: Sequence[SystemResult], width: int | None = None) -> str:
+    """:func:`summary_rows` as a table that fits ``width`` columns (default: the terminal's).
+
+    Intervals go under their means; the metric columns come first, in :data:`SUMMARY_METRICS`
+    order, then the description columns, as many as fit; the line under the table names the ones
+    left out (every column is in the report's tables)."""
+    from rich import box
+    from rich.console import Console
+    from rich.measure import Measurement
+    from rich.table import Table
+
     rows = summary_rows(systems)
     if not rows:
         return "(no systems)"
-    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in rows[0]}
-    lines = ["  ".join(c.ljust(widths[c]) for c in rows[0])]
-    lines += ["  ".join(r[c].ljust(widths[c]) for c in r) for r in rows]
-    return "\n".join(lines)
+    width = width or shutil.get_terminal_size((120, 24)).columns
+    metrics = [c for c in SUMMARY_METRICS if c in rows[0]]
+    order = ["system", *metrics, *(c for c in rows[0] if c != "system" and c not in metrics)]
+    console = Console(width=width, file=io.StringIO(), color_system=None, highlight=False)
+
+    def build(columns: list[str]) -> Table:
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=False)
+        for c in columns:
+            first = c == "system"
+            table.add_column(
+                c, overflow="fold", min_width=12 if first else None, max_width=28 if first else None
+            )
+        for row in rows:
+            table.add_row(*(row[c].replace(" [", "\n[") for c in columns))
+        return table
+
+    unbounded = console.options.update_width(10**6)
+    shown = order[:2]
+    for column in order[2:]:
+        if Measurement.get(console, unbounded, build([*shown, column])).maximum <= width:
+            shown.append(column)
+    with console.capture() as captured:
+        console.print(build(shown))
+    text = "\n".join(line.rstrip() for line in captured.get().splitlines())
+    left_out = [c for c in order if c not in shown]
+    if left_out:
+        note = f"(left out for the terminal's width: {', '.join(left_out)}; all columns are in the report)"
+        text += "\n" + textwrap.fill(note, width)
+    return text
 
 
 def _markdown_table(rows: Sequence[Mapping[str, Any]]) -> str:

@@ -6,6 +6,7 @@ two values, or all equal) get a zero-width interval instead of an error.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -23,11 +24,25 @@ class Interval:
     def excludes_zero(self) -> bool:
         return self.low > 0 or self.high < 0
 
-    def format(self, digits: int = 3) -> str:
+    def format(self, digits: int | None = None) -> str:
+        """``mean [low, high]``. By default two significant digits of the interval's width (at
+        least one of the mean's; three of the mean's when the interval is a point), so no
+        interval prints as one value: ``0.412 [0.389, 0.436]``, ``0.000123 [0.000110, 0.000140]``."""
+        if digits is None:
+            width = self.high - self.low
+            digits = max(decimals(width, 2), decimals(self.mean, 1)) if width > 0 else decimals(self.mean)
+            digits = min(digits, 8)
         return f"{self.mean:.{digits}f} [{self.low:.{digits}f}, {self.high:.{digits}f}]"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def decimals(value: float, significant: int = 3) -> int:
+    """Decimals that show ``significant`` digits of ``value`` (3 for 0 and non-finite values)."""
+    if value == 0 or not math.isfinite(value):
+        return 3
+    return max(0, significant - 1 - math.floor(math.log10(abs(value))))
 
 
 def bootstrap_mean(

@@ -3,11 +3,14 @@
 Rules, in order (the first that applies is the reason):
 
 1. an escalation rule matches (``human_request``, ``legal``, ...: :mod:`supportkit.guardrails.rules`);
-2. the detected intent is on ``guardrails.escalate_intents`` with enough confidence
+2. the question is in a language outside ``model.languages`` and ``guardrails.unsupported_language``
+   is ``escalate`` (``unsupported_language``; intent and similarity mean little then);
+3. the detected intent is on ``guardrails.escalate_intents`` with enough confidence
    (reason ``intent:<name>``);
-3. nothing relevant (only with a knowledge base configured): the best passage and the best
-   labelled or few-shot example are both below their thresholds (``no_match``);
-4. after generation, the answer's groundedness is below ``min_groundedness``
+4. nothing relevant (only with a knowledge base configured): the best passage and the best
+   labelled or few-shot example are both below their thresholds (``no_match``, or
+   ``unsupported_language`` when the question's language is why);
+5. after generation, the answer's groundedness is below ``min_groundedness``
    (``low_groundedness``; see :mod:`supportkit.guardrails.groundedness`).
 """
 
@@ -20,6 +23,7 @@ from typing import Any
 
 from supportkit.config import GuardrailsConfig
 from supportkit.guardrails.intent import IntentGuess
+from supportkit.guardrails.language import LanguageGuess
 from supportkit.guardrails.rules import escalation_patterns
 from supportkit.privacy.secrets import DEFAULT_HANDOFF_FIELDS, SecretsPolicy, render_user_context, scrub_text
 from supportkit.retrieval.knowledge import Hit
@@ -76,14 +80,19 @@ def request_escalation(
     intent: IntentGuess | None,
     best_passage: float | None,
     best_example: float | None,
+    language: LanguageGuess | None = None,
 ) -> tuple[str, str] | None:
-    """The (reason, detail) of rules 1-3, or ``None`` when the model may answer."""
+    """The (reason, detail) of rules 1-4, or ``None`` when the model may answer."""
     for reason, pattern in escalation_patterns(settings).items():
         match = re.search(pattern, query, re.IGNORECASE)
         if match:
             return reason, f"the request matches {reason!r}: {match.group(0).strip()!r}"
+    foreign = language is not None and not language.supported
+    if foreign and settings.unsupported_language == "escalate":
+        return "unsupported_language", _language_detail(language)
     if (
-        intent is not None
+        not foreign
+        and intent is not None
         and intent.intent in settings.escalate_intents
         and intent.confidence >= settings.min_intent_confidence
     ):
@@ -95,10 +104,17 @@ def request_escalation(
     no_passage = best_passage is not None and best_passage < settings.min_retrieval_similarity
     no_example = best_example is None or best_example < settings.min_example_similarity
     if no_passage and no_example:
-        return "no_match", (
-            f"nothing relevant: best passage {_fmt(best_passage)}, best example {_fmt(best_example)}"
-        )
+        detail = f"nothing relevant: best passage {_fmt(best_passage)}, best example {_fmt(best_example)}"
+        if foreign:
+            return "unsupported_language", f"{_language_detail(language)}; {detail}"
+        return "no_match", detail
     return None
+
+
+def _language_detail(language: LanguageGuess | None) -> str:
+    if language is None:
+        return ""
+    return f"the question is in {language.name} ({language.code}, confidence {language.confidence:.2f})"
 
 
 def _fmt(value: float | None) -> str:

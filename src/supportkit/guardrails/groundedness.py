@@ -90,8 +90,19 @@ _COURTESY = re.compile(
 
 
 def sentences(text: str) -> list[str]:
-    """Sentences of generated text (lines are breaks too)."""
-    return [s.strip(" -*•\t") for s in _SPLIT.split(text) if len(s.strip(" -*•\t")) > 1]
+    """Sentences of generated text (lines are breaks too; a list number such as "2." stays with its
+    item instead of counting as a claim of its own)."""
+    return [s.strip(" -*•\t") for s in _join_list_numbers(_SPLIT.split(text)) if len(s.strip(" -*•\t")) > 1]
+
+
+def _join_list_numbers(pieces: list[str]) -> list[str]:
+    out: list[str] = []
+    for piece in (p.strip() for p in pieces):
+        if out and re.fullmatch(r"\d+[.)]", out[-1]):
+            out[-1] += " " + piece
+        else:
+            out.append(piece)
+    return out
 
 
 _BLOCK_START = re.compile(r"^\s*(?:[-*•]|\d+[.)]|\|)")
@@ -113,7 +124,8 @@ def source_sentences(text: str) -> list[str]:
         joinable = not line.lstrip().startswith("|")
     out: list[str] = []
     for block in blocks:
-        out += [s.strip() for s in re.split(r"(?<=[.!?])\s+", block) if len(s.strip()) > 1]
+        # "2." is a list number, not a sentence: it stays with its item
+        out += [p for p in _join_list_numbers(re.split(r"(?<=[.!?])\s+", block)) if len(p) > 1]
     return out
 
 
@@ -289,12 +301,24 @@ def extract_answer(
 ) -> str:
     """The sentences of ``passages`` most similar to ``query`` (at most ``max_sentences``, in
     their original order): an answer grounded by construction, for when the model's is not."""
-    parts = [_plain(s) for passage in passages for s in source_sentences(passage.text)]
-    parts = [p for p in parts if len(p.split()) >= 3]
-    if not parts:
+    raw = [s for passage in passages for s in source_sentences(passage.text)]
+    pairs = [(_plain(s), s) for s in raw]
+    pairs = [(p, s) for p, s in pairs if len(p.split()) >= 3]
+    if not pairs:
         return _plain(passages[0].text)
+    parts = [p for p, _ in pairs]
     sims = embedder.embed(parts) @ embedder.embed([query])[0]
     best = float(sims.max())
     # the runner-up joins only when it is nearly as relevant as the best sentence
-    ranked = [int(i) for i in np.argsort(-sims)[:max_sentences] if sims[i] >= best - 0.1]
-    return " ".join(parts[i] for i in sorted(ranked))
+    ranked = sorted(int(i) for i in np.argsort(-sims)[:max_sentences] if sims[i] >= best - 0.1)
+    # list items stay list items, one a line (joined with spaces they would read as one run-on line)
+    lines = [_list_item(pairs[i][1], parts[i]) for i in ranked]
+    if any(line != parts[i] for line, i in zip(lines, ranked, strict=True)):
+        return "\n".join(lines)
+    return " ".join(lines)
+
+
+def _list_item(source: str, plain: str) -> str:
+    """``plain`` with the source's list marker (``-``, ``2.``) when the source was a list item."""
+    marker = re.match(r"^\s*([-*•]|\d+[.)])\s+", source)
+    return f"{'-' if marker.group(1) in '*•' else marker.group(1)} {plain}" if marker else plain

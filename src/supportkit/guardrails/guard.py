@@ -17,8 +17,17 @@ from typing import Any
 from supportkit.config import GuardrailsConfig, KnowledgeConfig
 from supportkit.guardrails.escalation import Escalation, handoff_summary, request_escalation
 from supportkit.guardrails.groundedness import Groundedness, GroundednessChecker, extract_answer
+from supportkit.guardrails.inputs import searchable
 from supportkit.guardrails.intent import IntentDetector, IntentGuess
-from supportkit.guardrails.output import GuardedText, drop_unfinished_sentence, guard_text, leaked_words
+from supportkit.guardrails.language import LanguageGuess
+from supportkit.guardrails.output import (
+    GuardedText,
+    drop_unfinished_sentence,
+    guard_text,
+    leaked_words,
+    mark_unfinished,
+    unit_ends,
+)
 from supportkit.privacy import DEFAULT_HANDOFF_FIELDS, Redactor, SecretsPolicy
 from supportkit.retrieval.bank import ExampleBank
 from supportkit.retrieval.index import top_k
@@ -92,20 +101,29 @@ class Guard:
         *,
         history: Sequence[Mapping[str, str]] = (),
         profile: Mapping[str, Any] | None = None,
+        language: LanguageGuess | None = None,
     ) -> Assessment:
-        vector = self.bank.embed_query(query)
+        """Retrieval, intent and the escalation rules before generating (``language``: the
+        question's, from :class:`~supportkit.guardrails.language.LanguageDetector`)."""
+        search = searchable(query)  # without emoji: they only blur the embedding
+        vector = self.bank.embed_query(search)
         retrieved: list[Hit] = []
         best_passage: float | None = None
         if self.knowledge is not None and len(self.knowledge):
-            retrieved = self.knowledge.search(query, self.knowledge_settings.top_k, query_vector=vector)
+            retrieved = self.knowledge.search(search, self.knowledge_settings.top_k, query_vector=vector)
             best_passage = max((h.similarity for h in retrieved), default=0.0)
         hits = [h for h in retrieved if h.similarity >= self.knowledge_settings.min_similarity]
-        intent = self.detector.detect(query, vector) if self.detector.labelled else None
+        intent = self.detector.detect(search, vector) if self.detector.labelled else None
         best_example = self._best_example(vector, intent)
         assessment = Assessment(hits, retrieved, intent, best_passage, best_example)
         if self.settings.escalation:
             found = request_escalation(
-                query, self.settings, intent=intent, best_passage=best_passage, best_example=best_example
+                query,
+                self.settings,
+                intent=intent,
+                best_passage=best_passage,
+                best_example=best_example,
+                language=language,
             )
             if found is not None:
                 assessment.escalation = self._escalation(*found, query, history, assessment, profile or {})
@@ -197,13 +215,17 @@ class Guard:
         escalated)."""
         s = self.settings
         profile = profile or {}
-        dropped = False
+        dropped = marked = False
         if not finished:
             text, dropped = drop_unfinished_sentence(text)
+            if not dropped and text.strip() and not [e for e in unit_ends(text) if text[:e].strip()]:
+                text, marked = mark_unfinished(text), True  # no sentence ended: end on a whole word
         guarded = self.guard_output(text, profile)
         checked = Checked(guarded.text, changes=guarded.changes)
         if dropped:
             checked.changes["unfinished_sentence_dropped"] = 1
+        if marked:
+            checked.changes["unfinished_sentence_marked"] = 1
         if not passages or "leak_replaced" in guarded.changes:
             return checked
         context = self.grounding_context(query, profile, history)

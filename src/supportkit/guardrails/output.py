@@ -62,6 +62,20 @@ _COMPANY = {
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
 
 
+def unit_ends(text: str) -> list[int]:
+    """Offsets just after each complete sentence (``.``, ``!`` or ``?`` before whitespace or the
+    end) and each line break in ``text``, ascending. A list number (``3.`` starting a line) ends
+    nothing: a list item cut after its number is unfinished."""
+    ends = []
+    for m in _SENTENCE_END.finditer(text):
+        line = text[text.rfind("\n", 0, m.start()) + 1 : m.start()].strip()
+        if m.group() == "." and (line.isdigit() or (len(line) == 1 and line.isalpha())):
+            continue  # "3." or "b." opening a list item
+        ends.append(m.end())
+    ends += [m.end() for m in re.finditer("\n", text)]
+    return sorted(set(ends))
+
+
 def slot_key(name: str) -> str:
     """``{{Order Number}}``, ``order_number`` and ``orderNumber`` all become ``ordernumber``."""
     return re.sub(r"[^a-z0-9]", "", name.lower())
@@ -143,8 +157,8 @@ def enforce_length(text: str, max_chars: int | None, stop_sequences: Iterable[st
             text, cut = text[: text.index(stop)].rstrip(), True
     if max_chars is not None and len(text) > max_chars:
         head = text[:max_chars]
-        ends = [m.end() for m in _SENTENCE_END.finditer(head)]
-        text = head[: ends[-1]] if ends else head.rsplit(" ", 1)[0].rstrip() + "…"
+        ends = [e for e in unit_ends(head) if head[:e].strip()]
+        text = head[: ends[-1]].rstrip() if ends else head.rsplit(" ", 1)[0].rstrip() + "…"
         cut = True
     return text.strip(), cut
 
@@ -153,10 +167,20 @@ def drop_unfinished_sentence(text: str) -> tuple[str, bool]:
     """An answer cut off by ``max_new_tokens`` loses its unfinished last sentence (when at least
     one sentence is complete): a customer should never read "... within 30 days after receiving
     it (". Returns the text and whether anything was dropped."""
-    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    ends = [e for e in unit_ends(text) if text[:e].strip()]
     if not ends or not text[ends[-1] :].strip():
         return text, False
     return text[: ends[-1]].strip(), True
+
+
+def mark_unfinished(text: str) -> str:
+    """An answer cut by ``max_new_tokens`` before its first sentence ended: it ends at its last
+    whole word with "…" (the last word may be cut), never on a half word such as "orig"."""
+    body = text.rstrip()
+    if not body or (unit_ends(body) and body.endswith((".", "!", "?"))):
+        return body
+    head = body.rsplit(None, 1)[0] if len(body.split()) > 1 else body
+    return head.rstrip(" ,;:-(") + "…"
 
 
 @dataclass

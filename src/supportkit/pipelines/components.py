@@ -20,6 +20,7 @@ from supportkit.prompts.prompt_sets import PromptSet, load_prompt_set
 from supportkit.prompts.roles import resolve_role
 from supportkit.prompts.selection import make_selector
 from supportkit.retrieval.bank import ExampleBank
+from supportkit.retrieval.embedder import make_embedder
 from supportkit.retrieval.knowledge import KnowledgeBase
 from supportkit.store import Store
 
@@ -49,7 +50,8 @@ def build_components(
     """
     p, k = config.prompt, config.knowledge
     prompt_set = load_prompt_set(p.prompt_set)
-    bank = bank if bank is not None else ExampleBank(embedder=embedder)
+    if bank is None:
+        bank = ExampleBank(embedder=embedder if embedder is not None else make_embedder(k.embedder))
     if p.few_shot_file:
         _load(bank, p.few_shot_file, config)
     if store is None and p.store_path:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from supportkit.config import Config
-from supportkit.errors import SupportKitError
+from supportkit.errors import RequestError
 from supportkit.generation import (
     DecodeItem,
     Decoder,
@@ -30,7 +30,9 @@ from supportkit.generation import (
     make_decoder,
 )
 from supportkit.guardrails.guard import Assessment
+from supportkit.guardrails.language import LanguageDetector
 from supportkit.pipelines.components import build_components
+from supportkit.pipelines.intake import Intake, sampling_for, take_in
 from supportkit.pipelines.recorder import ConversationRecorder
 from supportkit.pipelines.response import Request, Response, UsedExample, UsedPassage
 from supportkit.pipelines.settings import PipelineSettings
@@ -44,10 +46,6 @@ from supportkit.retrieval.knowledge import Hit, KnowledgeBase
 from supportkit.store import Store
 
 __all__ = ["InferencePipeline", "Prepared", "RequestError", "StreamHandle", "after_marker"]
-
-
-class RequestError(SupportKitError, ValueError):
-    """A request is malformed (empty query, unknown strategy, bad user context, ...)."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +62,13 @@ class Prepared:
     sampling: Sampling
     #: Passages the answer is checked against: the prompt's, else the assessment's (any strategy).
     check_passages: list[Hit] = field(default_factory=list)
+    #: The checked question (cut?) and its language (see :mod:`supportkit.pipelines.intake`).
+    intake: Intake | None = None
+
+    @property
+    def recorded(self) -> Request:
+        """The request as the store keeps it: its question cleaned (whole, before any cut)."""
+        return replace(self.request, query=self.intake.query.whole) if self.intake else self.request
 
     @property
     def escalated(self) -> bool:
@@ -124,6 +129,7 @@ class InferencePipeline:
         self.knowledge, self._context, self.guard = parts.knowledge, parts.context, parts.guard
         choose_strategy(self.settings.strategy, knowledge=self.knowledge, examples=0)  # a known name
         self.recorder = ConversationRecorder(self.store, enabled=self.settings.remember_history)
+        self.language = LanguageDetector(self.settings.languages)
         self.decoder = decoder or make_decoder(
             self.settings.engine, model, batch_size=self.settings.batch_size
         )
@@ -204,7 +210,8 @@ class InferencePipeline:
             response = self.finish(prep, generated.get(i), last - began if row is not None else 0.0)
             if row is not None:
                 response.ttft_s = (timing.first[row] or last) - began
-            response.stored = self.recorder.record(prep.request, response)
+            response = self._noticed(prep, response)
+            response.stored = self.recorder.record(prep.recorded, response)
             responses.append(response)
         return responses
 
@@ -262,11 +269,14 @@ class InferencePipeline:
     ) -> Iterator[str]:
         if future is None or position < 0:
             response = self.finish(prep, None, 0.0)
-            response.stored = self.recorder.record(prep.request, response)
+            response.stored = self.recorder.record(prep.recorded, response)
             handle.response = response
             yield response.text
             return
         guard = StreamGuard(self.guard, prep)
+        notice = self._notice(prep)
+        if notice:
+            yield notice
         raw = sink.iter_row(position)
         marker = prep.plan.answer_marker
         for chunk in after_marker(raw, marker) if marker else raw:
@@ -274,7 +284,8 @@ class InferencePipeline:
         generated = future.result()[position]
         tail, response = guard.end(generated, self.finish(prep, generated, time.perf_counter() - began))
         yield from tail
-        response.stored = self.recorder.record(prep.request, response)
+        response.text = (notice or "") + response.text
+        response.stored = self.recorder.record(prep.recorded, response)
         handle.response = response
 
     # --- stages --------------------------------------------------------------------------------------
@@ -283,28 +294,23 @@ class InferencePipeline:
 
         Raises: RequestError (malformed request), UnknownNameError (strategy or role)."""
         request = raw if isinstance(raw, Request) else Request(**dict(raw))
-        if not isinstance(request.query, str) or not request.query.strip():
-            raise RequestError("the query is empty; send the customer's question")
-        if request.user_context is not None and not isinstance(request.user_context, Mapping):
-            raise RequestError(
-                f"user_context must be a mapping of field to value, got {type(request.user_context).__name__}"
-            )
         s = self.settings
-        sampling = self._sampling(request)
+        intake = take_in(request, s, self.language)
+        sampling = sampling_for(request, s.sampling)
         name = choose_strategy(
             request.strategy or s.strategy, knowledge=self.knowledge, examples=len(self.bank)
         )
         strategy = STRATEGIES.get(name)()
         role = request.role or self._role
         context: dict[str, Any] = {}
-        history: list[Mapping[str, str]] = list(request.history) if request.history is not None else []
+        history: list[Mapping[str, str]] = intake.history if intake.history is not None else []
         if request.user_id and self.store is not None:
             context.update(self.store.get_profile(request.user_id))
             if request.history is None and s.history_turns:
                 history = list(self.store.history(request.user_id, limit=s.history_turns))
         context.update(request.user_context or {})
-        query = request.query.strip()
-        assessment = self.guard.assess(query, history=history, profile=context)
+        query = intake.query.text
+        assessment = self.guard.assess(query, history=history, profile=context, language=intake.language)
         plan = strategy.build(
             PromptRequest(
                 query=query,
@@ -316,6 +322,9 @@ class InferencePipeline:
             ),
             self._context,
         )
+        instruction = intake.reply_instruction(s)
+        if instruction:
+            plan.system.append(instruction)
         rendered = render(
             plan,
             self.tokenizer,
@@ -324,36 +333,16 @@ class InferencePipeline:
         )
         adapter = request.adapter or s.role_adapters.get(role or "")
         check = list(plan.passages) or list(assessment.hits)
-        return Prepared(request, plan, rendered, adapter, assessment, context, sampling, check)
+        return Prepared(request, plan, rendered, adapter, assessment, context, sampling, check, intake)
 
-    def _sampling(self, request: Request) -> Sampling:
-        stop = request.stop
-        if isinstance(stop, str) or (stop is not None and not all(isinstance(x, str) for x in stop)):
-            raise RequestError("stop must be a list of strings")
-        overrides: dict[str, Any] = {
-            "max_new_tokens": request.max_new_tokens,
-            "do_sample": request.do_sample,
-            "temperature": request.temperature,
-            "top_p": request.top_p,
-            "seed": request.seed,
-            "stop": tuple(s for s in stop if s) if stop is not None else None,
-        }
-        sampling = replace(self.settings.sampling, **{k: v for k, v in overrides.items() if v is not None})
-        ints = (sampling.max_new_tokens, sampling.seed if sampling.seed is not None else 0)
-        numbers = (sampling.temperature, sampling.top_p)
-        if (
-            not all(isinstance(v, int) and not isinstance(v, bool) for v in ints)
-            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in numbers)
-            or sampling.max_new_tokens < 1
-            or sampling.temperature <= 0
-            or not 0 < sampling.top_p <= 1
-        ):
-            raise RequestError(
-                "max_new_tokens must be an integer >= 1, seed an integer, temperature > 0 and top_p in (0, 1]"
-            )
-        if sampling.min_new_tokens > sampling.max_new_tokens:
-            sampling = replace(sampling, min_new_tokens=sampling.max_new_tokens)
-        return sampling
+    def _notice(self, prep: Prepared) -> str:
+        """The language notice (and the blank line after it) an answer starts with, or ``""``."""
+        notice = prep.intake.notice(self.settings) if prep.intake and not prep.escalated else None
+        return f"{notice}\n\n" if notice else ""
+
+    def _noticed(self, prep: Prepared, response: Response) -> Response:
+        notice = self._notice(prep) if not response.escalate else ""
+        return replace(response, text=notice + response.text) if notice else response
 
     def finish(self, prep: Prepared, out: Generated | None, elapsed: float = 0.0) -> Response:
         """The response for a generated answer, or (``out`` is ``None``) for an escalated request.
@@ -404,6 +393,8 @@ class InferencePipeline:
             groundedness=checked.groundedness.score if checked and checked.groundedness else None,
             citations=checked.citations if checked else [],
             guardrails=checked.changes if checked else {},
+            input_truncated=prep.intake.query.truncated if prep.intake else None,
+            language=prep.intake.language_meta(self.settings) if prep.intake else None,
         )
 
     def close(self) -> None:

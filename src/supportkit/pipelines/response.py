@@ -116,6 +116,11 @@ class Response:
     escalation: dict[str, Any] | None = None
     #: What the output guardrails changed (slots_filled, redacted, leak_replaced, truncated, ...).
     guardrails: dict[str, int] = field(default_factory=dict)
+    #: ``{"from_chars", "to_chars"}`` when the question was cut at ``guardrails.max_query_chars``.
+    input_truncated: dict[str, int] | None = None
+    #: The question's language: ``code`` (ISO 639-1, ``und`` when too short to tell), ``confidence``,
+    #: ``supported`` (in ``model.languages``) and ``action`` (``escalate``/``notice`` when not).
+    language: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -39,6 +39,12 @@ class PipelineSettings:
     batch_size: int
     engine: str
     remember_history: bool
+    #: Input checks: longest question (characters), the supported languages and what happens to a
+    #: question in another (``escalate`` or ``notice``, see ``guardrails.unsupported_language``).
+    max_query_chars: int
+    languages: tuple[str, ...]
+    unsupported_language: str
+    language_notice: str
 
     @classmethod
     def from_config(cls, config: Config) -> PipelineSettings:
@@ -61,4 +67,8 @@ class PipelineSettings:
             batch_size=gen.batch_size,
             engine=gen.engine,
             remember_history=p.remember_history,
+            max_query_chars=g.max_query_chars,
+            languages=tuple(config.model.languages),
+            unsupported_language=g.unsupported_language if g.escalation else "notice",
+            language_notice=g.language_notice,
         )

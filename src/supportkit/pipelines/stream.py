@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from supportkit.generation import Generated
 from supportkit.generation.streaming import _held_back, cut_at_stop
 from supportkit.guardrails.guard import Guard
+from supportkit.guardrails.output import mark_unfinished, unit_ends
 from supportkit.pipelines.response import Response
 from supportkit.prompts.chain_of_thought import split_reasoning
 
@@ -118,6 +119,8 @@ class StreamGuard:
             self.held = []
             tail = self.pending.strip()
             unfinished = not generated.finished and self.stopped != "stop"
+            if tail and unfinished and not self.sent:
+                tail = mark_unfinished(tail)  # no sentence ended: end on a whole word, as respond() does
             if tail and not (unfinished and self.sent):
                 if self.max_chars is not None and len(self.sent) + len(self.gap) + len(tail) > self.max_chars:
                     changes["truncated"] = 1
@@ -135,13 +138,16 @@ class StreamGuard:
 
     # --- internals ----------------------------------------------------------------------------------
     def _sentence_end(self) -> int | None:
+        """Where the last complete sentence or line of the pending text ends (a "." at the very
+        end may still be a decimal point; a list number such as "3." ends nothing)."""
         p = self.pending
-        end = max(p.rfind(". "), p.rfind("! "), p.rfind("? "), p.rfind("\n"))
-        if end < 0 or "{{" in p[end:]:
+        ends = [e for e in unit_ends(p) if (e < len(p) or p[e - 1] == "\n") and p[:e].strip()]
+        if not ends or "{{" in p[ends[-1] - 1 :]:
             return None
-        if len(p) - _held_back(p, self.stops) <= end:
+        end = ends[-1]
+        if len(p) - _held_back(p, self.stops) < end:
             return None  # a stop sequence may start inside the sentence
-        return end + 1
+        return end
 
     def _offer(self, head: str, gap: str) -> Iterator[str]:
         piece = self.guard.guard_output(head.strip(), self.prep.context, partial=True).text

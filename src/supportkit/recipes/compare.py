@@ -31,7 +31,7 @@ from supportkit.evaluation.compare import (
 from supportkit.evaluation.evaluator import Evaluator, SystemResult
 from supportkit.evaluation.sampling import stratified_sample
 from supportkit.recipes.finetune import finetune
-from supportkit.retrieval.embedder import default_embedder
+from supportkit.retrieval.embedder import make_embedder
 
 log = logging.getLogger(__name__)
 
@@ -64,17 +64,19 @@ def _dir_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20
 
 
+def parameter_info(model: Any) -> dict[str, Any]:
+    """A report's parameter columns for ``model``: its trainable (adapter) parameters and their
+    share of all parameters (0 for the base model alone)."""
+    trainable, total = model.trainable_parameters()
+    return {"trainable_params": trainable, "trainable_pct": round(100 * trainable / max(total, 1), 3)}
+
+
 def _trained(method: str, cfg: Config, adapter_dir: Path) -> tuple[Any, dict[str, Any]]:
     """The model for ``method``, trained per ``cfg`` (unless ``none``), and what describes it."""
     from supportkit.models.peft import PEFTModel
 
     model = PEFTModel(cfg)
-    trainable, total = model.trainable_parameters()
-    info: dict[str, Any] = {
-        "method": method,
-        "trainable_params": trainable,
-        "trainable_pct": round(100 * trainable / total, 3),
-    }
+    info: dict[str, Any] = {"method": method, **parameter_info(model)}
     if method != "none":
         result = finetune(cfg, model=model, adapter_dir=adapter_dir, say=log.info)
         summary, saved = result.summary, result.adapter or adapter_dir
@@ -170,7 +172,7 @@ def run_comparison(
         "question once), few-shot bank of the train split"
     )
     data = load_eval_data(config, limit=limit)
-    embedder = default_embedder()
+    embedder = make_embedder(config.knowledge.embedder)
     bank = train_bank(data.train, embedder)
     tell(f"{len(data.test)} questions, {len(data.train)} training examples; to run: {', '.join(todo) or '-'}")
     for method in methods:

@@ -35,6 +35,7 @@ import yaml
 
 from supportkit.config.loader import _Loader
 from supportkit.errors import DataError
+from supportkit.guardrails.inputs import has_content
 from supportkit.privacy.pii import find_pii
 from supportkit.utils.textfiles import read_text
 
@@ -162,8 +163,11 @@ def load_conversation_tests(
                 raise DataError(f"{where}: each turn must be a mapping with 'user' and 'expect'")
             _unknown(turn, TURN_KEYS, twhere, "turn key")
             user = turn.get("user")
-            if not isinstance(user, str) or not user.strip():
-                raise DataError(f"{twhere}: a turn needs the customer's message as 'user'")
+            if not isinstance(user, str) or not has_content(user):
+                raise DataError(
+                    f"{twhere}: a turn needs the customer's message as 'user' (text, not empty or "
+                    "only spaces/control characters)"
+                )
             expect = _check_expect(turn.get("expect") or {}, twhere)
             turns.append(Turn(user.strip(), expect, getattr(turn, "line", 0)))
         tests.append(

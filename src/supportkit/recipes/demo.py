@@ -69,7 +69,9 @@ def run_demo(
     from supportkit.evaluation.report import format_summary, write_report
     from supportkit.models.peft import PEFTModel
     from supportkit.pipelines.inference import InferencePipeline
+    from supportkit.recipes.compare import parameter_info
     from supportkit.recipes.finetune import finetune
+    from supportkit.retrieval.embedder import make_embedder
 
     started = time.perf_counter()
     e = config.evaluation
@@ -88,14 +90,17 @@ def run_demo(
     say(f"   {trained.summary.format()}\n   adapter saved to {trained.adapter}")
 
     say("\n2. Evaluating base vs tuned vs the nearest-neighbour baseline ...")
-    bank = train_bank(data.train)
+    bank = train_bank(data.train, make_embedder(config.knowledge.embedder))
     base_cfg = config.with_overrides(["peft.method=none"])
     base = InferencePipeline(PEFTModel(base_cfg), base_cfg, bank=bank)
     tuned_pipeline = InferencePipeline(tuned, tuned_cfg, bank=bank)
     systems = []
     for label, pipeline in (("base (untuned) + zero_shot", base), ("LoRA + zero_shot", tuned_pipeline)):
         evaluator = Evaluator(pipeline, intent_reference=data.train, resamples=e.bootstrap_resamples)
-        systems.append(evaluator.evaluate(data.test, name=label, strategy="zero_shot", progress=not quick))
+        info = parameter_info(pipeline.model)
+        systems.append(
+            evaluator.evaluate(data.test, name=label, strategy="zero_shot", info=info, progress=not quick)
+        )
     systems.append(evaluate_baseline("nearest_neighbour", data, evaluator))
     say(format_summary(systems))
 

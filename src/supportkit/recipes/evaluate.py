@@ -9,12 +9,14 @@ from typing import Any
 from supportkit.config import Config
 from supportkit.evaluation.compare import evaluate_baseline, load_eval_data, train_bank
 from supportkit.evaluation.evaluator import Evaluator, SystemResult
+from supportkit.recipes.compare import parameter_info
+from supportkit.retrieval.embedder import make_embedder
 
 
 @dataclass
 class EvaluationResult:
     systems: list[SystemResult]
-    #: What was evaluated: the adapter path, or ``<base model> (<method>)``.
+    #: What was evaluated: the adapter path, or ``<base model> (base model, no adapter)``.
     label: str
     examples: int
     pairs: list[tuple[str, str]] = field(default_factory=list)
@@ -30,14 +32,18 @@ def evaluate_configured(
 
     e = config.evaluation
     data = load_eval_data(config, split=e.split, limit=limit or e.max_examples)
-    model: Any = PEFTModel.from_saved(e.adapter, config) if e.adapter else PEFTModel(config)
-    pipeline = InferencePipeline(model, config, bank=train_bank(data.train))
+    if e.adapter:
+        model: Any = PEFTModel.from_saved(e.adapter, config)
+        label, name = e.adapter, model.method
+    else:  # no adapter: the base model itself, never a freshly initialised (untrained) adapter
+        model = PEFTModel(config.with_overrides(["peft.method=none"]))
+        label, name = f"{config.model.name_or_path} (base model, no adapter)", "none"
+    bank = train_bank(data.train, make_embedder(config.knowledge.embedder))
+    pipeline = InferencePipeline(model, config, bank=bank)
     evaluator = Evaluator(pipeline, intent_reference=data.train, resamples=e.bootstrap_resamples)
-    label = e.adapter or f"{config.model.name_or_path} ({model.method})"
+    info = {"model": label, **parameter_info(model)}
     systems = [
-        evaluator.evaluate(
-            data.test, name=f"{model.method} + {s}", strategy=s, info={"model": label}, progress=progress
-        )
+        evaluator.evaluate(data.test, name=f"{name} + {s}", strategy=s, info=dict(info), progress=progress)
         for s in e.strategies
     ]
     systems += [evaluate_baseline(b, data, evaluator) for b in e.baselines]

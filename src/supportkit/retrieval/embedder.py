@@ -20,7 +20,9 @@ from supportkit.errors import ModelLoadError
 class Embedder(Protocol):
     #: Identifies the vector space: persisted embeddings from another embedder are not reused.
     name: str
-    dim: int
+
+    @property
+    def dim(self) -> int: ...
 
     def embed(self, texts: Sequence[str]) -> np.ndarray: ...
 
@@ -110,3 +112,72 @@ def default_embedder() -> Embedder:
 
         _default = CachedEmbedder(MiniLMEmbedder(), path=cache_root() / "embeddings" / "texts.sqlite")
     return _default
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model the user has: a local directory, or a hub id already in the
+    local Hugging Face cache (e.g. ``paraphrase-multilingual-MiniLM-L12-v2`` for questions in many
+    languages). Safetensors weights only, never remote code; loaded once per process and path.
+
+    Raises: ModelLoadError when the model is missing or has no safetensors weights.
+    """
+
+    _lock = threading.Lock()
+    _models: dict[str, Any] = {}  # noqa: RUF012 - one loaded model per path, shared by instances
+
+    def __init__(self, name_or_path: str, batch_size: int = 64) -> None:
+        self.name_or_path, self.batch_size = name_or_path, batch_size
+        #: The vector space: embeddings persisted for another model are never reused.
+        self.name = f"sentence-transformers:{name_or_path}"
+
+    def _load(self) -> Any:
+        with self._lock:
+            if self.name_or_path not in self._models:
+                from sentence_transformers import SentenceTransformer
+
+                try:
+                    self._models[self.name_or_path] = SentenceTransformer(
+                        self.name_or_path,
+                        device="cpu",
+                        trust_remote_code=False,
+                        model_kwargs={"use_safetensors": True},
+                    )
+                except (OSError, ValueError) as exc:
+                    raise ModelLoadError(
+                        f"cannot load the sentence-transformers model {self.name_or_path!r} "
+                        f"(knowledge.embedder): {exc}. Give a local directory with model.safetensors, "
+                        "or use 'minilm'"
+                    ) from exc
+            return self._models[self.name_or_path]
+
+    @property
+    def dim(self) -> int:
+        model = self._load()
+        get = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(get())
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self._load().encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+#: ``knowledge.embedder`` names besides a sentence-transformers model path or hub id.
+EMBEDDERS = ("minilm", "hashing")
+
+
+def make_embedder(name: str) -> Embedder:
+    """The embedder ``knowledge.embedder`` names: ``minilm`` (the process-wide MiniLM), ``hashing``
+    (no model; for tests) or a sentence-transformers model (:class:`SentenceTransformerEmbedder`)."""
+    if name == "minilm":
+        return default_embedder()
+    if name == "hashing":
+        return HashingEmbedder()
+    return SentenceTransformerEmbedder(name)

@@ -7,13 +7,15 @@ the first ``MAX_EMBED_QUERY_CHARS`` characters are embedded.
 
 from __future__ import annotations
 
+from supportkit.config.limits import DEFAULT_MAX_QUERY_CHARS
+
 #: Distinct query terms BM25 scores at most (``knowledge.max_query_terms``): the most informative
 #: (highest IDF) are kept. A support question has far fewer, so its ranking is unchanged.
 MAX_QUERY_TERMS = 64
 
-#: Characters of a query that are embedded. MiniLM reads its first 256 word pieces and drops the
-#: rest (about 1,000-2,000 characters of English), so embedding more only costs tokenizer time.
-MAX_EMBED_QUERY_CHARS = 4_000
+#: Characters of a query that are embedded (the pipeline's question limit, ``guardrails.max_query_chars``,
+#: defaults to the same number; see :mod:`supportkit.config.limits`).
+MAX_EMBED_QUERY_CHARS = DEFAULT_MAX_QUERY_CHARS
 
 
 def embedding_query(text: str, max_chars: int = MAX_EMBED_QUERY_CHARS) -> str:

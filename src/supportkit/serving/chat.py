@@ -21,6 +21,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from supportkit.guardrails.inputs import clean_text, has_content
 from supportkit.serving import schemas
 from supportkit.serving.auth import Principal
 from supportkit.serving.engine import Delta, Done, Failed, Job, Overloaded, Result, Settings
@@ -125,7 +126,7 @@ def _split(body: ChatCompletionRequest, state: ServerState) -> tuple[str, list[d
     """The question, the request's history, and whether client system messages were left out."""
     texts = []
     for i, message in enumerate(body.messages):
-        text = _text(message, i)
+        text = clean_text(_text(message, i))[0]
         if len(text) > state.settings.max_message_chars:
             raise APIError(
                 400,
@@ -136,8 +137,13 @@ def _split(body: ChatCompletionRequest, state: ServerState) -> tuple[str, list[d
             raise APIError(400, "tool messages are not supported (no tools)", param=f"messages.{i}")
         texts.append(text)
     last = body.messages[-1]
-    if last.role != "user" or not texts[-1].strip():
-        raise APIError(400, "the last message must be the customer's question (role user, not empty)")
+    if last.role != "user" or not has_content(texts[-1]):
+        raise APIError(
+            400,
+            "the last message must be the customer's question (role user, not empty: more than spaces "
+            "or control characters)",
+            param=f"messages.{len(texts) - 1}",
+        )
     history = [
         {"role": m.role, "content": t}
         for m, t in zip(body.messages[:-1], texts[:-1], strict=True)
@@ -296,6 +302,8 @@ class _Turn:
             guardrails=result.guardrails,
             client_system="ignored" if self.dropped_system else None,
             sources=sources(self.state, result.citations),
+            input_truncated=result.input_truncated,
+            language=result.language,
         )
 
     async def whole(self, request: Request) -> Any:

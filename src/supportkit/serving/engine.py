@@ -68,6 +68,8 @@ class Result:
     escalation: dict[str, Any] | None = None
     groundedness: float | None = None
     guardrails: dict[str, int] = field(default_factory=dict)
+    input_truncated: dict[str, int] | None = None
+    language: dict[str, Any] | None = None
 
 
 @dataclass
@@ -343,6 +345,8 @@ def _result(response: Any) -> Result:
         escalation=response.escalation,
         groundedness=response.groundedness,
         guardrails=dict(response.guardrails or {}),
+        input_truncated=response.input_truncated,
+        language=response.language,
     )
 
 

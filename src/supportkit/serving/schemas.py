@@ -103,6 +103,10 @@ class SupportkitMeta(BaseModel):
     #: "agent" when a person has taken the conversation over: the message was stored for them and
     #: the assistant did not answer (the content is ``serving.agent_notice``).
     handled_by: str | None = None
+    #: ``{"from_chars", "to_chars"}`` when the question was cut at ``guardrails.max_query_chars``.
+    input_truncated: dict[str, int] | None = None
+    #: The question's language: code, confidence, supported, action (see ``Response.language``).
+    language: dict[str, Any] | None = None
 
 
 class ChatCompletion(BaseModel):
