@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from supportkit import LoRAModel, PEFTModel
 from supportkit.config import Config
@@ -15,7 +16,6 @@ from supportkit.pipelines.response import Request
 from supportkit.pipelines.stream import after_marker as _after_marker
 from supportkit.retrieval.bank import ExampleBank
 from supportkit.retrieval.embedder import HashingEmbedder
-from tests.helpers import chat_batch, train_steps
 
 
 def _config(tiny_config: Config, tmp_path: Path, *extra: str) -> Config:
@@ -105,10 +105,16 @@ def test_named_adapter_per_role(tiny_config: Config, smol_tokenizer: Any, tmp_pa
     config = _config(
         tiny_config, tmp_path, "prompt.role_adapters.billing_specialist=billing", "prompt.prompt_set=retail"
     )
+    torch.manual_seed(0)  # the answers must not depend on the tests run before (global RNG)
     model = LoRAModel(config)
     model.add_adapter("billing")
-    model.set_adapter("billing")
-    train_steps(model, chat_batch(smol_tokenizer, ["Your invoice is attached."]), steps=3, lr=5e-2)
+    # A few training steps barely move the tiny random model (its greedy tokens can stay special
+    # tokens that decode to "" with or without the adapter); a far-from-zero LoRA B makes the
+    # billing adapter's answer visibly its own.
+    with torch.no_grad():
+        for name, param in model.model.named_parameters():
+            if "lora_B" in name and "billing" in name:
+                param.normal_(0.0, 1.0)
     model.set_adapter("default")
     pipeline = InferencePipeline(model, config, bank=ExampleBank(embedder=HashingEmbedder()))
     by_role = pipeline.respond("send my invoice", strategy="role_context", role="billing_specialist")
