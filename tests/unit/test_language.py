@@ -152,3 +152,20 @@ def test_emoji_do_not_push_an_english_question_into_no_match(tiny_config: Config
         .rendered.messages[-1]["content"]
         .endswith("📦📦")
     )  # the model still reads what the customer wrote
+
+
+def test_notice_mode_streams_and_responds_the_same_hand_off(tiny_config: Config, tmp_path: Path) -> None:
+    settings = (
+        "guardrails.unsupported_language=notice",
+        "guardrails.min_retrieval_similarity=0",
+        "guardrails.on_ungrounded=escalate",
+        "knowledge.min_similarity=0",
+    )
+    pipeline = _pipeline(tiny_config, tmp_path, *settings)
+    ScriptedDecoder.script[0] = "Returns are accepted for 90 days."  # an invented figure: handed off
+    answered = pipeline.respond(GERMAN)
+    handle = pipeline.stream(GERMAN)
+    streamed = "".join(handle)
+    assert answered.escalation is not None and answered.escalation["reason"] == "low_groundedness"
+    assert streamed == answered.text and answered.text.startswith("Sorry, I can't answer in German")
+    assert answered.text.endswith(pipeline.config.guardrails.handoff_message)

@@ -341,7 +341,8 @@ class InferencePipeline:
         return f"{notice}\n\n" if notice else ""
 
     def _noticed(self, prep: Prepared, response: Response) -> Response:
-        notice = self._notice(prep) if not response.escalate else ""
+        """``response`` after the notice (as streamed: also before a hand-off decided after generation)."""
+        notice = self._notice(prep)
         return replace(response, text=notice + response.text) if notice else response
 
     def finish(self, prep: Prepared, out: Generated | None, elapsed: float = 0.0) -> Response:
