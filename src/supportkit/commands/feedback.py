@@ -38,5 +38,8 @@ def run_feedback(args: argparse.Namespace) -> int:
     print(f"wrote {count} {kind} to {args.output} (personal data and secrets redacted)")
     if args.fmt == "dpo" and not count:
         print("no pairs: DPO pairs come from answers rated down with a correction; try --format kto")
-    print(f"train on it with:\n  supportkit train CONFIG training.objective={args.fmt} data.train_file={args.output}")
+    print(
+        "train on it with:\n  supportkit train CONFIG "
+        f"training.objective={args.fmt} data.train_file={args.output}"
+    )
     return 0

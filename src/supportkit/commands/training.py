@@ -15,9 +15,18 @@ def _configure_train(p: argparse.ArgumentParser) -> None:
     )
 
 
-@command("train", "fine-tune the configured adaptation method on a data file", _configure_train)
+@command(
+    "train",
+    "fine-tune the configured adaptation method on a data file (training.objective sft, dpo or kto)",
+    _configure_train,
+)
 def run_train(args: argparse.Namespace) -> int:
     from supportkit.recipes.finetune import finetune
 
-    finetune(apply_project_defaults(load_config(args)), resume_from=args.resume, say=print)
+    config = load_config(args)
+    preference_file = config.data.train_file
+    config = apply_project_defaults(config)
+    if config.training.objective != "sft":  # the project's conversations are no preference file
+        config.data.train_file = preference_file
+    finetune(config, resume_from=args.resume, say=print)
     return 0

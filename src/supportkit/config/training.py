@@ -63,7 +63,9 @@ class TrainingConfig(Section):
     def validate(self) -> None:
         check_choice("training", self, "objective", OBJECTIVES)
         check_positive("training", self, "beta")
-        if self.init_adapter is not None and (not isinstance(self.init_adapter, str) or not self.init_adapter):
+        if self.init_adapter is not None and (
+            not isinstance(self.init_adapter, str) or not self.init_adapter
+        ):
             fail("training", "init_adapter", self.init_adapter, "a saved adapter directory or null")
         check_positive("training", self, "num_epochs", "batch_size", "gradient_accumulation_steps")
         check_positive("training", self, "learning_rate", "max_steps", "logging_steps")

@@ -92,7 +92,9 @@ def parse_row(obj: Any, objective: str, special_tokens: Iterable[str] = ()) -> d
             if all(k in obj for k in FIELDS[other])
             else ""
         )
-        raise _BadRow(f"missing {', '.join(repr(k) for k in missing)} for training.objective={objective}{hint}")
+        raise _BadRow(
+            f"missing {', '.join(repr(k) for k in missing)} for training.objective={objective}{hint}"
+        )
     row: dict[str, Any] = {"prompt": _turns(obj["prompt"], "prompt", answer=False)}
     _check_prompt(row["prompt"])
     if objective == "dpo":

@@ -27,10 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from supportkit.data.preferences import FIELDS
+from supportkit.pipelines.checkpoints import writing
 from supportkit.privacy import Redactor
 from supportkit.store import Store
 from supportkit.store.base import prompt_turns
-from supportkit.utils.atomic import atomic_write_text, writing
+from supportkit.utils.atomic import atomic_write_text
 
 FORMATS = tuple(FIELDS)
 _PAGE = 500

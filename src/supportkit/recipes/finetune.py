@@ -44,7 +44,8 @@ def finetune(
     callbacks: Sequence[Callback] = (),
     say: Callable[[str], None] = _quiet,
 ) -> FinetuneResult:
-    """Train ``config.peft.method`` on ``config.data`` and save the adapter.
+    """Train ``config.peft.method`` on ``config.data`` and save the adapter (``training.objective``
+    ``dpo``/``kto``: :func:`supportkit.recipes.preference.preference_finetune`).
 
     Args:
         config: the whole configuration (data, model, method, training).
@@ -57,10 +58,20 @@ def finetune(
     Raises whatever :meth:`TrainingPipeline.train` raises (``ConfigError``, ``ResumeError``,
     ``DataError``, ``WriteError``, ``TrainingInterrupted``).
     """
+    if config.training.objective != "sft":
+        from supportkit.recipes.preference import preference_finetune
+
+        return preference_finetune(
+            config, model=model, adapter_dir=adapter_dir, resume_from=resume_from, say=say
+        )
     from supportkit.data.loader import DataLoader
     from supportkit.models.peft import PEFTModel
     from supportkit.pipelines.training import TrainingPipeline
 
+    if model is None and config.training.init_adapter:
+        from supportkit.recipes.preference import build_model
+
+        model = build_model(config)
     model = model if model is not None else PEFTModel(config)
     loader = DataLoader(config, model.tokenizer)
     data = loader.prepare()
