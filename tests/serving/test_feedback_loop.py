@@ -1,0 +1,91 @@
+"""The whole learning-from-feedback loop on a real server (tiny model): chat -> feedback -> export ->
+one DPO step -> the new adapter loaded by the admin route -> an answer from it by ``model`` name."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import openai
+
+from supportkit.config import Config
+from tests.serving.conftest import ServerThread
+
+
+def test_chat_feedback_export_dpo_load_and_answer(
+    start_server: Callable[..., ServerThread], tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    from supportkit.recipes.finetune import finetune
+
+    server = start_server("serving.allow_adapter_loading=true")
+    client = openai.OpenAI(base_url=server.url + "/v1", api_key="none", max_retries=0, timeout=60)
+    base = server.app.state.supportkit.base_id
+    first = client.chat.completions.create(
+        model=base,
+        messages=[{"role": "user", "content": "Hi, I ordered a lamp."}],
+        max_tokens=4,
+        extra_body={"conversation_id": "loop-1"},
+    )
+    reply = client.chat.completions.create(
+        model=base,
+        messages=[{"role": "user", "content": "Where is order BC-11246? Mail me at jo@example.com"}],
+        max_tokens=4,
+        extra_body={"conversation_id": "loop-1"},
+    )
+    correction = "Open Account > Orders, find order BC-11246 and choose Track package."
+    rated = httpx.post(
+        f"{server.url}/v1/feedback",
+        json={"response_id": reply.id, "rating": "down", "correction": correction},
+    )
+    assert rated.status_code == 200
+    httpx.post(f"{server.url}/v1/feedback", json={"response_id": first.id, "rating": "up"})
+
+    exported = httpx.get(f"{server.url}/v1/feedback/export", params={"format": "dpo"})
+    assert exported.status_code == 200 and exported.headers["content-type"] == "application/x-ndjson"
+    rows = [json.loads(line) for line in exported.text.splitlines()]
+    assert len(rows) == 1  # only the answer rated down with a correction makes a pair
+    row = rows[0]
+    assert row["chosen"] == [{"role": "assistant", "content": correction}]
+    assert row["rejected"] == [{"role": "assistant", "content": reply.choices[0].message.content}]
+    # what the model saw: the earlier turns of the conversation, then the question (PII redacted)
+    assert [t["role"] for t in row["prompt"]] == ["user", "assistant", "user"]
+    assert row["prompt"][-1]["content"] == "Where is order BC-11246? Mail me at [EMAIL]"
+    assert "jo@example.com" not in exported.text
+    prefs = tmp_path / "prefs.jsonl"
+    prefs.write_text(exported.text, encoding="utf-8")
+
+    out = tmp_path / "dpo"
+    config = Config().with_overrides(
+        [
+            f"model.name_or_path={tiny_model_dir}",
+            "training.objective=dpo",
+            f"training.init_adapter={server.app.state.supportkit.adapters['billing']}",
+            f"data.train_file={prefs}",
+            "training.max_steps=1",
+            "training.batch_size=1",
+            "training.learning_rate=0.05",
+            f"training.output_dir={out}",
+        ]
+    )
+    result = finetune(config)
+    assert result.summary.steps == 1 and result.adapter is not None
+
+    loaded = httpx.post(
+        f"{server.url}/v1/load_lora_adapter", json={"lora_name": "learned", "lora_path": str(result.adapter)}
+    )
+    assert loaded.status_code == 200, loaded.text
+    assert "learned" in {m.id for m in client.models.list()}
+
+    def answer(model: str) -> str:
+        got = client.chat.completions.create(
+            model=model,
+            messages=[{"role": "user", "content": "Where is my order?"}],
+            max_tokens=6,
+            temperature=0,
+        )
+        assert got.model_extra["supportkit"]["adapter"] == (None if model == base else model)  # type: ignore[index]
+        return got.choices[0].message.content or ""
+
+    assert answer("learned") != answer("billing")  # the DPO step changed the adapter it started from
