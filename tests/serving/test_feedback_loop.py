@@ -21,15 +21,14 @@ def test_chat_feedback_export_dpo_load_and_answer(
 
     server = start_server("serving.allow_adapter_loading=true")
     client = openai.OpenAI(base_url=server.url + "/v1", api_key="none", max_retries=0, timeout=60)
-    base = server.app.state.supportkit.base_id
     first = client.chat.completions.create(
-        model=base,
+        model="shipping",
         messages=[{"role": "user", "content": "Hi, I ordered a lamp."}],
         max_tokens=4,
         extra_body={"conversation_id": "loop-1"},
     )
     reply = client.chat.completions.create(
-        model=base,
+        model="shipping",
         messages=[{"role": "user", "content": "Where is order BC-11246? Mail me at jo@example.com"}],
         max_tokens=4,
         extra_body={"conversation_id": "loop-1"},
@@ -45,6 +44,7 @@ def test_chat_feedback_export_dpo_load_and_answer(
     exported = httpx.get(f"{server.url}/v1/feedback/export", params={"format": "dpo"})
     assert exported.status_code == 200 and exported.headers["content-type"] == "application/x-ndjson"
     rows = [json.loads(line) for line in exported.text.splitlines()]
+    assert reply.choices[0].message.content and first.choices[0].message.content
     assert len(rows) == 1  # only the answer rated down with a correction makes a pair
     row = rows[0]
     assert row["chosen"] == [{"role": "assistant", "content": correction}]
@@ -61,7 +61,7 @@ def test_chat_feedback_export_dpo_load_and_answer(
         [
             f"model.name_or_path={tiny_model_dir}",
             "training.objective=dpo",
-            f"training.init_adapter={server.app.state.supportkit.adapters['billing']}",
+            f"training.init_adapter={server.app.state.supportkit.adapters['shipping']}",
             f"data.train_file={prefs}",
             "training.max_steps=1",
             "training.batch_size=1",
@@ -85,7 +85,7 @@ def test_chat_feedback_export_dpo_load_and_answer(
             max_tokens=6,
             temperature=0,
         )
-        assert got.model_extra["supportkit"]["adapter"] == (None if model == base else model)  # type: ignore[index]
+        assert got.model_extra["supportkit"]["adapter"] == model  # type: ignore[index]
         return got.choices[0].message.content or ""
 
-    assert answer("learned") != answer("billing")  # the DPO step changed the adapter it started from
+    assert answer("learned") != answer("shipping")  # the DPO step changed the adapter it started from

@@ -14,7 +14,7 @@ Shared by ``supportkit feedback export`` and the admin route ``GET /v1/feedback/
 ``history_turns`` stored turns before the question (agent turns speak as the assistant), then the
 question. It has no system turn: training adds the prompt set's system instruction as SFT does
 (``data.add_system_prompt``). The rendered prompt's few-shot examples and retrieved passages are not
-stored, so they are not in it. Every text is redacted with the given :class:`Redactor` (emails,
+stored, so they are not in it; blank turns are left out, and a blank answer makes no row. Every text is redacted with the given :class:`Redactor` (emails,
 phones, IBANs, cards, national IDs, keys and tokens), whatever the store did; each row's ``meta``
 holds only ids, the adapter and the intent (no user ids, no API keys).
 """
@@ -48,7 +48,7 @@ def _prompt(store: Store, record: Any, cache: dict[str, Any], history_turns: int
     for message in conversation.messages if conversation is not None else ():
         if message.response_id == record.response_id:
             break
-        if message.role != "system":
+        if message.role != "system" and message.content.strip():  # a blank answer says nothing
             before.append((message.role, message.content))
     turns = prompt_turns(before)
     question = turns[-1:] if turns and turns[-1]["role"] == "user" else []
@@ -106,8 +106,8 @@ def export_rows(
     seen: set[str] = set()
     rows: list[dict[str, Any]] = []
     for record in _records(store, since):
-        if not record.question:
-            continue  # nothing asked: no prompt to learn from
+        if not (record.question or "").strip() or not record.answer.strip():
+            continue  # nothing asked or nothing answered: no row to learn from
         prompt = [
             {"role": t["role"], "content": redact(t["content"])}
             for t in _prompt(store, record, cache, history_turns)
