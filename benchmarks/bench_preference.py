@@ -31,6 +31,7 @@ NAME = "preference"
 COMMAND = "python -m benchmarks.bench_preference"
 ROOT = Path(__file__).resolve().parents[1]
 BETA = 0.1
+BATCH = 4
 _DIGITS = re.compile(r"\d")
 
 
@@ -136,21 +137,21 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
     from supportkit.prompts.prompt_sets import load_prompt_set
 
     work = Path(tempfile.mkdtemp(prefix="bench-preference-"))
-    n_train, n_held, n_gen, steps = (16, 8, 4, 2) if quick else (192, 48, 32, 24)
+    n_train, n_held, n_gen, steps = (16, 8, 4, 2) if quick else (160, 40, 24, 30)
     overrides = [
         f"training.output_dir={work}/dpo",
         "training.objective=dpo",
-        "training.batch_size=8",
+        f"training.batch_size={BATCH}",
         f"training.max_steps={steps}",
         "training.learning_rate=5e-4",
         f"training.beta={BETA}",
         "training.logging_steps=4",
         "training.eval_steps=null",
         "training.save_steps=null",
-        "data.max_length=320",
+        "data.max_length=256",
         "data.val_split=0.0",
         "data.train_split=0.9",
-        "generation.max_new_tokens=96",
+        "generation.max_new_tokens=64",
     ]
     if quick:
         from benchmarks.datasets import tiny_model_dir
@@ -222,7 +223,7 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
         "machine": machine_info(),
         "model": "tiny random Llama" if quick else "SmolLM2-135M-Instruct (bundled), fp32, CPU, LoRA r=8",
         "setup": (
-            f"{len(train_pairs)} training pairs, {steps} DPO steps of 8 pairs, lr 5e-4, beta {BETA}; "
+            f"{len(train_pairs)} training pairs, {steps} DPO steps of {BATCH} pairs, lr 5e-4, beta {BETA}; "
             f"{len(held_pairs)} held-out pairs; {len(gen_q)} held-out questions answered zero-shot "
             f"(greedy, max {config.generation.max_new_tokens} new tokens); 95% bootstrap intervals"
         ),
@@ -231,7 +232,7 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
         "rows": rows,
         "samples": [
             {"question": q, "before": b, "after": a}
-            for q, b, a in zip(gen_q[:3], before_answers, after_answers)
+            for q, b, a in zip(gen_q[:3], before_answers[:3], after_answers[:3], strict=True)
         ],
     }
 

@@ -270,7 +270,7 @@ def test_bad_rows_and_untrainable_methods_fail_before_training(tiny_model_dir: P
     bad = _write(tmp_path / "bad.jsonl", [GOOD, {"prompt": "Hi", "chosen": "x"}])
     with pytest.raises(DataError, match=r"bad\.jsonl:2: missing 'rejected'"):
         finetune(_train_config(tiny_model_dir, tmp_path, "dpo", bad))
-    with pytest.raises(ConfigError, match="peft.method=full"):
+    with pytest.raises(ConfigError, match=r"peft\.method=full"):
         finetune(_train_config(tiny_model_dir, tmp_path, "dpo", _pairs(tmp_path), "peft.method=full"))
-    with pytest.raises(ConfigError, match="data.train_file"):
+    with pytest.raises(ConfigError, match=r"data\.train_file"):
         finetune(_train_config(tiny_model_dir, tmp_path, "dpo", bad, "data.train_file=null"))

@@ -255,7 +255,9 @@ class PreferencePipeline:
             steps=state.global_step,
             epochs_completed=float(state.epoch or 0.0),
             train_time_s=seconds,
-            tokens_per_s=0.0,
+            # DPO logs the tokens it has seen (prompt and answers); KTO does not (0)
+            tokens_per_s=max((h.get("num_tokens", 0.0) for h in state.log_history), default=0.0)
+            / max(float(output.metrics.get("train_runtime", 0.0)), 1e-9),
             final_loss=losses[-1] if losses else float(output.training_loss),
             best_metric=evals[-1]["eval_loss"] if evals else None,
             best_step=evals[-1]["step"] if evals else None,

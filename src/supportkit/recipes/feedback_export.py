@@ -14,9 +14,10 @@ Shared by ``supportkit feedback export`` and the admin route ``GET /v1/feedback/
 ``history_turns`` stored turns before the question (agent turns speak as the assistant), then the
 question. It has no system turn: training adds the prompt set's system instruction as SFT does
 (``data.add_system_prompt``). The rendered prompt's few-shot examples and retrieved passages are not
-stored, so they are not in it; blank turns are left out, and a blank answer makes no row. Every text is redacted with the given :class:`Redactor` (emails,
-phones, IBANs, cards, national IDs, keys and tokens), whatever the store did; each row's ``meta``
-holds only ids, the adapter and the intent (no user ids, no API keys).
+stored, so they are not in it; blank turns are left out, and a blank answer makes no row. Every
+text is redacted with the given :class:`Redactor` (emails, phones, IBANs, cards, national IDs, keys
+and tokens), whatever the store did; each row's ``meta`` holds only ids, the adapter and the intent
+(no user ids, no API keys).
 """
 
 from __future__ import annotations
