@@ -106,12 +106,11 @@ def export_feedback(
     from supportkit.privacy import Redactor
     from supportkit.recipes.feedback_export import export_rows, to_jsonl
 
-    store = _store(request)
-    redactor = store.redact if isinstance(store.redact, Redactor) else Redactor()
+    store, state = _store(request), state_of(request)
+    config = getattr(getattr(state.engine, "pipeline", None), "config", None)  # guardrails.pii_regions
+    redactor = Redactor.from_settings(config.guardrails) if config is not None else Redactor()
     with store_errors():
-        rows = export_rows(
-            store, format, redactor=redactor, since=since, history_turns=state_of(request).history_turns
-        )
+        rows = export_rows(store, format, redactor=redactor, since=since, history_turns=state.history_turns)
     return Response(
         to_jsonl(rows),
         media_type="application/x-ndjson",
