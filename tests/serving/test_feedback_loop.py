@@ -89,3 +89,21 @@ def test_chat_feedback_export_dpo_load_and_answer(
         return got.choices[0].message.content or ""
 
     assert answer("learned") != answer("shipping")  # the DPO step changed the adapter it started from
+
+
+def test_the_export_route_is_for_admin_keys_and_checks_its_format(
+    start_server: Callable[..., ServerThread],
+) -> None:
+    server = start_server(keys="k-admin:admin,k-web:chat")
+
+    def get(key: str | None, fmt: str = "kto") -> httpx.Response:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return httpx.get(f"{server.url}/v1/feedback/export", params={"format": fmt}, headers=headers)
+
+    assert get(None).status_code == 401
+    assert get("k-web").status_code == 403
+    ok = get("k-admin")
+    assert ok.status_code == 200 and ok.text == ""  # nothing rated yet
+    assert 'filename="feedback-kto.jsonl"' in ok.headers["content-disposition"]
+    bad = get("k-admin", "ppo")
+    assert bad.status_code == 400 and "format" in bad.text
