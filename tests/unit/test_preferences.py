@@ -274,3 +274,32 @@ def test_bad_rows_and_untrainable_methods_fail_before_training(tiny_model_dir: P
         finetune(_train_config(tiny_model_dir, tmp_path, "dpo", _pairs(tmp_path), "peft.method=full"))
     with pytest.raises(ConfigError, match=r"data\.train_file"):
         finetune(_train_config(tiny_model_dir, tmp_path, "dpo", bad, "data.train_file=null"))
+
+
+def test_sft_can_continue_from_an_init_adapter(
+    tiny_model_dir: Path, tmp_path: Path, sft_adapter: Path
+) -> None:
+    from supportkit.recipes.finetune import finetune
+
+    data = _write(
+        tmp_path / "sft.jsonl",
+        [
+            {"instruction": f"Where is order BC-{n}?", "response": f"Order BC-{n} ships today."}
+            for n in range(20)
+        ],
+    )
+    config = _train_config(
+        tiny_model_dir,
+        tmp_path,
+        "sft",
+        data,
+        f"training.init_adapter={sft_adapter}",
+        "training.max_steps=1",
+        "training.learning_rate=1e-9",
+        "training.eval_steps=null",
+        "data.dedup_threshold=null",
+    )
+    result = finetune(config)
+    before, after = _weights(sft_adapter), _weights(result.adapter)  # type: ignore[arg-type]
+    assert all(bool((before[k] - after[k]).abs().max() < 1e-5) for k in before)  # started from it
+    assert any(bool(before[k].abs().max() > 0.01) for k in before if "lora_B" in k)  # not a fresh adapter
