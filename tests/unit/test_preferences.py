@@ -303,3 +303,13 @@ def test_sft_can_continue_from_an_init_adapter(
     before, after = _weights(sft_adapter), _weights(result.adapter)  # type: ignore[arg-type]
     assert all(bool((before[k] - after[k]).abs().max() < 1e-5) for k in before)  # started from it
     assert any(bool(before[k].abs().max() > 0.01) for k in before if "lora_B" in k)  # not a fresh adapter
+
+
+def test_train_command_needs_a_preference_file_for_dpo(
+    tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from supportkit.cli import main
+
+    # the project's conversations are filled in for sft only: they are no preference file
+    assert main(["train", f"model.name_or_path={tiny_model_dir}", "training.objective=dpo"]) == 2
+    assert "training.objective=dpo needs data.train_file=FILE" in capsys.readouterr().err

@@ -168,8 +168,7 @@ class PreferencePipeline:
 
         return KTOConfig(**common)
 
-    def _resume(self) -> str | None:
-        resume = self.config.training.resume_from
+    def _resume(self, resume: str | None) -> str | None:
         if not resume:
             return None
         if resume == "auto":
@@ -192,8 +191,6 @@ class PreferencePipeline:
         from datasets import Dataset
 
         t = self.config.training
-        if resume_from is not None:
-            t.resume_from = resume_from
         rows = [{k: v for k, v in row.items() if k != "meta"} for row in with_system(data.rows, system)]
         train_rows, val_rows = split_rows(rows, self.config.data.val_split, self.config.data.seed)
         module = self.model.model
@@ -213,7 +210,7 @@ class PreferencePipeline:
         )
         main = trainer.accelerator.is_main_process
         trainer.add_callback(_callback(metrics, signals, main))
-        resume = self._resume()
+        resume = self._resume(resume_from or t.resume_from)
         started = time.perf_counter()
         module.train()
         try:
