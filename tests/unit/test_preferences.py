@@ -313,3 +313,27 @@ def test_train_command_needs_a_preference_file_for_dpo(
     # the project's conversations are filled in for sft only: they are no preference file
     assert main(["train", f"model.name_or_path={tiny_model_dir}", "training.objective=dpo"]) == 2
     assert "training.objective=dpo needs data.train_file=FILE" in capsys.readouterr().err
+
+
+def test_a_signal_saves_a_checkpoint_and_the_run_resumes(tiny_model_dir: Path, tmp_path: Path) -> None:
+    import signal
+
+    from transformers import TrainerCallback
+
+    from supportkit.data.preferences import read_preferences
+    from supportkit.models.peft import PEFTModel
+    from supportkit.pipelines.interrupt import TrainingInterrupted
+    from supportkit.pipelines.preference import PreferencePipeline
+
+    class CtrlC(TrainerCallback):  # type: ignore[misc]
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            if state.global_step == 1:
+                signal.raise_signal(signal.SIGINT)  # as a person pressing Ctrl-C during step 2
+
+    config = _train_config(tiny_model_dir, tmp_path, "dpo", _pairs(tmp_path), "training.max_steps=3")
+    data = read_preferences(config.data.train_file or "", "dpo")
+    with pytest.raises(TrainingInterrupted, match="--resume auto") as stopped:
+        PreferencePipeline(PEFTModel(config), config, callbacks=[CtrlC()]).train(data)
+    assert stopped.value.step == 2 and (tmp_path / "out" / "checkpoint-2").is_dir()
+    summary = PreferencePipeline(PEFTModel(config), config).train(data, resume_from="auto")
+    assert summary.steps == 3 and (summary.resumed_from or "").endswith("checkpoint-2")

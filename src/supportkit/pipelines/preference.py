@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -116,8 +117,10 @@ class PreferencePipeline:
     :class:`TrainingInterrupted` after saving on SIGINT/SIGTERM.
     """
 
-    def __init__(self, model: Any, config: Config | None = None) -> None:
+    def __init__(self, model: Any, config: Config | None = None, *, callbacks: Sequence[Any] = ()) -> None:
         self.model = model
+        #: ``transformers.TrainerCallback`` instances added to TRL's trainer (after supportkit's own).
+        self.callbacks = list(callbacks)
         self.config = config if config is not None else model.config
         self.config.validate()
         self.objective = self.config.training.objective
@@ -210,6 +213,8 @@ class PreferencePipeline:
         )
         main = trainer.accelerator.is_main_process
         trainer.add_callback(_callback(metrics, signals, main))
+        for callback in self.callbacks:
+            trainer.add_callback(callback)
         resume = self._resume(resume_from or t.resume_from)
         started = time.perf_counter()
         module.train()

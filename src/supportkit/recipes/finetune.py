@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from supportkit.config import Config
+from supportkit.errors import ConfigError
 from supportkit.pipelines.callbacks import Callback
 from supportkit.pipelines.checkpoints import writing
 from supportkit.pipelines.training_summary import TrainingSummary
@@ -60,6 +61,12 @@ def finetune(
     """
     if config.training.objective != "sft":
         from supportkit.recipes.preference import preference_finetune
+
+        if callbacks:
+            raise ConfigError(
+                "supportkit Callbacks hook the SFT loop; for training.objective="
+                f"{config.training.objective} give transformers TrainerCallbacks to PreferencePipeline"
+            )
 
         return preference_finetune(
             config, model=model, adapter_dir=adapter_dir, resume_from=resume_from, say=say
