@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "supportkit.commands.models",
     "supportkit.commands.assistant",
     "supportkit.commands.training",
+    "supportkit.commands.feedback",
     "supportkit.commands.export",
     "supportkit.commands.evaluation",
     "supportkit.commands.serving",

@@ -14,7 +14,11 @@ def _configure_train(p: argparse.ArgumentParser) -> None:
     )
 
 
-@command("train", "fine-tune the configured adaptation method on a data file", _configure_train)
+@command(
+    "train",
+    "fine-tune the configured adaptation method on a data file (training.objective sft, dpo or kto)",
+    _configure_train,
+)
 def run_train(args: argparse.Namespace) -> int:
     from supportkit.recipes.finetune import finetune
 

@@ -11,6 +11,7 @@ from supportkit.utils.validation import check_choice, check_fraction, check_posi
 
 MIXED_PRECISION = ("no", "bf16", "fp16")
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
+OBJECTIVES = ("sft", "dpo", "kto")
 
 
 @dataclass
@@ -50,8 +51,22 @@ class TrainingConfig(Section):
     early_stopping_patience: int | None = None
     #: Compute output-layer logits only at labelled positions (saves much compute and memory).
     logits_only_on_labels: bool = True
+    #: ``sft`` (answers in ``data.train_file``), or ``dpo`` / ``kto`` (TRL's preference trainers on a
+    #: file from ``supportkit feedback export``; see README "Learning from feedback").
+    objective: str = "sft"
+    #: A saved adapter directory training starts from (for ``dpo``/``kto``: the SFT adapter, which is
+    #: also the frozen reference); ``None``: a fresh adapter of ``peft.method``.
+    init_adapter: str | None = None
+    #: ``dpo``/``kto``: how far the policy may move from the reference (TRL's ``beta``).
+    beta: float = 0.1
 
     def validate(self) -> None:
+        check_choice("training", self, "objective", OBJECTIVES)
+        check_positive("training", self, "beta")
+        if self.init_adapter is not None and (
+            not isinstance(self.init_adapter, str) or not self.init_adapter
+        ):
+            fail("training", "init_adapter", self.init_adapter, "a saved adapter directory or null")
         check_positive("training", self, "num_epochs", "batch_size", "gradient_accumulation_steps")
         check_positive("training", self, "learning_rate", "max_steps", "logging_steps")
         check_positive("training", self, "eval_steps", "save_steps", "save_total_limit")

@@ -45,7 +45,8 @@ def finetune(
     callbacks: Sequence[Callback] = (),
     say: Callable[[str], None] = _quiet,
 ) -> FinetuneResult:
-    """Train ``config.peft.method`` on ``config.data`` and save the adapter.
+    """Train ``config.peft.method`` on ``config.data`` and save the adapter (``training.objective``
+    ``dpo``/``kto``: :func:`supportkit.recipes.preference.preference_finetune`).
 
     Args:
         config: the whole configuration (data, model, method, training).
@@ -59,12 +60,30 @@ def finetune(
     :meth:`TrainingPipeline.train` raises (``ConfigError``, ``ResumeError``,
     ``DataError``, ``WriteError``, ``TrainingInterrupted``).
     """
-    from supportkit.data.loader import NO_TRAIN_FILE, DataLoader
-    from supportkit.models.peft import PEFTModel
-    from supportkit.pipelines.training import TrainingPipeline
+    from supportkit.data.loader import NO_TRAIN_FILE
 
     if not config.data.train_file:  # before the model loads; never a silent fallback to an example
         raise ConfigError(NO_TRAIN_FILE)
+    if config.training.objective != "sft":
+        from supportkit.recipes.preference import preference_finetune
+
+        if callbacks:
+            raise ConfigError(
+                "supportkit Callbacks hook the SFT loop; for training.objective="
+                f"{config.training.objective} give transformers TrainerCallbacks to PreferencePipeline"
+            )
+
+        return preference_finetune(
+            config, model=model, adapter_dir=adapter_dir, resume_from=resume_from, say=say
+        )
+    from supportkit.data.loader import DataLoader
+    from supportkit.models.peft import PEFTModel
+    from supportkit.pipelines.training import TrainingPipeline
+
+    if model is None and config.training.init_adapter:
+        from supportkit.recipes.preference import build_model
+
+        model = build_model(config)
     model = model if model is not None else PEFTModel(config)
     loader = DataLoader(config, model.tokenizer)
     data = loader.prepare()

@@ -106,6 +106,12 @@ def _known(where: str, names: Collection[str], known: Collection[str]) -> None:
 
 def _check_data(config: Config, needs: Collection[str], notes: list[str]) -> None:
     d = config.data
+    if not d.train_file and "train" in needs and config.training.objective != "sft":
+        raise ConfigError(
+            f"training.objective={config.training.objective} needs data.train_file=FILE, a preference "
+            "file (write one from rated answers with: supportkit feedback export --format "
+            f"{config.training.objective} --output FILE)"
+        )
     if not d.train_file and ({"train", "eval"} & set(needs)):
         from supportkit.data.loader import NO_TRAIN_FILE
 
@@ -118,6 +124,15 @@ def _check_data(config: Config, needs: Collection[str], notes: list[str]) -> Non
         "guardrails.intent_file": config.guardrails.intent_file,
     }
     seen: set[str] = set()
+    objective = config.training.objective
+    if objective != "sft" and d.train_file and "train" in needs:
+        from supportkit.data.preferences import read_preferences
+
+        try:  # a preference file (prompt/chosen/rejected or completion/label), not conversations
+            read_preferences(d.train_file, objective, on_error=d.on_error)
+        except DataError as exc:
+            raise DataError(f"data.train_file: {exc}") from None
+        seen.add(d.train_file)
     for setting, path in files.items():
         if path and path not in seen:
             seen.add(path)

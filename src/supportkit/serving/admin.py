@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
 
 from supportkit.serving.errors import APIError
 from supportkit.serving.schemas import ConversationList, ErrorBody, FeedbackList
@@ -93,3 +94,31 @@ def list_feedback(
             for f in rows
         ],
     }
+
+
+@router.get(
+    "/v1/feedback/export",
+    responses={200: {"content": {"application/x-ndjson": {"schema": {"type": "string"}}}}, **_ERRORS},
+)
+def export_feedback(
+    request: Request,
+    format: Literal["dpo", "kto"],
+    since: Annotated[float | None, Query(ge=0, le=1e11)] = None,
+) -> Response:
+    """Rated answers as training data, JSON Lines: ``dpo`` pairs or ``kto`` labels (PII redacted).
+
+    The same rows as ``supportkit feedback export`` (:mod:`supportkit.recipes.feedback_export`).
+    """
+    from supportkit.privacy import Redactor
+    from supportkit.recipes.feedback_export import export_rows, to_jsonl
+
+    store, state = _store(request), state_of(request)
+    config = getattr(getattr(state.engine, "pipeline", None), "config", None)  # guardrails.pii_regions
+    redactor = Redactor.from_settings(config.guardrails) if config is not None else Redactor()
+    with store_errors():
+        rows = export_rows(store, format, redactor=redactor, since=since, history_turns=state.history_turns)
+    return Response(
+        to_jsonl(rows),
+        media_type="application/x-ndjson",
+        headers={"Content-Disposition": f'attachment; filename="feedback-{format}.jsonl"'},
+    )
