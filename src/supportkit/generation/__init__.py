@@ -1,5 +1,5 @@
-"""Generation: the :class:`Decoder` seam, its registry and the ``hf`` engine (the one place
-``model.generate`` is called).
+"""Generation: the :class:`Decoder` seam, its registry, the ``hf`` engine (the one place
+``model.generate`` is called) and the ``static`` step engine (continuous batching).
 
 New engines register a factory in :data:`DECODERS` and are picked with ``generation.engine``.
 """
@@ -15,6 +15,7 @@ from supportkit.generation.base import (
     make_decoder,
 )
 from supportkit.generation.hf import HFDecoder, generate_chat, generate_ids, generation_kwargs
+from supportkit.generation.static import StaticDecoder, gather
 from supportkit.generation.streaming import QueueSink, RowStreamer
 
 __all__ = [
@@ -27,7 +28,9 @@ __all__ = [
     "QueueSink",
     "RowStreamer",
     "Sampling",
+    "StaticDecoder",
     "TextSink",
+    "gather",
     "generate_chat",
     "generate_ids",
     "generation_kwargs",

@@ -110,8 +110,12 @@ class PEFTModel(BaseModel):
         """Add another adapter of this method (e.g. one per department); it is not activated."""
         if not name.isidentifier():
             raise ConfigError(f"adapter name {name!r} must be an identifier such as 'billing'")
-        with self._seeded(name):
-            self._backend_or_fail().add_adapter(name, config or self.config)
+        was_training = self.model.training
+        try:
+            with self._seeded(name):
+                self._backend_or_fail().add_adapter(name, config or self.config)
+        finally:
+            self.model.train(was_training)  # a new adapter's dropout follows the model's mode
 
     def set_adapter(self, name: str) -> None:
         """Activate adapter ``name`` for generation and training."""
