@@ -36,6 +36,7 @@ def run_chat(args: argparse.Namespace) -> int:
     from supportkit.recipes.assistant import build_pipeline
 
     config = apply_project_defaults(load_config(args))
+    config.generation.engine = config.serving.engine  # interactive, like the server: the step engine
     pipeline = build_pipeline(config, args.adapter)
     interactive = sys.stdin.isatty()
     if interactive:
@@ -114,7 +115,13 @@ def _ask_raw(question: str, config: Any, start: float) -> int:
     from supportkit.models.loading import load_base
 
     m = config.model
-    base = load_base(m.name_or_path, device=m.device, dtype=m.dtype, trust_remote_code=m.trust_remote_code)
+    base = load_base(
+        m.name_or_path,
+        device=m.device,
+        dtype=m.dtype,
+        trust_remote_code=m.trust_remote_code,
+        threads=m.threads,
+    )
     loaded = time.perf_counter()
     result = generate_chat(
         base.model, base.tokenizer, [{"role": "user", "content": question}], config.generation

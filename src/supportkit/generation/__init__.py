@@ -16,10 +16,13 @@ from supportkit.generation.base import (
 )
 from supportkit.generation.hf import HFDecoder, generate_chat, generate_ids, generation_kwargs
 from supportkit.generation.static import StaticDecoder, gather
+from supportkit.generation.stepper import BatchStepper, ContinuousDecoder, as_continuous
 from supportkit.generation.streaming import QueueSink, RowStreamer
 
 __all__ = [
     "DECODERS",
+    "BatchStepper",
+    "ContinuousDecoder",
     "DecodeItem",
     "Decoder",
     "FinishReason",
@@ -30,6 +33,7 @@ __all__ = [
     "Sampling",
     "StaticDecoder",
     "TextSink",
+    "as_continuous",
     "gather",
     "generate_chat",
     "generate_ids",

@@ -40,6 +40,7 @@ def build_server(config: Any, *, embedder: Any = None, project_defaults: bool = 
 
     if project_defaults:
         config = apply_project_defaults(config)
+    config.generation.engine = config.serving.engine
     if config.generation.batch_size < config.serving.max_batch_size:  # one engine batch, one decode call
         config.generation.batch_size = config.serving.max_batch_size
     model = PEFTModel(config)
