@@ -9,7 +9,7 @@
 Model: the bundled SmolLM2-135M-Instruct, fp32, CPU (``--quick``: the tiny random model).
 
 ``--engines``: the decode engines side by side instead (``hf`` generate, the ``static`` step engine
-in fp32 and bf16, llama.cpp as the peer): :mod:`benchmarks.decode_engines`.
+in fp32 and bf16, llama.cpp as the peer): :mod:`benchmarks.bench_decode_engines`.
 """
 
 from __future__ import annotations
@@ -132,16 +132,12 @@ def main(argv: list[str] | None = None) -> None:
     import sys
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    engines = "--engines" in argv
-    args = parse_args(__doc__ or NAME, [a for a in argv if a != "--engines"])
-    if engines:
-        from benchmarks import decode_engines
+    if "--engines" in argv:
+        from benchmarks import bench_decode_engines
 
-        result = decode_engines.run(quick=args.quick, repeats=args.repeats)
-        for row in result["rows"]:
-            print(row)
-        print(write_result("decode_engines", result, quick=args.quick))
+        bench_decode_engines.main([a for a in argv if a != "--engines"])
         return
+    args = parse_args(__doc__ or NAME, argv)
     print(write_result(NAME, run(quick=args.quick, repeats=args.repeats), quick=args.quick))
 
 

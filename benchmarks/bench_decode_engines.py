@@ -1,4 +1,5 @@
-"""Decode engines side by side (``python -m benchmarks.bench_decode --engines``).
+"""Decode engines side by side (``python -m benchmarks.bench_decode --engines``, the same as
+``python -m benchmarks.bench_decode_engines``).
 
 In one process, interleaved rounds (every variant once per round): transformers' ``generate``
 (``hf``, fp32), the ``static`` step engine in fp32 and in bf16 (only where the CPU has native bf16),
@@ -25,6 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+NAME = "decode_engines"
+COMMAND = "python -m benchmarks.bench_decode --engines"
 QUESTIONS = [
     "Where is my order?",
     "How do I return a pair of shoes?",
@@ -176,7 +179,7 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
 
     return {
         "title": "Decode engines: hf generate vs the static step engine (fp32, bf16) vs llama.cpp",
-        "command": "python -m benchmarks.bench_decode --engines" + (" --quick" if quick else ""),
+        "command": COMMAND + (" --quick" if quick else ""),
         "machine": {
             **machine_info(),
             "torch_threads": torch.get_num_threads(),
@@ -191,3 +194,17 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
         f"round(s), medians; ratios in brackets are tokens/s vs hf fp32 at the same batch",
         "rows": rows,
     }
+
+
+def main(argv: list[str] | None = None) -> None:
+    from benchmarks.harness import parse_args, write_result
+
+    args = parse_args(__doc__ or NAME, argv)
+    result = run(quick=args.quick, repeats=args.repeats)
+    for row in result["rows"]:
+        print(row)
+    print(write_result(NAME, result, quick=args.quick))
+
+
+if __name__ == "__main__":
+    main()
