@@ -181,9 +181,23 @@ class SlotModel:
             else:  # one step: store the new position, attend to each row's cache
                 self.k[i][rows, :, where] = k[:, :, 0]
                 self.v[i][rows, :, where] = v[:, :, 0]
-                top = mask.shape[-1]
-                keys, values = self.k[i][:b, :, :top], self.v[i][:b, :, :top]
-                out = f.scaled_dot_product_attention(q, keys, values, attn_mask=mask, enable_gqa=True)
+                out = self._attend(
+                    q, self.k[i][:b, :, : mask.shape[-1]], self.v[i][:b, :, : mask.shape[-1]], mask
+                )
             x = x + attn.o_proj(out.transpose(1, 2).reshape(b, t, self.heads * self.head_dim))
             x = x + layer.mlp(layer.post_attention_layernorm(x))
         return x
+
+    def _attend(self, q: Any, keys: Any, values: Any, mask: Any) -> Any:
+        """One-token attention with grouped heads and no copy of the cache.
+
+        ``q`` ``[rows, heads, 1, head_dim]``; ``keys``/``values`` ``[rows, kv_heads, top, head_dim]``
+        (views of the cache); ``mask`` ``[rows, 1, 1, top]`` (True: attend). The query heads sharing
+        a key/value head form one ``[group, head_dim]`` block, so keys are read once per kv head
+        (transformers repeats them ``group`` times). Returns ``[rows, heads, 1, head_dim]``."""
+        rows, group = q.shape[0], self.heads // self.kv_heads
+        grouped = q.reshape(rows, self.kv_heads, group, self.head_dim)
+        scores = (grouped @ keys.transpose(-1, -2)).float() * self.head_dim**-0.5  # [rows, kv, group, top]
+        scores = scores.masked_fill(~mask, float("-inf")).softmax(dim=-1)
+        out = scores.to(values.dtype) @ values  # [rows, kv, group, head_dim]
+        return out.reshape(rows, self.heads, 1, self.head_dim)
