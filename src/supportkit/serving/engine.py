@@ -228,6 +228,10 @@ class Engine:
         model = self.pipeline.model
         if model.active_adapter == name:
             raise ConfigError(f"adapter {name!r} is the base's active adapter and cannot be unloaded")
+        with self._cond:
+            busy = sum(job.adapter == name for job in self._active)
+        if busy:  # its rows are in the running batch
+            raise ConfigError(f"adapter {name!r} is answering {busy} request(s); unload it when they end")
         model.delete_adapter(name)
 
     def model_ready(self) -> bool:
