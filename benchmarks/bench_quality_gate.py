@@ -1,8 +1,9 @@
 """Quality gate for faster decode paths: greedy answers of the ``static`` engine (fp32, bf16) vs the
 fp32 reference (transformers' ``generate``) on the project's held-out questions.
 
-The held-out questions are the test split of ``data/store/conversations.jsonl`` as training splits it
-(``load_eval_data``; a seeded sample stratified by intent). Each engine answers the same few-shot
+The held-out questions are the test and validation splits of ``data/store/conversations.jsonl`` as
+training splits it (``load_eval_data``; ``--repeats N``: a seeded sample of N per split, stratified by
+intent). Each engine answers the same few-shot
 prompts (train-split bank) greedily; answers are scored by ROUGE-L against the references. A path
 passes when its paired ROUGE-L difference to the reference (paired bootstrap,
 ``evaluation/stats.py``) lies within +-0.01 (the interval, not only the mean); greedy token agreement
@@ -10,7 +11,7 @@ with the reference (share of positions equal up to the first difference, and sha
 answers) is reported.
 
 The bf16 result is recorded in the model directory (``supportkit-quality-gate.json``), where
-``model.dtype: auto`` reads it. ``--quick``: 8 questions, nothing recorded; ``--repeats N``: N questions.
+``model.dtype: auto`` reads it. ``--quick``: 8 questions, nothing recorded.
 """
 
 from __future__ import annotations
@@ -59,14 +60,17 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
         Config().with_overrides(["peft.method=none", "generation.max_new_tokens=64"])
     )
     data = load_eval_data(config, limit=limit)
+    held_out = list(data.test)
+    if not quick:  # the validation split is held out from training too: more questions, a tighter interval
+        held_out += load_eval_data(config, split="validation", limit=limit).test
     model = PEFTModel(config)
     pipeline = InferencePipeline(model, config, bank=train_bank(data.train))
     prepared = [
         pipeline.prepare({"query": e.question, "strategy": "few_shot", "history": list(e.history)})
-        for e in data.test
+        for e in held_out
     ]
     items = [p.item() for p in prepared]
-    references = [e.reference for e in data.test]
+    references = [e.reference for e in held_out]
     engines: dict[str, Any] = {"hf fp32": HFDecoder(model, batch_size=8), "static fp32": StaticDecoder(model)}
     if cpu_has_native_bf16():
         bf16 = load_base(config.model.name_or_path, dtype="bfloat16")
@@ -117,7 +121,7 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
         "command": COMMAND + (" --quick" if quick else ""),
         "machine": machine_info(),
         "model": "SmolLM2-135M-Instruct (bundled), CPU, greedy, few-shot prompts, 64 new tokens",
-        "config": f"{len(items)} held-out questions (test split, stratified by intent)",
+        "config": f"{len(items)} held-out questions (test + validation splits of the project conversations)",
         "rows": rows,
         "recorded": recorded,
     }
