@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from supportkit.errors import ExportError
+from supportkit.errors import ExportError, ModelLoadError
 
 #: The weight precisions a merged GGUF is written in (1-D norm weights are always f32, as llama.cpp).
 GGUF_DTYPES = ("f16", "f32")
@@ -96,16 +96,20 @@ def permute_qk(weights: Any, n_head: int) -> Any:
     ``n_head`` is the attention heads for q, the KV heads for k (llama.cpp's ``LlamaModel.permute``).
     """
     rows = weights.shape[0]
-    return weights.reshape(n_head, 2, rows // n_head // 2, *weights.shape[1:]).swapaxes(1, 2).reshape(
-        weights.shape
+    return (
+        weights.reshape(n_head, 2, rows // n_head // 2, *weights.shape[1:])
+        .swapaxes(1, 2)
+        .reshape(weights.shape)
     )
 
 
 def unpermute_qk(weights: Any, n_head: int) -> Any:
     """The inverse of :func:`permute_qk` (llama.cpp rope layout -> HF)."""
     rows = weights.shape[0]
-    return weights.reshape(n_head, rows // n_head // 2, 2, *weights.shape[1:]).swapaxes(1, 2).reshape(
-        weights.shape
+    return (
+        weights.reshape(n_head, rows // n_head // 2, 2, *weights.shape[1:])
+        .swapaxes(1, 2)
+        .reshape(weights.shape)
     )
 
 
@@ -152,7 +156,7 @@ def _bundled_vocabularies() -> list[tuple[tuple[str, ...], str]]:
     for name in BUNDLED_MODELS:
         try:
             reader = gguf.GGUFReader(str(find_bundled_gguf(name)))
-        except Exception:  # noqa: BLE001  (not installed: no reference)
+        except (ModelLoadError, OSError, ValueError):  # not installed or unreadable: no reference
             continue
         tokens, pre = reader.fields.get("tokenizer.ggml.tokens"), reader.fields.get("tokenizer.ggml.pre")
         if tokens is not None and pre is not None:
@@ -341,7 +345,9 @@ def read_gguf_model(path: str | Path, model_config: Any) -> dict[str, Any]:
 
 def _hf_names(config: Any, extra: tuple[str, ...] = ()) -> dict[str, str]:
     """{GGUF name: HF name} of every Llama weight (per layer, plus ``extra``)."""
-    layers = [f"model.layers.{i}.{part}" for i in range(int(config.num_hidden_layers)) for part in _LAYER_PARTS]
+    layers = [
+        f"model.layers.{i}.{part}" for i in range(int(config.num_hidden_layers)) for part in _LAYER_PARTS
+    ]
     return {gguf_name(hf, config): hf for hf in (*layers, *extra)}
 
 

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from supportkit.errors import ExportError
+from supportkit.errors import ExportError, ModelLoadError
 from supportkit.models.gguf_cache import BUNDLED_MODELS, find_bundled_gguf, read_meta
 from supportkit.models.gguf_export import (
     TensorCheck,
@@ -39,7 +39,7 @@ def base_gguf(base_dir: str | Path) -> Path | None:
         if meta.get("source") == spec.filename:
             try:
                 return find_bundled_gguf(name)
-            except Exception:  # noqa: BLE001  (the package was removed since the conversion)
+            except ModelLoadError:  # the package was removed since the conversion
                 return None
     return None
 
@@ -66,7 +66,9 @@ def write_gguf(model: Any, tmp: Path, out: Path, name: str, dtype: str) -> tuple
     missing = sorted(k for k in expected if k not in back and k != "lm_head.weight")
     if missing:
         raise ExportError(f"the GGUF lacks {', '.join(missing[:3])}")
-    check = TensorCheck(f"gguf GGUFReader, q/k un-permuted, vs the merged weights in {dtype}", diff, 0.0, len(back))
+    check = TensorCheck(
+        f"gguf GGUFReader, q/k un-permuted, vs the merged weights in {dtype}", diff, 0.0, len(back)
+    )
     path = out.resolve() / filename
     served = shlex.join(["llama-server", "-m", str(path), "--alias", name])
     notes = [
@@ -82,7 +84,7 @@ def write_gguf_adapter(
     tmp: Path,
     out: Path,
     name: str,
-    base_dir: str,
+    base_dir: str | Path,
     model: Any | None = None,
     reference: Sequence[tuple[Any, Any]] = (),
 ) -> tuple[str, list[str], list[Any]]:
@@ -106,7 +108,9 @@ def write_gguf_adapter(
         checks = _check_gguf_lora(tmp / filename, model, base_dir, reference)
     base = base_gguf(base_dir)
     path = out.resolve() / filename
-    served = shlex.join(["llama-server", "-m", str(base or "BASE.gguf"), "--lora", str(path), "--alias", name])
+    served = shlex.join(
+        ["llama-server", "-m", str(base or "BASE.gguf"), "--lora", str(path), "--alias", name]
+    )
     notes = [f"LoRA rank {config['r']}, alpha {config['lora_alpha']} on {len(state) // 2} modules"]
     if base is None:
         notes.append(
@@ -116,7 +120,7 @@ def write_gguf_adapter(
 
 
 def _check_gguf_lora(
-    path: Path, model: Any, base_dir: str, reference: Sequence[tuple[Any, Any]]
+    path: Path, model: Any, base_dir: str | Path, reference: Sequence[tuple[Any, Any]]
 ) -> list[Any]:
     """``W + alpha/r * B A`` from the GGUF (B un-permuted) vs the adapter model merged."""
     import torch
@@ -138,10 +142,12 @@ def _check_gguf_lora(
                 raise ExportError(f"{path.name} has only one of lora_a / lora_b for {key}")
             weight = base.get_submodule(key.removesuffix(".weight")).weight
             weight += (alpha / a.shape[0] * (b @ a)).to(weight.dtype)
-    logits = compare_outputs("llama.cpp's reading of the GGUF LoRA (W + alpha/r * B A)", base, model.tokenizer, reference)
+    logits = compare_outputs(
+        "llama.cpp's reading of the GGUF LoRA (W + alpha/r * B A)", base, model.tokenizer, reference
+    )
     model.merge()
     merged = model.model.state_dict()
-    diff = max(float((base.get_parameter(k) - merged[k]).abs().max()) for k in pairs)
+    diff = max(float((base.get_parameter(k).detach() - merged[k]).abs().max()) for k in pairs)
     atol = 1e-5 if parameter.dtype == torch.float32 else 1e-2
     target = "gguf GGUFReader, B of q/k un-permuted: W + alpha/r * B A vs the merged weights"
     return [TensorCheck(target, diff, atol, len(pairs)), logits]
