@@ -3,12 +3,12 @@
 # Used only by `make bench-peers`; never by `make test` or CI. Long on 2 cores (a trimmed CPU-only build:
 # no server, examples, tests, tools, llava or CUDA; -march=native), run at low priority.
 #
-#   PEERS_DIR   cache root (default ~/.cache/supportkit/peers)
+#   SUPPORTKIT_PEERS_DIR   cache root (default ~/.cache/supportkit/peers; benchmarks/peers reads it too)
 #   LLAMA_CPP_PYTHON_VERSION   pinned version (default 0.3.36)
 #   PIP         pip of the interpreter that will import it (default .venv/bin/pip)
 set -euo pipefail
 VERSION="${LLAMA_CPP_PYTHON_VERSION:-0.3.36}"
-PEERS_DIR="${PEERS_DIR:-$HOME/.cache/supportkit/peers}"
+PEERS_DIR="${SUPPORTKIT_PEERS_DIR:-$HOME/.cache/supportkit/peers}"
 PIP="${PIP:-.venv/bin/pip}"
 TARGET="$PEERS_DIR/llama_cpp_python-$VERSION"
 if [[ -f "$TARGET/.built" ]]; then
