@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup browser demo test test-fast lint format bench clean
+.PHONY: setup browser demo test test-fast lint format bench bench-peers clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,6 +57,13 @@ format: setup
 
 bench: setup
 	$(BIN)/python -m benchmarks.run_all $(BENCH_ARGS)
+
+# The llama.cpp peer (llama-cpp-python), built ONCE into ~/.cache/supportkit/peers (not the venv; never
+# part of test/CI): a trimmed CPU-only build at low priority, 30-60 min on 2 shared cores. Then it is
+# measured by benchmarks/bench_llamacpp.py (and the decode benchmark's peer rows).
+bench-peers: setup
+	PIP=$(BIN)/pip scripts/build_peers.sh
+	$(BIN)/python -m benchmarks.run_all --only llamacpp
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .grimp_cache build dist src/*.egg-info

@@ -7,9 +7,16 @@
    round-robin; aggregate generated tokens per second relative to batch 1 (target: batch 8 >= 3x).
 
 Model: the bundled SmolLM2-135M-Instruct, fp32, CPU (``--quick``: the tiny random model).
+
+``--engines``: the decode engines side by side instead (``hf`` generate, the ``static`` step engine
+in fp32 and bf16, llama.cpp as the peer): :mod:`benchmarks.bench_decode_engines`.
 """
 
 from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as ``supportkit`` does, before torch
 
 from typing import Any
 
@@ -122,6 +129,14 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    import sys
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--engines" in argv:
+        from benchmarks import bench_decode_engines
+
+        bench_decode_engines.main([a for a in argv if a != "--engines"])
+        return
     args = parse_args(__doc__ or NAME, argv)
     print(write_result(NAME, run(quick=args.quick, repeats=args.repeats), quick=args.quick))
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import httpx
 import openai
+import pytest
 
 from tests.serving.conftest import ServerThread
 
@@ -31,10 +32,11 @@ def _stream_text(client: openai.OpenAI, model: str, question: str) -> str:
     return "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
 
 
+@pytest.mark.parametrize("engine_name", ["static", "hf"])
 def test_concurrent_streams_with_different_adapters_equal_one_at_a_time(
-    start_server: Callable[..., ServerThread],
+    start_server: Callable[..., ServerThread], engine_name: str
 ) -> None:
-    server = start_server("serving.max_batch_size=8")
+    server = start_server("serving.max_batch_size=8", f"serving.engine={engine_name}")
     base = server.app.state.supportkit.base_id
     engine = server.app.state.supportkit.engine
     jobs = [(model, q) for q in QUESTIONS for model in (base, "billing")] + [
@@ -142,3 +144,28 @@ def test_a_client_that_disconnects_stops_its_row(start_server: Callable[..., Ser
     stopped_s = time.monotonic() - began
     assert stopped_s < full_s / 2, (stopped_s, full_s)
     assert httpx.get(f"{server.url}/v1/conversations/gone").status_code == 404  # never acknowledged
+
+
+def test_a_new_request_joins_the_running_batch(start_server: Callable[..., ServerThread]) -> None:
+    """Continuous batching: a short request sent while a long answer decodes is answered before the
+    long one ends (it joins the running batch at the next step instead of waiting for it)."""
+    server = start_server("generation.max_new_tokens=400", "generation.min_new_tokens=400")
+    state = server.app.state.supportkit
+    long_body = {"model": state.base_id, "messages": [{"role": "user", "content": "Tell me about refunds."}]}
+    with httpx.stream(
+        "POST", f"{server.url}/v1/chat/completions", json={**long_body, "stream": True}, timeout=120
+    ) as r:
+        lines = r.iter_lines()
+        next(line for line in lines if line.startswith("data: "))  # the long answer is decoding
+        while state.engine.decoder.running == 0:
+            time.sleep(0.005)
+        short = httpx.post(
+            f"{server.url}/v1/chat/completions",
+            json={**long_body, "max_tokens": 3, "min_tokens": None},
+            timeout=120,
+        )
+        assert short.status_code == 200, short.text
+        assert state.engine.running == 1  # the long answer is still decoding
+        assert state.engine.joins >= 1 and state.engine.batches == 1
+        rest = [line for line in lines if line.startswith("data: ")]
+    assert rest[-1] == "data: [DONE]"

@@ -42,6 +42,7 @@ def run_chat(args: argparse.Namespace) -> int:
 
     _check_strategy(args.strategy)
     config = checked_config(args, adapters={"--adapter": args.adapter})
+    config.generation.engine = config.serving.engine  # interactive, like the server: the step engine
     pipeline = build_pipeline(config, args.adapter)
     interactive = sys.stdin.isatty()
     if interactive:
@@ -152,7 +153,13 @@ def _ask_raw(question: str, config: Any, start: float) -> int:
 
     m = config.model
     checked = check_query(question, max_chars=config.guardrails.max_query_chars)
-    base = load_base(m.name_or_path, device=m.device, dtype=m.dtype, trust_remote_code=m.trust_remote_code)
+    base = load_base(
+        m.name_or_path,
+        device=m.device,
+        dtype=m.dtype,
+        trust_remote_code=m.trust_remote_code,
+        threads=m.threads,
+    )
     loaded = time.perf_counter()
     result = generate_chat(
         base.model, base.tokenizer, [{"role": "user", "content": checked.text}], config.generation

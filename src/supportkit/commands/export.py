@@ -15,7 +15,14 @@ def _configure(p: argparse.ArgumentParser) -> None:
         help="a saved adapter directory, or a training CONFIG.yaml (exports <training.output_dir>/adapter)",
     )
     p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. model.name_or_path=DIR")
-    p.add_argument("--format", required=True, choices=["vllm-lora", "merged"], dest="fmt")
+    p.add_argument(
+        "--format",
+        required=True,
+        choices=["vllm-lora", "merged", "gguf", "gguf-lora"],
+        dest="fmt",
+        help="gguf: the merged model for llama.cpp; gguf-lora: a LoRA GGUF for llama.cpp's --lora",
+    )
+    p.add_argument("--gguf-dtype", default="f16", choices=["f16", "f32"], help="gguf: weight precision")
     p.add_argument("--out", default=None, help="directory to write (default: <adapter>-<format>)")
     p.add_argument("--base", default=None, help="vllm-lora: the base model name or path vLLM serves")
     p.add_argument("--name", default=None, help="the model name clients ask for (default: the adapter's)")
@@ -23,7 +30,9 @@ def _configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="load the adapter even onto another base")
 
 
-@command("export", "write an adapter for vLLM's --lora-modules or a merged transformers model", _configure)
+@command(
+    "export", "write an adapter for vLLM or llama.cpp (GGUF), or a merged transformers model", _configure
+)
 def run_export(args: argparse.Namespace) -> int:
     from supportkit.recipes.export import export_adapter
 
@@ -48,6 +57,7 @@ def run_export(args: argparse.Namespace) -> int:
         name=args.name,
         verify=not args.no_verify,
         force=args.force,
+        gguf_dtype=args.gguf_dtype,
     )
     print(f"wrote {result.path}: {', '.join(result.files)}")
     for line in result.notes:

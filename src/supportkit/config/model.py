@@ -27,8 +27,12 @@ class ModelConfig(Section):
     name_or_path: str = BUNDLED_MODEL
     #: ``cpu`` (default), ``cuda``, ``cuda:N`` or ``auto`` (CUDA when present).
     device: str = "cpu"
-    #: Weights dtype. fp32 is the CPU default: bf16 matrix products are ~8x slower on AVX2 CPUs.
+    #: Weights dtype: float32, bfloat16, float16 or auto (bf16 on capable GPUs; on a CPU only with native
+    #: bf16 instructions AND a passed quality gate for the model, else float32; see BENCHMARKS.md). fp32
+    #: is the default: bf16 matrix products are ~8x slower on AVX2 CPUs.
     dtype: str = "float32"
+    #: torch intra-op threads on CPU; ``None``: the cores available to the process (its affinity).
+    threads: int | None = None
     #: Run code shipped with a hub model. Off unless a config turns it on explicitly.
     trust_remote_code: bool = False
     revision: str | None = None
@@ -46,6 +50,10 @@ class ModelConfig(Section):
         ):
             fail("model", "languages", self.languages, "a non-empty list of ISO 639-1 codes such as [en, de]")
         check_choice("model", self, "dtype", DTYPES)
+        if self.threads is not None and (
+            not isinstance(self.threads, int) or isinstance(self.threads, bool) or self.threads < 1
+        ):
+            fail("model", "threads", self.threads, "a whole number >= 1, or null for the available cores")
         if not isinstance(self.trust_remote_code, bool):
             fail("model", "trust_remote_code", self.trust_remote_code, "true or false")
         device = self.device

@@ -23,6 +23,10 @@ class ServingConfig(Section):
     adapters: dict[str, str] = field(default_factory=dict)
     #: Requests generated together at most (waiting requests with the same adapter and settings).
     max_batch_size: int = 8
+    #: The decode engine the server runs (a ``generation.engine`` name; it replaces that setting in the
+    #: server). ``static`` decodes with continuous batching: a request joins the running batch at the
+    #: next token instead of waiting for it to end (BENCHMARKS.md, "Serving").
+    engine: str = "static"
     #: Requests waiting for the engine at most; past it the server answers 503 with Retry-After.
     max_queue: int = 64
     #: Seconds a request may take from arrival to its last token before it ends with an error.
@@ -61,6 +65,8 @@ class ServingConfig(Section):
             "max_message_chars",
             "max_tokens_cap",
         )
+        if not isinstance(self.engine, str) or not self.engine.strip():
+            fail("serving", "engine", self.engine, "the name of a registered decode engine, e.g. 'static'")
         if not isinstance(self.adapters, dict) or not all(
             isinstance(k, str) and k.isidentifier() and isinstance(v, str) and v
             for k, v in self.adapters.items()

@@ -1,5 +1,5 @@
-"""Generation: the :class:`Decoder` seam, its registry and the ``hf`` engine (the one place
-``model.generate`` is called).
+"""Generation: the :class:`Decoder` seam, its registry, the ``hf`` engine (the one place
+``model.generate`` is called) and the ``static`` step engine (continuous batching).
 
 New engines register a factory in :data:`DECODERS` and are picked with ``generation.engine``.
 """
@@ -15,10 +15,14 @@ from supportkit.generation.base import (
     make_decoder,
 )
 from supportkit.generation.hf import HFDecoder, generate_chat, generate_ids, generation_kwargs
+from supportkit.generation.static import StaticDecoder, gather
+from supportkit.generation.stepper import BatchStepper, ContinuousDecoder, as_continuous
 from supportkit.generation.streaming import QueueSink, RowStreamer, TimingSink
 
 __all__ = [
     "DECODERS",
+    "BatchStepper",
+    "ContinuousDecoder",
     "DecodeItem",
     "Decoder",
     "FinishReason",
@@ -27,8 +31,11 @@ __all__ = [
     "QueueSink",
     "RowStreamer",
     "Sampling",
+    "StaticDecoder",
     "TextSink",
     "TimingSink",
+    "as_continuous",
+    "gather",
     "generate_chat",
     "generate_ids",
     "generation_kwargs",

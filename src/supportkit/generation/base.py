@@ -84,6 +84,8 @@ class Generated:
     finished: bool
     #: ``stop`` (end-of-turn / stop text), ``length`` (max_new_tokens) or ``cancelled``.
     finish_reason: FinishReason = "stop"
+    #: The generated token ids (end-of-turn excluded), shape ``[generated_tokens]``.
+    token_ids: tuple[int, ...] = ()
 
 
 class TextSink(Protocol):

@@ -162,6 +162,7 @@ def generate_ids(
                 generated_tokens=len(new),
                 finished=reason == "stop",
                 finish_reason=reason,
+                token_ids=tuple(new),
             )
         )
     return results

@@ -63,13 +63,21 @@ class RowStreamer:
             self._prompt_seen = True
             return
         for row, token in enumerate(value.reshape(-1).tolist()):
-            if self._done[row]:
-                continue
-            if token == self.eos:
-                self.finish(row)
-                continue
-            self._tokens[row].append(int(token))
-            self._emit(row, final=False)
+            self.add(row, int(token))
+
+    def add(self, row: int, token: int) -> None:
+        """One generated token of ``row`` (eos closes the row; a closed row ignores tokens)."""
+        if self._done[row]:
+            return
+        if token == self.eos:
+            self.finish(row)
+            return
+        self._tokens[row].append(token)
+        self._emit(row, final=False)
+
+    def done(self, row: int) -> bool:
+        """True once ``row`` is closed (eos, a stop text, or :meth:`finish`)."""
+        return self._done[row]
 
     def end(self) -> None:
         for row in range(len(self.indices)):
@@ -98,6 +106,19 @@ class RowStreamer:
         if stopped and not final:
             self._done[row] = True
             self.sink.close(self.indices[row])
+
+
+class NullSink:
+    """A :class:`TextSink` that drops everything (stop texts are still detected by the streamer)."""
+
+    def push(self, index: int, delta: str) -> None:
+        pass
+
+    def close(self, index: int) -> None:
+        pass
+
+    def fail(self, error: BaseException) -> None:
+        pass
 
 
 class QueueSink:

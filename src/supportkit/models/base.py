@@ -34,6 +34,7 @@ class BaseModel(ABC):
             dtype=m.dtype,
             trust_remote_code=m.trust_remote_code,
             revision=m.revision,
+            threads=m.threads,
         )
         self.tokenizer: Any = self.base.tokenizer
 

@@ -30,12 +30,20 @@ def resolve_device(spec: str) -> Any:
     return torch.device(spec)
 
 
-def resolve_dtype(spec: str, device: Any) -> Any:
-    """``float32`` | ``bfloat16`` | ``float16`` | ``auto`` (bf16 on capable GPUs, fp32 on CPU)."""
+def resolve_dtype(spec: str, device: Any, model_dir: Any = None) -> Any:
+    """``float32`` | ``bfloat16`` | ``float16`` | ``auto``.
+
+    ``auto``: bf16 on capable GPUs; on a CPU bf16 only with native bf16 instructions and a passed
+    quality gate for the model in ``model_dir`` (:mod:`supportkit.models.precision`), else fp32."""
     import torch
 
     if spec == "auto":
         if device.type == "cuda" and torch.cuda.is_bf16_supported():
             return torch.bfloat16
-        return torch.float32
+        if device.type == "cpu":
+            from supportkit.models.precision import auto_cpu_dtype
+
+            spec = auto_cpu_dtype(model_dir)
+        else:
+            return torch.float32
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[spec]

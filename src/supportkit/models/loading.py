@@ -15,6 +15,7 @@ from typing import Any
 from supportkit.errors import ModelLoadError
 from supportkit.models.device import resolve_device, resolve_dtype
 from supportkit.models.gguf_cache import bundled_model_dir, read_meta
+from supportkit.models.precision import apply_threads
 from supportkit.models.tokenizer import choose_pad_token, fix_tokenizer
 from supportkit.utils.hashing import fingerprint_weights
 
@@ -108,8 +109,11 @@ def load_base(
     dtype: str = "float32",
     trust_remote_code: bool = False,
     revision: str | None = None,
+    threads: int | None = None,
 ) -> LoadedBase:
-    """Load model + tokenizer, in eval mode, on ``device``."""
+    """Load model + tokenizer, in eval mode, on ``device``.
+
+    ``threads``: torch intra-op threads (``None``: the cores available to this process)."""
     from transformers import AutoModelForCausalLM
 
     model_dir = resolve_model_dir(name_or_path, revision=revision)
@@ -122,10 +126,12 @@ def load_base(
         )
     tokenizer = load_tokenizer(model_dir, trust_remote_code=trust_remote_code)
     torch_device = resolve_device(device)
+    if torch_device.type == "cpu":
+        apply_threads(threads)
     try:
         model: Any = AutoModelForCausalLM.from_pretrained(
             str(model_dir),
-            dtype=resolve_dtype(dtype, torch_device),
+            dtype=resolve_dtype(dtype, torch_device, model_dir),
             use_safetensors=True,
             trust_remote_code=trust_remote_code,
         )

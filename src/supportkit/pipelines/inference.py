@@ -237,11 +237,21 @@ class InferencePipeline:
         """Stream one answer: iterate the handle for text chunks; ``handle.response`` after."""
         return self.stream_batch([Request(query, strategy, **kw)])[0]
 
-    def stream_batch(self, requests: Sequence[Request | Mapping[str, Any]]) -> list[StreamHandle]:
+    def stream_batch(
+        self,
+        requests: Sequence[Request | Mapping[str, Any]],
+        *,
+        decode: Callable[[list[DecodeItem], Any], Future[list[Generated]]] | None = None,
+    ) -> list[StreamHandle]:
         """Stream several answers decoded together; each handle yields its own row's text and
         can be cancelled alone. Every check of :meth:`respond` holds for the streamed text (see
         :mod:`supportkit.pipelines.stream`); for chain-of-thought only the final answer is
-        streamed. An escalated request streams the hand-off message and decodes nothing."""
+        streamed. An escalated request streams the hand-off message and decodes nothing.
+
+        ``decode(items, sink)`` replaces the pipeline's own decode worker (:meth:`decode`): a
+        server's engine thread passes one that adds the rows to its running batch (continuous
+        batching); it returns a future of one Generated per item and streams row ``i`` to
+        ``sink.push(i, ...)``."""
         import threading
 
         prepared = [self.prepare(r) for r in requests]
@@ -249,7 +259,8 @@ class InferencePipeline:
         cancels = {i: threading.Event() for i in live}
         sink = QueueSink(len(live))
         began = time.perf_counter()
-        future = self.decode([prepared[i].item(cancels[i]) for i in live], sink) if live else None
+        items = [prepared[i].item(cancels[i]) for i in live]
+        future = (decode or self.decode)(items, sink) if live else None
         handles: list[StreamHandle] = []
         for row, prep in enumerate(prepared):
             handle = StreamHandle(iter(()), cancels.get(row))

@@ -13,6 +13,8 @@ Formats:
 * ``merged``: a plain transformers directory (``config.json``, safetensors weights, tokenizer and
   chat template), the adapter folded in by the verified :meth:`PEFTModel.merge
   <supportkit.models.peft.PEFTModel.merge>` (full fine-tuning: the model as trained).
+* ``gguf`` / ``gguf-lora``: for llama.cpp, the merged model as one GGUF (f16 or f32) or a LoRA
+  adapter GGUF for ``--lora`` (:mod:`supportkit.recipes.export_gguf`).
 
 Every export is written to a temporary directory, loaded back by its target (transformers' and
 peft's own loaders; for vLLM also vLLM's reading of the files: ``W + alpha/r * B A`` per module)
@@ -36,13 +38,14 @@ from typing import Any
 from supportkit.config import Config
 from supportkit.errors import ExportError
 from supportkit.models.artifacts import META_FILE, PICKLE_SUFFIXES, AdapterMeta
+from supportkit.models.gguf_export import GGUF_DTYPES, TensorCheck
 from supportkit.models.methods.base import METHODS, mergeable_methods
 from supportkit.models.tokenizer import encode_chat
 from supportkit.models.vllm_lora import VLLM_LORA_FILES, check_vllm_lora
 from supportkit.utils.atomic import atomic_directory
 
 #: The formats :func:`export_adapter` writes.
-FORMATS = ("vllm-lora", "merged")
+FORMATS = ("vllm-lora", "merged", "gguf", "gguf-lora")
 #: Prompts every export is compared on (chat messages; rendered with the adapter's chat template).
 CHECK_PROMPTS: tuple[tuple[Mapping[str, str], ...], ...] = (
     ({"role": "user", "content": "My order has not arrived yet. What can I do?"},),
@@ -85,7 +88,7 @@ class ExportResult:
     files: list[str]
     #: The command that serves the export (``vllm serve ...``).
     command: str
-    checks: list[ExportCheck] = field(default_factory=list)
+    checks: list[ExportCheck | TensorCheck] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -99,6 +102,7 @@ def export_adapter(
     name: str | None = None,
     verify: bool = True,
     force: bool = False,
+    gguf_dtype: str = "f16",
 ) -> ExportResult:
     """Export the supportkit adapter saved in ``adapter`` to ``out`` in format ``fmt``.
 
@@ -114,24 +118,33 @@ def export_adapter(
             of a merged model); default: the adapter's name, or ``out``'s name for ``default``.
         verify: load the export back and compare it (:class:`ExportCheck`); off only for speed.
         force: load the adapter even if the base weights' fingerprint differs.
+        gguf_dtype: ``gguf``: the weights' precision, one of :data:`GGUF_DTYPES` (f16 or f32).
 
     Raises :class:`ExportError` (format refused, checks failed), :class:`ModelLoadError` /
     :class:`AdapterMismatchError` (the adapter cannot be loaded).
     """
     from supportkit.models.peft import PEFTModel
+    from supportkit.recipes.export_gguf import write_gguf, write_gguf_adapter
 
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     adapter, out = Path(adapter), Path(out)
     meta = AdapterMeta.read(adapter)
     spec = METHODS.get(meta.method)
+    if gguf_dtype not in GGUF_DTYPES:
+        raise ExportError(f"unknown GGUF dtype {gguf_dtype!r}; choose one of {', '.join(GGUF_DTYPES)}")
+    if fmt == "gguf-lora" and meta.method != "lora":
+        raise ExportError(
+            f"{adapter} holds a {meta.method!r} adapter; llama.cpp's --lora takes plain LoRA adapters only. "
+            "Export it with --format gguf (the merged model) or train with peft.method=lora"
+        )
     if fmt == "vllm-lora" and meta.method != "lora":
         raise ExportError(
             f"{adapter} holds a {meta.method!r} adapter; vLLM serves plain LoRA adapters only (not DoRA, "
             f"IA3, LoHa, LoKr, prompt/prefix tuning or bottleneck adapters). Export it with --format merged "
             "and serve the merged model, or train with peft.method=lora"
         )
-    if fmt == "merged" and not (spec.can_merge or spec.backend == "full"):
+    if fmt in ("merged", "gguf") and not (spec.can_merge or spec.backend == "full"):
         raise ExportError(
             f"{adapter} holds a {meta.method!r} adapter, which cannot be merged into the base weights; "
             f"mergeable methods: {', '.join(mergeable_methods())} (and full fine-tuning). Serve it with "
@@ -139,7 +152,8 @@ def export_adapter(
         )
     _check_replaceable(out, adapter)
     # the adapter model: the reference the export is compared with, and what a merge folds
-    model = PEFTModel.from_saved(adapter, config, force=force) if verify or fmt == "merged" else None
+    loaded = verify or fmt in ("merged", "gguf")
+    model = PEFTModel.from_saved(adapter, config, force=force) if loaded else None
     reference = _outputs(model.model, model.tokenizer) if model is not None and verify else []
     name = name or (meta.adapter_name if meta.adapter_name != "default" else out.name)
     with atomic_directory(out, overwrite=True) as tmp:
@@ -152,6 +166,13 @@ def export_adapter(
                 )
             if model is not None:
                 result.checks += _check_vllm_lora(tmp, Path(model.base.model_dir), reference, model)
+        elif fmt == "gguf-lora":
+            base_dir = model.base.model_dir if model is not None else meta.base_model_dir
+            served, notes, checks = write_gguf_adapter(adapter, tmp, out, name, base_dir, model, reference)
+            result = ExportResult(fmt, out, [], served, checks, notes)
+        elif fmt == "gguf":
+            served, notes, checks = write_gguf(model, tmp, out, name, gguf_dtype)
+            result = ExportResult(fmt, out, [], served, checks if verify else [], notes)
         else:
             result = _write_merged(model, tmp, out, name)
             if verify:
@@ -166,7 +187,7 @@ def export_adapter(
 
 
 #: What an export directory holds; an existing ``out`` with anything else is not replaced.
-_EXPORT_SUFFIXES = (".json", ".safetensors", ".jinja", ".txt", ".model")
+_EXPORT_SUFFIXES = (".json", ".safetensors", ".jinja", ".txt", ".model", ".gguf")
 
 
 def _check_replaceable(out: Path, adapter: Path) -> None:
@@ -243,7 +264,10 @@ def _outputs(module: Any, tokenizer: Any) -> list[tuple[Any, Any]]:
     return results
 
 
-def _compare(target: str, module: Any, tokenizer: Any, reference: Sequence[tuple[Any, Any]]) -> ExportCheck:
+def compare_outputs(
+    target: str, module: Any, tokenizer: Any, reference: Sequence[tuple[Any, Any]]
+) -> ExportCheck:
+    """``module``'s logits and greedy tokens on :data:`CHECK_PROMPTS` vs ``reference``."""
     import torch
 
     got = _outputs(module, tokenizer)
@@ -271,7 +295,7 @@ def _check_merged(tmp: Path, reference: Sequence[tuple[Any, Any]], model: Any) -
     if tokenizer.chat_template != model.tokenizer.chat_template:
         raise ExportError("the merged directory's tokenizer lost the adapter's chat template")
     loaded = _plain_model(tmp, model.model)
-    return _compare("transformers AutoModelForCausalLM.from_pretrained", loaded, tokenizer, reference)
+    return compare_outputs("transformers AutoModelForCausalLM.from_pretrained", loaded, tokenizer, reference)
 
 
 def _check_vllm_lora(
@@ -280,11 +304,11 @@ def _check_vllm_lora(
     from peft import PeftModel
 
     with_peft = PeftModel.from_pretrained(_plain_model(base_dir, model.model), str(tmp), is_trainable=False)
-    checks = [_compare("peft PeftModel.from_pretrained", with_peft, model.tokenizer, reference)]
+    checks = [compare_outputs("peft PeftModel.from_pretrained", with_peft, model.tokenizer, reference)]
     del with_peft
     folded = _fold_like_vllm(tmp, _plain_model(base_dir, model.model))
     checks.append(
-        _compare("vLLM's reading (W + alpha/r * B A per module)", folded, model.tokenizer, reference)
+        compare_outputs("vLLM's reading (W + alpha/r * B A per module)", folded, model.tokenizer, reference)
     )
     return checks
 

@@ -44,6 +44,7 @@ def build_server(config: Any, *, embedder: Any = None, project_defaults: bool = 
 
     if project_defaults:
         config = use_example_store(config)
+    config.generation.engine = config.serving.engine
     if config.generation.batch_size < config.serving.max_batch_size:  # one engine batch, one decode call
         config.generation.batch_size = config.serving.max_batch_size
     for name, path in config.serving.adapters.items():

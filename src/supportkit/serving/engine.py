@@ -1,15 +1,19 @@
-"""The engine: one thread owns the model; waiting requests are batched; text streams back per request.
+"""The engine: one thread owns the model and steps a running batch; requests join it; text streams back.
 
 This is the only module that calls the pipeline (``stream_batch``, adapters on its model), so a change of
 the pipeline's API is adapted here and nowhere else.
 
 * ``submit`` queues a :class:`Job` (or raises :class:`Overloaded` past ``max_queue``).
-* The engine thread takes the jobs waiting when a batch starts (up to ``max_batch_size``; adapters
-  and generation settings mix, the pipeline's decoder groups them), starts them as one streamed
-  batch, and forwards each row's text to its job's asyncio queue as :class:`Delta` events, then one
+* Continuous batching: the engine thread admits waiting jobs while fewer than ``max_batch_size`` run.
+  Each admitted job is prepared on its own thread by the pipeline (``stream_batch`` with
+  ``decode=``: the pipeline's prepare stage, stream guard and finish stage stay its own); its row
+  then joins the running batch at the next decode step (``static`` engine; other engines are driven
+  one whole batch per step, see :mod:`supportkit.generation.stepper`). Adapters and generation
+  settings mix in one batch. Text goes to the job's asyncio queue as :class:`Delta` events, then one
   :class:`Done` (or :class:`Failed`).
 * A job whose client went away (``job.cancel()``) or whose deadline passed is cancelled in the pipeline
-  (``handle.cancel()``: its row stops decoding at the next step; the other rows go on).
+  (``handle.cancel()``: its row leaves the batch at the next step; the other rows go on) and its slot
+  is free for the next waiting job at once.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from supportkit.errors import ConfigError
+from supportkit.generation import as_continuous, gather
 from supportkit.pipelines.inference import RequestError
 from supportkit.pipelines.response import Request
 
@@ -91,7 +96,7 @@ class Failed:
 Event = Delta | Done | Failed
 
 
-@dataclass
+@dataclass(eq=False)
 class Job:
     """One chat request on its way through the engine; events arrive on ``events`` (an asyncio queue)."""
 
@@ -110,6 +115,8 @@ class Job:
     cancelled: threading.Event = field(default_factory=threading.Event)
     #: The pipeline's stream handle once the job runs.
     handle: Any = None
+    #: Set by the engine when the job's deadline passed while it ran.
+    timed_out: bool = False
 
     def cancel(self) -> None:
         """Stop this job: its row stops decoding at the next step (the rest of the batch goes on)."""
@@ -126,7 +133,12 @@ class Job:
 
 
 class Engine:
-    """Owns ``pipeline`` (and its model) on one thread. ``start()`` before submitting; ``stop()`` at exit."""
+    """Owns ``pipeline`` (and its model) on one thread. ``start()`` before submitting; ``stop()`` at exit.
+
+    Counters read by metrics and tests: ``running`` (requests admitted and not finished), ``waiting``
+    (queued, not admitted), ``batches`` (running batches started from idle: requests that join a
+    running batch do not start one), ``joins`` (requests that joined a running batch).
+    """
 
     def __init__(
         self, pipeline: Any, *, max_batch_size: int = 8, max_queue: int = 64, request_timeout_s: float = 120.0
@@ -135,14 +147,16 @@ class Engine:
         self.max_batch_size = max_batch_size
         self.max_queue = max_queue
         self.request_timeout_s = request_timeout_s
+        self.decoder = as_continuous(pipeline.decoder, max_batch_size)
         self._pending: deque[Job | concurrent.futures.Future[Any]] = deque()
         self._calls: dict[int, Callable[[], Any]] = {}
+        self._active: set[Job] = set()
         self._cond = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
-        self.running = 0
-        self._last_batch_s = 1.0
+        self._last_job_s = 1.0
         self.batches = 0
+        self.joins = 0
 
     # --- life cycle ----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -156,6 +170,8 @@ class Engine:
                 if isinstance(item, Job):
                     item.send(Failed(503, "the server is shutting down; retry shortly"))
             self._pending.clear()
+            for job in list(self._active):
+                job.cancel()
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
@@ -172,6 +188,11 @@ class Engine:
         with self._cond:  # a re-entrant lock: submit() asks while holding it
             return sum(isinstance(item, Job) for item in self._pending)
 
+    @property
+    def running(self) -> int:
+        with self._cond:
+            return len(self._active)
+
     # --- requests ------------------------------------------------------------------------------------
     def submit(self, job: Job) -> None:
         """Queue ``job``; raises :class:`Overloaded` when ``max_queue`` jobs already wait."""
@@ -179,12 +200,12 @@ class Engine:
             if self._stopping:
                 raise Overloaded(5)
             if self.waiting >= self.max_queue:
-                raise Overloaded(max(1, math.ceil(self._last_batch_s)))
+                raise Overloaded(max(1, math.ceil(self._last_job_s)))
             self._pending.append(job)
             self._cond.notify()
 
     def call(self, fn: Callable[[], Any], timeout: float = 600.0) -> Any:
-        """Run ``fn`` on the engine thread between batches (adapter changes) and return its result."""
+        """Run ``fn`` on the engine thread at the next step boundary (adapter changes); return its result."""
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         self._calls[id(future)] = fn
         with self._cond:
@@ -209,6 +230,10 @@ class Engine:
         model = self.pipeline.model
         if model.active_adapter == name:
             raise ConfigError(f"adapter {name!r} is the base's active adapter and cannot be unloaded")
+        with self._cond:
+            busy = sum(job.adapter == name for job in self._active)
+        if busy:  # its rows are in the running batch
+            raise ConfigError(f"adapter {name!r} is answering {busy} request(s); unload it when they end")
         model.delete_adapter(name)
 
     def model_ready(self) -> bool:
@@ -218,30 +243,83 @@ class Engine:
     def _loop(self) -> None:
         while True:
             with self._cond:
-                while not self._pending and not self._stopping:
+                while (
+                    not (self._pending and self._admissible())
+                    and not self.decoder.busy
+                    and not self._stopping
+                ):
                     self._cond.wait()
                 if self._stopping:
                     return
-                first = self._pending.popleft()
-                if isinstance(first, concurrent.futures.Future):
-                    batch: list[Job] = []
-                    call: concurrent.futures.Future[Any] | None = first
-                else:
-                    call = None
-                    batch = [first]
-                    keep: deque[Job | concurrent.futures.Future[Any]] = deque()
-                    while self._pending and len(batch) < self.max_batch_size:
-                        item = self._pending.popleft()
-                        if isinstance(item, Job):  # adapters and settings mix in one batch
-                            batch.append(item)
-                        else:
-                            keep.append(item)
-                    keep.extend(self._pending)
-                    self._pending = keep
-            if call is not None:
+                calls, jobs = self._take()
+            for call in calls:
                 self._run_call(call)
+            for job in jobs:
+                threading.Thread(target=self._serve, args=(job,), name="supportkit-row", daemon=True).start()
+            if self.decoder.busy:
+                self._expire()
+                try:
+                    self.decoder.step()
+                except Exception as exc:  # every row of the step has failed with it (its sink says so)
+                    log.warning("a decode step failed: %s", type(exc).__name__)
+
+    def _admissible(self) -> bool:
+        first = self._pending[0]
+        return isinstance(first, concurrent.futures.Future) or len(self._active) < self.max_batch_size
+
+    def _take(self) -> tuple[list[concurrent.futures.Future[Any]], list[Job]]:
+        """Calls, then as many waiting jobs as free slots allow (expired ones end with 504)."""
+        calls = [f for f in self._pending if isinstance(f, concurrent.futures.Future)]
+        waiting = deque(job for job in self._pending if isinstance(job, Job))
+        jobs: list[Job] = []
+        now = time.monotonic()
+        while waiting and len(self._active) < self.max_batch_size:
+            job = waiting.popleft()
+            if job.cancelled.is_set():
+                continue
+            if now > job.deadline:
+                job.send(Failed(504, "the request waited past serving.request_timeout_s; retry later"))
+                continue
+            if self._active or self.decoder.busy:
+                self.joins += 1
             else:
-                self._run_batch(batch)
+                self.batches += 1
+            self._active.add(job)
+            jobs.append(job)
+        self._pending = deque(waiting)
+        return calls, jobs
+
+    def _expire(self) -> None:
+        """Cancel running rows past their deadline (their stream ends with 504)."""
+        now = time.monotonic()
+        with self._cond:
+            late = [job for job in self._active if now > job.deadline and not job.timed_out]
+        for job in late:
+            job.timed_out = True
+            job.cancel()
+
+    def _join(self, items: list[Any], sink: Any) -> concurrent.futures.Future[Any]:
+        """The pipeline's decode stage for served requests: the rows join the running batch."""
+        futures = [self.decoder.add(item, sink, i) for i, item in enumerate(items)]
+        with self._cond:
+            self._cond.notify()
+        return gather(futures)
+
+    def _serve(self, job: Job) -> None:
+        """Prepare, decode (rows join the running batch) and stream one job (its own thread)."""
+        began = time.perf_counter()
+        try:
+            try:
+                [handle] = self.pipeline.stream_batch([_request(job)], decode=self._join)
+            except Exception as exc:
+                job.send(_failure(exc))
+                return
+            _pump(job, handle)
+        finally:
+            with self._cond:
+                self._active.discard(job)
+                self._last_job_s = time.perf_counter() - began
+                self._cond.notify()
 
     def _run_call(self, future: concurrent.futures.Future[Any]) -> None:
         fn = self._calls.pop(id(future))
@@ -249,43 +327,6 @@ class Engine:
             future.set_result(fn())
         except BaseException as exc:
             future.set_exception(exc)
-
-    def _run_batch(self, batch: list[Job]) -> None:
-        now = time.monotonic()
-        live: list[Job] = []
-        for job in batch:
-            if job.cancelled.is_set():
-                continue
-            if now > job.deadline:
-                job.send(Failed(504, "the request waited past serving.request_timeout_s; retry later"))
-                continue
-            live.append(job)
-        if not live:
-            return
-        began = time.perf_counter()
-        self.running = len(live)
-        try:
-            try:
-                handles = self.pipeline.stream_batch([_request(job) for job in live])
-            except Exception as exc:
-                if len(live) > 1:  # find the bad request; the others still get answered
-                    for job in live:
-                        self._run_batch([job])
-                    return
-                live[0].send(_failure(exc))
-                return
-            pumps = [
-                threading.Thread(target=_pump, args=(job, handle), name="supportkit-row", daemon=True)
-                for job, handle in zip(live, handles, strict=True)
-            ]
-            for pump in pumps:
-                pump.start()
-            for pump in pumps:
-                pump.join()
-        finally:
-            self.running = 0
-            self.batches += 1
-            self._last_batch_s = time.perf_counter() - began
 
 
 def _request(job: Job) -> Request:
@@ -313,18 +354,19 @@ def _pump(job: Job, handle: Any) -> None:
     job.handle = handle
     if job.cancelled.is_set():
         handle.cancel()
+    late = Failed(504, "the answer took longer than serving.request_timeout_s")
     try:
         for chunk in handle:
             if job.cancelled.is_set() or time.monotonic() > job.deadline:
                 handle.cancel()
-                if not job.cancelled.is_set():
-                    job.send(Failed(504, "the answer took longer than serving.request_timeout_s"))
+                if not job.cancelled.is_set() or job.timed_out:
+                    job.send(late)
                 for _ in handle:  # let the row wind down (its decoding stops at the next step)
                     pass
                 return
             if chunk:
                 job.send(Delta(chunk))
-        job.send(Done(_result(handle.response)))
+        job.send(late if job.timed_out else Done(_result(handle.response)))
     except Exception as exc:
         log.warning("a streamed answer failed: %s", type(exc).__name__)
         job.send(_failure(exc))

@@ -1,0 +1,59 @@
+"""``model.dtype: auto`` on a CPU needs native bf16 AND a passed quality gate; threads follow config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from supportkit.config import Config
+from supportkit.errors import ConfigError
+from supportkit.models.precision import (
+    apply_threads,
+    auto_cpu_dtype,
+    available_cores,
+    cpu_has_native_bf16,
+    write_gate,
+)
+
+BF16 = "processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_bf16 avx512_vnni\n"
+AVX2 = "processor\t: 0\nflags\t\t: fpu sse avx2 fma\n"
+
+
+def _cpuinfo(tmp_path: Path, text: str, name: str = "cpuinfo") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_native_bf16_is_read_from_the_cpu_flags(tmp_path: Path) -> None:
+    assert cpu_has_native_bf16(_cpuinfo(tmp_path, BF16))
+    assert not cpu_has_native_bf16(_cpuinfo(tmp_path, AVX2))
+    assert not cpu_has_native_bf16(tmp_path / "missing")
+
+
+def test_auto_is_bf16_only_with_native_bf16_and_a_passed_gate(tmp_path: Path) -> None:
+    bf16, avx2 = _cpuinfo(tmp_path, BF16), _cpuinfo(tmp_path, AVX2, "cpuinfo-avx2")
+    model = tmp_path / "model"
+    model.mkdir()
+    assert auto_cpu_dtype(model, bf16) == "float32"  # no gate recorded
+    write_gate(model, "bfloat16", {"passed": False, "rouge_l_delta": -0.03})
+    assert auto_cpu_dtype(model, bf16) == "float32"
+    write_gate(model, "bfloat16", {"passed": True, "rouge_l_delta": -0.002})
+    assert auto_cpu_dtype(model, bf16) == "bfloat16"
+    assert auto_cpu_dtype(model, avx2) == "float32"  # the gate alone is not enough
+    with pytest.raises(ValueError, match="passed"):
+        write_gate(model, "bfloat16", {"rouge_l_delta": 0.0})
+
+
+def test_threads_setting(tmp_path: Path) -> None:
+    before = torch.get_num_threads()
+    try:
+        assert apply_threads(1) == 1 and torch.get_num_threads() == 1
+        assert apply_threads(None) == available_cores() == torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(ConfigError, match=r"model\.threads"):
+        Config().with_overrides(["model.threads=0"]).validate()
+    Config().with_overrides(["model.threads=2", "model.dtype=auto"]).validate()
