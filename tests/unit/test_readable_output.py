@@ -225,6 +225,7 @@ def test_chat_prints_the_streamed_answer_with_its_line_breaks_and_without_the_fr
     path = tmp_path / "chat.yaml"
     settings = [
         "generation.engine=cut-test",
+        "serving.engine=cut-test",  # chat decodes with the server's engine
         f"knowledge.path={kb}",
         f"knowledge.index_dir={tmp_path / 'index'}",
         "knowledge.embedder=hashing",
