@@ -124,6 +124,18 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
         "config": f"{len(items)} held-out questions (test + validation splits of the project conversations)",
         "rows": rows,
         "recorded": recorded,
+        "notes": [
+            "Gate: a path passes when the lower end of the paired 95 % bootstrap interval of its ROUGE-L "
+            "difference to hf fp32 is at least -0.01 (not worse by more than 0.01). "
+            + (
+                f"The bf16 verdict ({'pass' if verdicts['static bf16']['passed'] else 'FAIL'}) is recorded "
+                "in "
+                "the model directory; model.dtype auto picks bf16 only where it passed and the CPU has "
+                "native bf16."
+                if "static bf16" in verdicts
+                else "This CPU has no native bf16: bf16 was not measured and auto stays float32."
+            )
+        ],
     }
 
 
