@@ -52,7 +52,14 @@ def load() -> Any:
         sys.path.insert(0, str(peer_dir()))
     import llama_cpp
 
+    global _QUIET
+    if _QUIET is None:  # llama.cpp logs every load to stderr; keep the callback alive for the process
+        _QUIET = llama_cpp.llama_log_callback(lambda _level, _text, _data: None)
+        llama_cpp.llama_log_set(_QUIET, ctypes.c_void_p(0))
     return llama_cpp
+
+
+_QUIET: Any = None
 
 
 def built_on() -> str | None:
