@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import RESULTS_DIR, machine_info, parse_args, write_result
+from benchmarks.harness import machine_info, parse_args, write_result
 
 NAME = "llamacpp"
 COMMAND = "python -m benchmarks.bench_llamacpp"
@@ -25,23 +25,25 @@ TITLE = "llama.cpp peer: decode speed on GGUF, and the GGUF exports decoded by l
 _KEPT = "llama-cpp-python is not built here (make bench-peers): the figures measured"
 
 
-def kept_result() -> dict[str, Any]:
-    """The last measured result with a note that it was kept (or an empty one saying how to measure)."""
-    path = RESULTS_DIR / f"{NAME}.json"
+def kept_result(quick: bool = False) -> dict[str, Any]:
+    """The last measured result with a note that it was kept; with none, one row saying how to measure."""
+    from benchmarks import harness
+
+    path = harness.RESULTS_DIR / f"{NAME}.json"
     if not path.is_file():
         return {
             "title": TITLE,
-            "command": COMMAND,
+            "command": COMMAND + (" --quick" if quick else ""),
             "machine": machine_info(),
-            "rows": [],
-            "notes": ["Not measured yet: run `make bench-peers` (builds llama-cpp-python once)."],
+            "rows": [{"llama.cpp": "not measured: run `make bench-peers` (builds llama-cpp-python once)"}],
         }
     kept = json.loads(path.read_text(encoding="utf-8"))
     kept.pop("name", None), kept.pop("quick", None)
+    if quick:
+        kept["command"] = COMMAND + " --quick"
     date = (kept.get("machine") or {}).get("date", "?")
-    kept["notes"] = [f"{_KEPT} on {date} are kept."] + [
-        n for n in kept.get("notes", []) if not n.startswith(_KEPT)
-    ]
+    notes = [n for n in kept.get("notes", []) if not n.startswith(_KEPT)]
+    kept["notes"] = [f"{_KEPT} on {date} are kept.", *notes]
     return kept
 
 
@@ -56,7 +58,7 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
     from benchmarks.peers import llamacpp as peer
 
     if not peer.available():
-        return kept_result()
+        return kept_result(quick)
     import tempfile
 
     import torch
