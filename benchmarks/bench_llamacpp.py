@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import RESULTS_DIR, machine_info, parse_args, write_result
+from benchmarks.harness import machine_info, parse_args, write_result
 
 NAME = "llamacpp"
 COMMAND = "python -m benchmarks.bench_llamacpp"
@@ -25,23 +25,25 @@ TITLE = "llama.cpp peer: decode speed on GGUF, and the GGUF exports decoded by l
 _KEPT = "llama-cpp-python is not built here (make bench-peers): the figures measured"
 
 
-def kept_result() -> dict[str, Any]:
-    """The last measured result with a note that it was kept (or an empty one saying how to measure)."""
-    path = RESULTS_DIR / f"{NAME}.json"
+def kept_result(quick: bool = False) -> dict[str, Any]:
+    """The last measured result with a note that it was kept; with none, one row saying how to measure."""
+    from benchmarks import harness
+
+    path = harness.RESULTS_DIR / f"{NAME}.json"
     if not path.is_file():
         return {
             "title": TITLE,
-            "command": COMMAND,
+            "command": COMMAND + (" --quick" if quick else ""),
             "machine": machine_info(),
-            "rows": [],
-            "notes": ["Not measured yet: run `make bench-peers` (builds llama-cpp-python once)."],
+            "rows": [{"llama.cpp": "not measured: run `make bench-peers` (builds llama-cpp-python once)"}],
         }
     kept = json.loads(path.read_text(encoding="utf-8"))
     kept.pop("name", None), kept.pop("quick", None)
+    if quick:
+        kept["command"] = COMMAND + " --quick"
     date = (kept.get("machine") or {}).get("date", "?")
-    kept["notes"] = [f"{_KEPT} on {date} are kept."] + [
-        n for n in kept.get("notes", []) if not n.startswith(_KEPT)
-    ]
+    notes = [n for n in kept.get("notes", []) if not n.startswith(_KEPT)]
+    kept["notes"] = [f"{_KEPT} on {date} are kept.", *notes]
     return kept
 
 
@@ -56,7 +58,7 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
     from benchmarks.peers import llamacpp as peer
 
     if not peer.available():
-        return kept_result()
+        return kept_result(quick)
     import tempfile
 
     import torch
@@ -70,13 +72,18 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
     from supportkit.recipes.export import export_adapter
 
     new_tokens, sizes = (8, (1, 4)) if quick else (48, (1, 4, 8, 16))
-    bundled = find_bundled_gguf("smollm2-135m-instruct")
+    model_args = []  # --quick: the tiny random Llama, and its f16 export stands in for the bundled GGUF
+    if quick:
+        from benchmarks.datasets import tiny_model_dir
+
+        model_args = [f"model.name_or_path={tiny_model_dir(Path(tempfile.mkdtemp()))}"]
     tmp = Path(tempfile.mkdtemp(prefix="bench-llamacpp-"))
-    base = PEFTModel(Config().with_overrides(["peft.method=none"]))
+    base = PEFTModel(Config().with_overrides(["peft.method=none", *model_args]))
     tok = base.tokenizer
     prompts = [encode_chat(tok, [{"role": "user", "content": q}]) for q in QUESTIONS]
     f16 = tmp / "smollm2-f16.gguf"
     write_gguf_model(base.model, tok, f16, dtype="f16", name="smollm2-f16")
+    bundled = f16 if quick else find_bundled_gguf("smollm2-135m-instruct")
 
     speed_rows = []
     for label, path in (("bundled Q4_1 GGUF", bundled), ("supportkit export, f16 GGUF", f16)):
@@ -112,9 +119,16 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
                 out.append(g[0, x.shape[1] :].tolist())
         return out
 
+    def last_logits(module: Any) -> Any:
+        with torch.inference_mode():
+            return module(input_ids=torch.tensor([prompts[0]])).logits[0, -1].float().numpy()
+
     base_tokens = hf_greedy(base.model)
+    base_logits = last_logits(base.model)
     lora = PEFTModel(
-        Config().with_overrides(["peft.method=lora", "lora.target_modules=[q_proj,k_proj]", "lora.r=8"]),
+        Config().with_overrides(
+            ["peft.method=lora", "lora.target_modules=[q_proj,k_proj]", "lora.r=8", *model_args]
+        ),
         adapter_name="probe",
     )
     generator = torch.Generator().manual_seed(0)
@@ -124,6 +138,7 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
                 p.copy_(0.05 * torch.randn(p.shape, generator=generator))
     adapter_dir = lora.save_model(tmp / "adapter")
     lora_tokens = hf_greedy(lora.model)
+    lora_logits = last_logits(lora.model)
     merged = export_adapter(adapter_dir, tmp / "merged", fmt="gguf", gguf_dtype="f32", name="probe")
     as_lora = export_adapter(adapter_dir, tmp / "lora", fmt="gguf-lora", name="probe")
     lora_gguf = tmp / "lora" / "probe-lora.gguf"
@@ -137,10 +152,22 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
     agreement_rows = []
     for label, path, lora_path, want in cases:
         got = peer.greedy_llamacpp(path, prompts[:4], new_tokens=32, threads=2, lora=lora_path)
+        logits = peer.logits_llamacpp(path, prompts[0], threads=2, lora=lora_path)
+        reference = lora_logits if want is lora_tokens else base_logits
         agreement_rows.append(
-            {"llama.cpp on": label, "greedy tokens vs transformers fp32": _agreement(got, want)}
+            {
+                "llama.cpp on": label,
+                "greedy tokens vs transformers fp32": _agreement(got, want),
+                "next-token logits, max abs diff (question 1)": f"{abs(logits - reference).max():.3f}",
+            }
         )
-    changed = _agreement(lora_tokens, base_tokens)
+    agreement_rows.append(
+        {
+            "llama.cpp on": "(reference: transformers' base vs its LoRA model)",
+            "greedy tokens vs transformers fp32": _agreement(base_tokens, lora_tokens),
+            "next-token logits, max abs diff (question 1)": f"{abs(base_logits - lora_logits).max():.3f}",
+        }
+    )
     return {
         "title": TITLE,
         "command": COMMAND + (" --quick" if quick else ""),
@@ -155,8 +182,8 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
             }
         ],
         "notes": [
-            f"The probe q/k LoRA changes transformers' own greedy answers ({changed} kept vs the base), so "
-            "agreement on the LoRA rows shows llama.cpp applies it, with the q/k permutation of B.",
+            "The last row is how far the probe q/k LoRA moves transformers' own outputs: the LoRA rows "
+            "match the LoRA model rather than the base only if llama.cpp applies it, B of q/k permuted.",
             "Export checks: " + "; ".join(c.format() for c in [*merged.checks, *as_lora.checks]),
             "Peak memory is not measured here (one process holds both engines).",
         ],

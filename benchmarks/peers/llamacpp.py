@@ -52,7 +52,14 @@ def load() -> Any:
         sys.path.insert(0, str(peer_dir()))
     import llama_cpp
 
+    global _QUIET
+    if _QUIET is None:  # llama.cpp logs every load to stderr; keep the callback alive for the process
+        _QUIET = llama_cpp.llama_log_callback(lambda _level, _text, _data: None)
+        llama_cpp.llama_log_set(_QUIET, ctypes.c_void_p(0))
     return llama_cpp
+
+
+_QUIET: Any = None
 
 
 def built_on() -> str | None:
@@ -230,3 +237,16 @@ def greedy_llamacpp(
     n_ctx_seq = max(len(p) for p in prompts) + new_tokens + 8
     with _session(gguf_path, n_seq=1, n_ctx_seq=n_ctx_seq, threads=threads, lora=lora) as s:
         return [s.generate([list(p)], new_tokens, stop_at_eog=True)[0][0] for p in prompts]
+
+
+def logits_llamacpp(
+    gguf_path: str | Path, prompt: Sequence[int], *, threads: int = 2, lora: str | Path | None = None
+) -> Any:
+    """llama.cpp's next-token logits after ``prompt`` (a float32 numpy vector of the vocabulary size)."""
+    import numpy as np
+
+    with _session(gguf_path, n_seq=1, n_ctx_seq=len(prompt) + 8, threads=threads, lora=lora) as s:
+        s.lib.llama_memory_clear(s.lib.llama_get_memory(s.ctx), True)
+        s._decode([(int(t), i, 0, i == len(prompt) - 1) for i, t in enumerate(prompt)])
+        row = np.ctypeslib.as_array(s.lib.llama_get_logits_ith(s.ctx, -1), shape=(s.n_vocab,))
+        return row.copy()

@@ -171,8 +171,8 @@ def export_adapter(
             served, notes, checks = write_gguf_adapter(adapter, tmp, out, name, base_dir, model, reference)
             result = ExportResult(fmt, out, [], served, checks, notes)
         elif fmt == "gguf":
-            served, notes, checks = write_gguf(model, tmp, out, name, gguf_dtype)
-            result = ExportResult(fmt, out, [], served, checks if verify else [], notes)
+            served, notes, checks = write_gguf(model, tmp, out, name, gguf_dtype, verify=verify)
+            result = ExportResult(fmt, out, [], served, checks, notes)
         else:
             result = _write_merged(model, tmp, out, name)
             if verify:

@@ -44,19 +44,32 @@ def base_gguf(base_dir: str | Path) -> Path | None:
     return None
 
 
-def write_gguf(model: Any, tmp: Path, out: Path, name: str, dtype: str) -> tuple[str, list[str], list[Any]]:
-    """Merge ``model`` (a :class:`PEFTModel`), write ``tmp/<name>.gguf``, read it back and compare.
-
-    Returns (serve command, notes, checks).
-    """
-    import torch
-
+def write_gguf(
+    model: Any, tmp: Path, out: Path, name: str, dtype: str, *, verify: bool = True
+) -> tuple[str, list[str], list[Any]]:
+    """Merge ``model`` (a :class:`PEFTModel`), write ``tmp/<name>.gguf``; with ``verify`` read it back
+    and compare. Returns (serve command, notes, checks)."""
     if model.spec.backend != "full":
         model.merge()  # checks merged vs unmerged logits on a probe batch; MergeError otherwise
     filename = f"{name}.gguf"
     write_gguf_model(model.model, model.tokenizer, tmp / filename, dtype=dtype, name=name)
-    expected = model.model.state_dict()
-    back = read_gguf_model(tmp / filename, model.model.config)
+    checks = [_check_gguf_model(tmp / filename, model.model, dtype)] if verify else []
+    path = out.resolve() / filename
+    served = shlex.join(["llama-server", "-m", str(path), "--alias", name])
+    notes = [
+        f"{model.method} folded into the base weights; {dtype} weights, tokenizer and chat template inside",
+        f"chat in a terminal: {shlex.join(['llama-cli', '-m', str(path), '-cnv'])}; smaller and faster: "
+        f"{shlex.join(['llama-quantize', str(path), str(path.with_name(f'{name}-Q4_K_M.gguf')), 'Q4_K_M'])}",
+    ]
+    return served, notes, checks
+
+
+def _check_gguf_model(path: Path, module: Any, dtype: str) -> TensorCheck:
+    """Every tensor of the GGUF, q/k un-permuted, vs ``module``'s weight rounded to the file's precision."""
+    import torch
+
+    expected = module.state_dict()
+    back = read_gguf_model(path, module.config)
     diff = 0.0
     for key, got in back.items():
         want = expected[key].detach().float().cpu()
@@ -66,17 +79,8 @@ def write_gguf(model: Any, tmp: Path, out: Path, name: str, dtype: str) -> tuple
     missing = sorted(k for k in expected if k not in back and k != "lm_head.weight")
     if missing:
         raise ExportError(f"the GGUF lacks {', '.join(missing[:3])}")
-    check = TensorCheck(
-        f"gguf GGUFReader, q/k un-permuted, vs the merged weights in {dtype}", diff, 0.0, len(back)
-    )
-    path = out.resolve() / filename
-    served = shlex.join(["llama-server", "-m", str(path), "--alias", name])
-    notes = [
-        f"{model.method} folded into the base weights; {dtype} weights, tokenizer and chat template inside",
-        f"chat in a terminal: {shlex.join(['llama-cli', '-m', str(path), '-cnv'])}; smaller and faster: "
-        f"{shlex.join(['llama-quantize', str(path), str(path.with_name(f'{name}-Q4_K_M.gguf')), 'Q4_K_M'])}",
-    ]
-    return served, notes, [check]
+    target = f"gguf GGUFReader, q/k un-permuted, vs the merged weights in {dtype}"
+    return TensorCheck(target, diff, 0.0, len(back))
 
 
 def write_gguf_adapter(
