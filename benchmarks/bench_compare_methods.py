@@ -63,7 +63,10 @@ def run(
     systems = systems_for("compare_methods.yaml", [], quick, report, extra_reports)
     methods = [s for s in systems if s.info.get("method") not in (None, "-")]
     lora = next((s for s in methods if s.info.get("method") == "lora"), None)
-    pairs = [(s.name, lora.name) for s in methods if lora is not None and s is not lora]
+    none = next((s for s in methods if s.info.get("method") == "none"), None)
+    pairs = [(s.name, lora.name) for s in methods if lora is not None and s not in (lora, none)]
+    if lora is not None and none is not None:
+        pairs.insert(0, (lora.name, none.name))
     diffs = compare(systems, pairs, METRICS)
     done = {s.info.get("method") for s in methods}
     left = [m for m in GRID if m not in done]
@@ -75,7 +78,9 @@ def run(
         f"{len(covered)} intents covered) answered zero-shot, greedy, 48 new tokens. A budget that fits "
         "a shared 2-core CPU, not each method's best: it ranks methods at this budget only.",
         "Latency: ttft_s / latency_s are per request, from the start of its batch of 8 (16 questions are "
-        "submitted at once, so the second batch's rows wait for the first); answers/s is the throughput.",
+        "submitted at once, so the second batch's rows wait for the first); answers/s is the throughput. "
+        "The machine was shared with other engineers' test runs (load average 4-10): latency and "
+        "training seconds differ with the load at the time of each system, not only by method.",
     ]
     if left:
         notes.append(
@@ -94,7 +99,7 @@ def run(
         "rows": summary_rows(systems, (*METRICS, "ttft_s", "latency_s")),
         "tables": [
             {
-                "title": "Paired differences against LoRA (95 % bootstrap interval, per question)",
+                "title": "Paired differences: LoRA vs untuned, every other method vs LoRA (95 % bootstrap)",
                 "rows": [
                     {
                         "system": d.a,

@@ -101,8 +101,12 @@ def test_finished_systems_needs_the_same_settings(tmp_path: Path) -> None:
     write_report(tmp_path, [system], settings=settings)
     assert [s.name for s in finished_systems(tmp_path / "report.json", settings)] == ["a"]
     # choosing other systems is no change of settings
-    grid = comparison_settings(config.with_overrides(["evaluation.methods=[lora]"]), 10)
+    other = ["evaluation.methods=[lora]", "serving.max_queue=9", "training.output_dir=x"]
+    grid = comparison_settings(config.with_overrides(other), 10)
     assert [s.name for s in finished_systems(tmp_path / "report.json", grid)] == ["a"]
+    # a report that recorded serving settings too (an earlier version) still resumes
+    write_report(tmp_path, [system], settings={**settings, "serving.max_queue": 1})
+    assert [s.name for s in finished_systems(tmp_path / "report.json", settings)] == ["a"]
     with pytest.raises(ConfigError, match=r"evaluation.max_examples: 10 -> 20"):
         finished_systems(tmp_path / "report.json", comparison_settings(config, 20))
     assert finished_systems(tmp_path / "report.json", comparison_settings(config, 20), restart=True) == []

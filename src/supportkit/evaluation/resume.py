@@ -22,8 +22,9 @@ from supportkit.evaluation.evaluator import SystemResult
 from supportkit.evaluation.report import load_systems
 from supportkit.utils.hashing import sha256_file
 
-#: Settings that choose which systems run, not how each is measured: a rerun may change them.
+#: Settings that choose which systems run, or that no number depends on: a rerun may change them.
 GRID_KEYS = (
+    "training.output_dir",
     "evaluation.methods",
     "evaluation.strategies",
     "evaluation.tuned_strategies",
@@ -32,11 +33,16 @@ GRID_KEYS = (
     "evaluation.output_dir",
 )
 
+#: Sections no comparison number depends on (``supportkit serve`` settings).
+IGNORED_SECTIONS = ("serving",)
+
 
 def comparison_settings(config: Config, limit: int | None) -> dict[str, Any]:
     """The flattened settings (``section.key`` -> value) a comparison's numbers depend on."""
     flat: dict[str, Any] = {}
     for section, values in config.to_dict().items():
+        if section in IGNORED_SECTIONS:
+            continue
         if isinstance(values, Mapping):
             for key, value in values.items():
                 flat[f"{section}.{key}"] = value
@@ -49,6 +55,14 @@ def comparison_settings(config: Config, limit: int | None) -> dict[str, Any]:
     if train_file and Path(train_file).is_file():
         flat["data file sha256"] = sha256_file(train_file)
     return json.loads(json.dumps(flat, default=str))  # plain JSON values, as read back
+
+
+def _relevant(settings: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        k: v
+        for k, v in settings.items()
+        if k not in GRID_KEYS and k.partition(".")[0] not in IGNORED_SECTIONS
+    }
 
 
 def fingerprint(settings: Mapping[str, Any]) -> str:
@@ -80,6 +94,7 @@ def finished_systems(
     )
     if not isinstance(before, Mapping):
         raise ConfigError(f"{path} records no settings to resume from: {advice}")
+    before, settings = _relevant(before), _relevant(settings)  # also for reports of older versions
     if fingerprint(before) != fingerprint(settings):
         changed = sorted(k for k in {*before, *settings} if before.get(k) != settings.get(k))
         shown = "; ".join(f"{k}: {before.get(k)!r} -> {settings.get(k)!r}" for k in changed[:6])

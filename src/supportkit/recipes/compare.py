@@ -175,6 +175,9 @@ def run_comparison(
     embedder = make_embedder(config.knowledge.embedder)
     bank = train_bank(data.train, embedder)
     tell(f"{len(data.test)} questions, {len(data.train)} training examples; to run: {', '.join(todo) or '-'}")
+    if todo or baselines:
+        tell(f"embedding the {len(data.train)} training answers once (intent accuracy of every system)")
+        embedder.embed([e.reference for e in data.train])
     for method in methods:
         if method not in todo:
             for spec in specs(method):
