@@ -36,8 +36,7 @@ def run_chat(args: argparse.Namespace) -> int:
     from supportkit.recipes.assistant import build_pipeline
 
     config = apply_project_defaults(load_config(args))
-    config.generation.engine = config.serving.engine  # interactive, like the server: the step engine
-    pipeline = build_pipeline(config, args.adapter)
+    pipeline = build_pipeline(config, args.adapter, engine=config.serving.engine)  # as `serve` decodes
     interactive = sys.stdin.isatty()
     if interactive:
         print("supportkit chat: type a question, or 'quit'. (Ctrl-D to leave)")

@@ -36,11 +36,11 @@ def build_server(config: Any, *, embedder: Any = None, project_defaults: bool = 
     from supportkit.data.project import apply_project_defaults
     from supportkit.models.peft import PEFTModel
     from supportkit.pipelines.inference import InferencePipeline
+    from supportkit.recipes.assistant import choose_engine
     from supportkit.serving.app import create_app
 
     if project_defaults:
         config = apply_project_defaults(config)
-    config.generation.engine = config.serving.engine
     if config.generation.batch_size < config.serving.max_batch_size:  # one engine batch, one decode call
         config.generation.batch_size = config.serving.max_batch_size
     model = PEFTModel(config)
@@ -53,6 +53,7 @@ def build_server(config: Any, *, embedder: Any = None, project_defaults: bool = 
         except (SupportKitError, OSError) as exc:  # missing files, another base, unsafe weights, ...
             raise ConfigError(f"serving.adapters.{name}: {exc}") from exc
         model.set_adapter(previous)
+    choose_engine(config, model, config.serving.engine)
     pipeline = InferencePipeline(model, config, embedder=embedder)
     base = base_model_id(config.model.name_or_path)
     return create_app(
