@@ -155,3 +155,22 @@ def test_an_added_adapter_decodes_without_dropout(tiny_model_dir: Any) -> None:
     model = PEFTModel(Config().with_overrides([f"model.name_or_path={tiny_model_dir}", "peft.method=lora"]))
     model.add_adapter("billing")
     assert not [name for name, m in model.model.named_modules() if m.training]
+
+
+def test_bottleneck_adapters_fall_back_to_hf_for_serve_and_chat(tiny_model_dir: Any) -> None:
+    """The adapters library changes the layers' own forward, which the static engine bypasses: it
+    refuses such a model, and ``serve``/``chat`` fall back to ``hf`` rather than answer without the
+    adapter."""
+    from supportkit.generation.slots import unsupported
+    from supportkit.recipes.assistant import choose_engine
+
+    config = Config().with_overrides([f"model.name_or_path={tiny_model_dir}", "peft.method=bottleneck"])
+    model = PEFTModel(config)
+    assert unsupported(model.model) is not None
+    with pytest.raises(ConfigError, match="bottleneck"):
+        StaticDecoder(model).generate([DecodeItem((1, 2, 3), None, Sampling(max_new_tokens=2))])
+    choose_engine(config, model, "static")
+    assert config.generation.engine == "hf"
+    lora = Config().with_overrides([f"model.name_or_path={tiny_model_dir}", "peft.method=lora"])
+    choose_engine(lora, PEFTModel(lora), "static")
+    assert lora.generation.engine == "static"

@@ -42,8 +42,7 @@ def run_chat(args: argparse.Namespace) -> int:
 
     _check_strategy(args.strategy)
     config = checked_config(args, adapters={"--adapter": args.adapter})
-    config.generation.engine = config.serving.engine  # interactive, like the server: the step engine
-    pipeline = build_pipeline(config, args.adapter)
+    pipeline = build_pipeline(config, args.adapter, engine=config.serving.engine)  # as `serve` decodes
     interactive = sys.stdin.isatty()
     if interactive:
         print("supportkit chat: type a question, or 'quit'. (Ctrl-D to leave)")

@@ -42,6 +42,11 @@ def unwrap(module: Any) -> tuple[Any, Any]:
                     "set generation.engine: hf"
                 )
         module = module.get_base_model()
+    if getattr(module, "adapters_config", None) is not None:
+        raise ConfigError(
+            "bottleneck adapters (the adapters library) change the layers' own forward, which the static "
+            "engine does not call; set generation.engine: hf"
+        )
     kind = getattr(getattr(module, "config", None), "model_type", None)
     inner = getattr(module, "model", None)
     if (
@@ -55,6 +60,15 @@ def unwrap(module: Any) -> tuple[Any, Any]:
             "set generation.engine: hf"
         )
     return module, peft
+
+
+def unsupported(module: Any) -> str | None:
+    """Why the static engine cannot run ``module`` (a torch module), or ``None`` when it can."""
+    try:
+        unwrap(module)
+    except ConfigError as exc:
+        return str(exc)
+    return None
 
 
 class SlotModel:

@@ -39,12 +39,12 @@ def build_server(config: Any, *, embedder: Any = None, project_defaults: bool = 
     from supportkit.data.project import use_example_store
     from supportkit.models.peft import PEFTModel
     from supportkit.pipelines.inference import InferencePipeline
+    from supportkit.recipes.assistant import choose_engine
     from supportkit.recipes.preflight import preflight
     from supportkit.serving.app import create_app
 
     if project_defaults:
         config = use_example_store(config)
-    config.generation.engine = config.serving.engine
     if config.generation.batch_size < config.serving.max_batch_size:  # one engine batch, one decode call
         config.generation.batch_size = config.serving.max_batch_size
     for name, path in config.serving.adapters.items():
@@ -66,6 +66,7 @@ def build_server(config: Any, *, embedder: Any = None, project_defaults: bool = 
         except (SupportKitError, OSError) as exc:  # missing files, another base, unsafe weights, ...
             raise ConfigError(f"serving.adapters.{name}: {exc}") from exc
         model.set_adapter(previous)
+    choose_engine(config, model, config.serving.engine)
     pipeline = InferencePipeline(model, config, embedder=embedder)
     base = base_model_id(config.model.name_or_path)
     return create_app(
