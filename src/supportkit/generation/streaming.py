@@ -185,3 +185,9 @@ class TimingSink:
 
     def fail(self, error: BaseException) -> None:
         """Nothing to forward: the failure is raised by the decode call itself."""
+
+    def seconds(self, index: int, since: float) -> tuple[float, float]:
+        """(to the first token, to the end) of row ``index``, in seconds after ``since`` (a row
+        never closed ends now; one that never pushed text has its first token at its end)."""
+        end = self.closed[index] or time.perf_counter()
+        return (self.first[index] or end) - since, end - since

@@ -187,30 +187,22 @@ class InferencePipeline:
         *,
         on_answered: Callable[[int], None] | None = None,
     ) -> list[Response]:
-        """Answer many requests with batched decoding (grouped by adapter and settings); each turn
-        is recorded when a store is configured (``Response.stored``). Each response's
-        ``latency_s`` / ``ttft_s`` are its own (from the batch's start to its last / first token);
-        ``on_answered(i)`` is called as request ``i`` finishes decoding (escalated ones first)."""
+        """Answer requests in batched decodes (by adapter and settings), each turn recorded when a store
+        is configured; ``latency_s``/``ttft_s`` are each request's own; ``on_answered(i)`` as ``i`` ends."""
+        notify = on_answered or (lambda _: None)
         prepared = [self.prepare(r) for r in requests]
         live = [i for i, p in enumerate(prepared) if not p.escalated]
-        if on_answered is not None:
-            for i, p in enumerate(prepared):
-                if p.escalated:
-                    on_answered(i)
-        timing = TimingSink(len(live), (lambda row: on_answered(live[row])) if on_answered else None)
+        for i in sorted(set(range(len(prepared))) - set(live)):
+            notify(i)
+        timing = TimingSink(len(live), lambda row: notify(live[row]))
         began = time.perf_counter()
         outputs = self.decode([prepared[i].item() for i in live], timing).result() if live else []
-        ended = time.perf_counter()
-        generated: dict[int, Generated] = dict(zip(live, outputs, strict=True))
-        row_of = {i: row for row, i in enumerate(live)}
+        generated = {i: (row, outputs[row]) for row, i in enumerate(live)}
         responses = []
         for i, prep in enumerate(prepared):
-            row = row_of.get(i)
-            last = (timing.closed[row] or ended) if row is not None else began
-            response = self.finish(prep, generated.get(i), last - began if row is not None else 0.0)
-            if row is not None:
-                response.ttft_s = (timing.first[row] or last) - began
-            response = self._noticed(prep, response)
+            row, out = generated.get(i, (None, None))
+            ttft, total = timing.seconds(row, began) if row is not None else (None, 0.0)
+            response = self._noticed(prep, replace(self.finish(prep, out, total), ttft_s=ttft))
             response.stored = self.recorder.record(prep.recorded, response)
             responses.append(response)
         return responses
