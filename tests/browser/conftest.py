@@ -111,6 +111,7 @@ def start_web_server(tiny_model_dir: Path, root: Path, *overrides: str) -> Serve
         [
             f"model.name_or_path={tiny_model_dir}",
             "generation.engine=paced-test",
+            "serving.engine=paced-test",  # serve decodes with serving.engine
             "generation.max_new_tokens=64",
             f"prompt.store_path={root / 'store.db'}",
             f"knowledge.path={root / 'kb'}",
