@@ -66,7 +66,7 @@ def build_long_csv(source: Path, out: Path, *, rows: int = 4500, seed: int = 0) 
     return out
 
 
-CONFIG = """data:
+CONFIG = """{model}data:
   train_file: {csv}
   train_split: 0.9
   val_split: 0.02
@@ -150,18 +150,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=1, help="old/new pairs, alternating")
     p.add_argument("--record", action="store_true", help="write benchmarks/results/compare_cost.json")
     args = p.parse_args(argv)
+    args.model = ""  # the bundled model (run(quick=True) sets a tiny one)
+    return measure(args)
+
+
+def measure(args: argparse.Namespace) -> int:
+    """Build the file, run each source tree (``args.old_src`` may be ``None``: this tree only)."""
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     data = build_long_csv(args.bitext, out / "bitext_long.csv", rows=args.rows)
     models = Path(os.environ.get("SUPPORTKIT_CACHE_DIR", Path.home() / ".cache" / "supportkit")) / "models"
     runs = []
     for round_ in range(args.rounds):
-        for label, src in (("old", args.old_src), ("new", args.new_src)):
+        trees = (("old", args.old_src), ("new", args.new_src)) if args.old_src else (("new", args.new_src),)
+        for label, src in trees:
             name = f"{label}-{round_}"
             config = out / f"{name}.yaml"
             report = out / f"report-{name}"
             config.write_text(
-                CONFIG.format(csv=data, tokens=args.tokens, questions=args.questions, report=report),
+                CONFIG.format(
+                    model=args.model, csv=data, tokens=args.tokens, questions=args.questions, report=report
+                ),
                 encoding="utf-8",
             )
             cache = _fresh_cache(out / f"cache-{name}", models)
@@ -182,9 +191,51 @@ def main(argv: list[str] | None = None) -> int:
             summary[f"{key} old/new"] = round(sum(old) / sum(new), 2)
     (out / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
     print(json.dumps(summary, indent=1))
+    args.summary = summary
     if args.record:
         print(write_result(NAME, result_for(summary, args), quick=False))
     return 0
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    """For ``benchmarks.run_all``. Full: old (be75c95, extracted with ``git archive``) vs this tree at
+    the recorded settings. Quick: the file builder and one timed run of this tree on 300 rows with the
+    tiny random model (a smoke test of the machinery; no old/new ratio).
+
+    Raises: RuntimeError when a ``compare`` run fails (its log is named)."""
+    import tempfile
+
+    from benchmarks.datasets import shared_dir, tiny_model_dir
+
+    root = Path(__file__).resolve().parents[1]
+    work = Path(tempfile.mkdtemp(prefix="bench-compare-cost-"))
+    old_src = None
+    if not quick:
+        archive = subprocess.run(
+            ["git", "-C", str(root), "archive", "be75c95", "src"], capture_output=True, check=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(work)], input=archive, check=True)
+        old_src = work / "src"
+    args = argparse.Namespace(
+        old_src=old_src,
+        new_src=root / "src",
+        out=work / "out",
+        bitext=shared_dir() / "data/bitext-customer-support/bitext_customer_support_6480.csv",
+        rows=300 if quick else 4500,
+        questions=27,
+        tokens=8 if quick else 24,
+        rounds=1,
+        record=False,
+        model=f"model:\n  name_or_path: {tiny_model_dir(work)}\n" if quick else "",
+    )
+    measure(args)
+    failed = [r for r in args.summary["runs"] if r["exit"] != 0]
+    if failed:
+        raise RuntimeError(f"compare failed: see the logs in {args.out}")
+    result = result_for(args.summary, args)
+    if quick:
+        result["command"] = "python -m benchmarks.run_all --only compare_cost --quick"
+    return result
 
 
 NAME = "compare_cost"

@@ -13,7 +13,6 @@ import sys
 from typing import Any
 
 from supportkit.config import Config
-from supportkit.data.project import use_example_store
 from supportkit.pipelines.callbacks import Callback
 from supportkit.recipes.finetune import finetune
 
@@ -30,5 +29,5 @@ class KillAtStep(Callback):
 
 if __name__ == "__main__":
     step, *overrides = sys.argv[1:]
-    config = use_example_store(Config().with_overrides(overrides))
+    config = Config().with_overrides(overrides)  # as `supportkit train` reads them: nothing filled in
     finetune(config, callbacks=[KillAtStep(int(step))])
