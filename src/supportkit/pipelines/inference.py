@@ -15,7 +15,7 @@ import copy
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from supportkit.config import Config
@@ -25,58 +25,26 @@ from supportkit.generation import (
     Decoder,
     Generated,
     QueueSink,
-    Sampling,
     TimingSink,
     make_decoder,
 )
-from supportkit.guardrails.guard import Assessment
 from supportkit.guardrails.language import LanguageDetector
 from supportkit.pipelines.components import build_components
-from supportkit.pipelines.intake import Intake, sampling_for, take_in
+from supportkit.pipelines.intake import sampling_for, take_in
+from supportkit.pipelines.prepared import Prepared
 from supportkit.pipelines.recorder import ConversationRecorder
 from supportkit.pipelines.response import Request, Response, UsedExample, UsedPassage
 from supportkit.pipelines.settings import PipelineSettings
 from supportkit.pipelines.stream import StreamGuard, StreamHandle, after_marker
-from supportkit.prompts import STRATEGIES, PromptPlan, PromptRequest, choose_strategy
+from supportkit.prompts import STRATEGIES, PromptRequest, choose_strategy
 from supportkit.prompts.chain_of_thought import split_reasoning
 from supportkit.prompts.render import RenderedPrompt, render
 from supportkit.prompts.roles import resolve_role
 from supportkit.retrieval.bank import ExampleBank
-from supportkit.retrieval.knowledge import Hit, KnowledgeBase
+from supportkit.retrieval.knowledge import KnowledgeBase
 from supportkit.store import Store
 
 __all__ = ["InferencePipeline", "Prepared", "RequestError", "StreamHandle", "after_marker"]
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """A request ready to decode: its prompt, adapter, decode settings and pre-generation checks."""
-
-    request: Request
-    plan: PromptPlan
-    rendered: RenderedPrompt
-    adapter: str | None
-    assessment: Assessment
-    #: The user's profile and request context merged (for slots and the hand-off summary).
-    context: dict[str, Any]
-    sampling: Sampling
-    #: Passages the answer is checked against: the prompt's, else the assessment's (any strategy).
-    check_passages: list[Hit] = field(default_factory=list)
-    #: The checked question (cut?) and its language (see :mod:`supportkit.pipelines.intake`).
-    intake: Intake | None = None
-
-    @property
-    def recorded(self) -> Request:
-        """The request as the store keeps it: its question cleaned (whole, before any cut)."""
-        return replace(self.request, query=self.intake.query.whole) if self.intake else self.request
-
-    @property
-    def escalated(self) -> bool:
-        """True when the request is handed to a person without generating."""
-        return self.assessment.escalation is not None
-
-    def item(self, cancel: Any = None) -> DecodeItem:
-        return DecodeItem(tuple(self.rendered.input_ids), self.adapter, self.sampling, cancel)
 
 
 class InferencePipeline:
