@@ -58,15 +58,7 @@ class MiniLMEmbedder:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        model = self._load()
-        vectors = model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return np.asarray(vectors, dtype=np.float32)
+        return _encode(self._load(), texts, self.batch_size)
 
 
 class HashingEmbedder:
@@ -159,14 +151,7 @@ class SentenceTransformerEmbedder:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = self._load().encode(
-            list(texts),
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return np.asarray(vectors, dtype=np.float32)
+        return _encode(self._load(), texts, self.batch_size)
 
 
 #: ``knowledge.embedder`` names besides a sentence-transformers model path or hub id.
@@ -181,3 +166,15 @@ def make_embedder(name: str) -> Embedder:
     if name == "hashing":
         return HashingEmbedder()
     return SentenceTransformerEmbedder(name)
+
+
+def _encode(model: Any, texts: Sequence[str], batch_size: int) -> np.ndarray:
+    """``[len(texts), dim]`` float32 unit vectors from a loaded sentence-transformers ``model``."""
+    vectors = model.encode(
+        list(texts),
+        batch_size=batch_size,
+        normalize_embeddings=True,
+        convert_to_numpy=True,
+        show_progress_bar=False,
+    )
+    return np.asarray(vectors, dtype=np.float32)
