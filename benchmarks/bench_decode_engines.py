@@ -28,16 +28,6 @@ from typing import Any
 
 NAME = "decode_engines"
 COMMAND = "python -m benchmarks.bench_decode --engines"
-QUESTIONS = [
-    "Where is my order?",
-    "How do I return a pair of shoes?",
-    "I was charged twice for one purchase.",
-    "My package arrived damaged.",
-    "How can I change my delivery address?",
-    "Can I cancel my order?",
-    "The app crashes when I open my cart.",
-    "How long does shipping take?",
-]
 
 
 class _Clock:
@@ -116,6 +106,8 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
         from benchmarks.datasets import tiny_model_dir
 
         name = str(tiny_model_dir(Path(tempfile.mkdtemp())))
+    from benchmarks.bench_decode import QUESTIONS  # the same support questions as the decode benchmark
+
     fp32 = load_base(name, dtype="float32")
     tok = fp32.tokenizer
     prompts = [
@@ -252,13 +244,9 @@ def _notes(
 
 
 def main(argv: list[str] | None = None) -> None:
-    from benchmarks.harness import parse_args, write_result
+    from benchmarks.harness import run_main
 
-    args = parse_args(__doc__ or NAME, argv)
-    result = run(quick=args.quick, repeats=args.repeats)
-    for row in result["rows"]:
-        print(row)
-    print(write_result(NAME, result, quick=args.quick))
+    run_main(NAME, __doc__ or NAME, run, argv)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as ``supportkit`` does, b
 
 from typing import Any
 
-from benchmarks.harness import machine_info, parse_args, write_result
+from benchmarks.harness import machine_info, run_main
 
 NAME = "quality_gate"
 COMMAND = "python -m benchmarks.bench_quality_gate"
@@ -140,11 +140,7 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(__doc__ or NAME, argv)
-    result = run(quick=args.quick, repeats=args.repeats)
-    for row in result["rows"]:
-        print(row)
-    print(write_result(NAME, result, quick=args.quick))
+    run_main(NAME, __doc__ or NAME, run, argv)
 
 
 if __name__ == "__main__":

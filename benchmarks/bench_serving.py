@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.datasets import tiny_model_dir
-from benchmarks.harness import machine_info, parse_args, write_result
+from benchmarks.harness import machine_info, run_main
 
 NAME = "serving"
 COMMAND = "python -m benchmarks.bench_serving"
@@ -206,11 +206,7 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(__doc__ or NAME, argv)
-    result = run(quick=args.quick, repeats=args.repeats)
-    for row in result["rows"]:
-        print(row)
-    print(write_result(NAME, result, quick=args.quick))
+    run_main(NAME, __doc__ or NAME, run, argv)
 
 
 if __name__ == "__main__":

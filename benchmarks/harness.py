@@ -132,6 +132,17 @@ def parse_args(description: str, argv: list[str] | None = None) -> argparse.Name
     return parser.parse_args(argv)
 
 
+def run_main(
+    name: str, description: str, run: Callable[..., dict[str, Any]], argv: list[str] | None = None
+) -> None:
+    """A benchmark's command line: ``run(quick=, repeats=)``, print its rows, store the result."""
+    args = parse_args(description, argv)
+    result = run(quick=args.quick, repeats=args.repeats)
+    for row in result["rows"]:
+        print(row)
+    print(write_result(name, result, quick=args.quick))
+
+
 def write_result(name: str, result: dict[str, Any], *, quick: bool) -> Path:
     """Store a result as JSON (quick runs go to a separate, git-ignored file)."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
