@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.comparison import main, systems_for
+from benchmarks.comparison import difference_rows, main, systems_for
 from benchmarks.harness import machine_info
 
 NAME = "compare_methods"
@@ -100,16 +100,7 @@ def run(
         "tables": [
             {
                 "title": "Paired differences: LoRA vs untuned, every other method vs LoRA (95 % bootstrap)",
-                "rows": [
-                    {
-                        "system": d.a,
-                        "vs": d.b,
-                        "metric": d.metric,
-                        "difference": d.difference.format(),
-                        "significant": "yes" if d.difference.excludes_zero() else "no",
-                    }
-                    for d in diffs
-                ],
+                "rows": difference_rows(diffs),
             }
         ],
         "notes": notes,

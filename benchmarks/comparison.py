@@ -98,20 +98,25 @@ def comparison_result(
         "tables": [
             {
                 "title": "Paired differences (95 % bootstrap interval of the mean per-question difference)",
-                "rows": [
-                    {
-                        "system": d.a,
-                        "vs": d.b,
-                        "metric": d.metric,
-                        "difference": d.difference.format(),
-                        "significant": "yes" if d.difference.excludes_zero() else "no",
-                    }
-                    for d in diffs
-                ],
+                "rows": difference_rows(diffs),
             }
         ],
         "notes": [_coverage(plain[0].rows), *checks(systems)],
     }
+
+
+def difference_rows(diffs: Sequence[Any]) -> list[dict[str, str]]:
+    """Paired differences as table rows: system, vs, metric, difference [interval], significant."""
+    return [
+        {
+            "system": d.a,
+            "vs": d.b,
+            "metric": d.metric,
+            "difference": d.difference.format(),
+            "significant": "yes" if d.difference.excludes_zero() else "no",
+        }
+        for d in diffs
+    ]
 
 
 def _coverage(rows: list[dict[str, Any]]) -> str:
