@@ -169,3 +169,43 @@ def test_a_new_request_joins_the_running_batch(start_server: Callable[..., Serve
         assert state.engine.joins >= 1 and state.engine.batches == 1
         rest = [line for line in lines if line.startswith("data: ")]
     assert rest[-1] == "data: [DONE]"
+
+
+def test_serving_dtype_loads_the_model_in_that_dtype(start_server: Callable[..., ServerThread]) -> None:
+    import torch
+
+    server = start_server("serving.dtype=bfloat16", "model.dtype=float32")
+    state = server.app.state.supportkit
+    named = state.engine.pipeline.model.model.named_parameters()
+    assert {p.dtype for n, p in named if "lora_" not in n} == {torch.bfloat16}  # the base weights
+    client = openai.OpenAI(base_url=server.url + "/v1", api_key="none", max_retries=0, timeout=120)
+    for model in (state.base_id, "billing"):  # the base and a LoRA adapter (kept fp32 by peft)
+        reply = client.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": QUESTIONS[0]}], max_tokens=8, temperature=0
+        )
+        assert reply.usage is not None and reply.usage.completion_tokens > 0
+
+
+def test_stopping_the_engine_ends_streams_in_flight(start_server: Callable[..., ServerThread]) -> None:
+    """A stop (server shutdown) ends the answers being decoded with a 503 error event now, not when
+    their deadline passes."""
+    server = start_server(
+        "generation.max_new_tokens=400", "generation.min_new_tokens=400", "serving.request_timeout_s=90"
+    )
+    state = server.app.state.supportkit
+    body = {"model": state.base_id, "messages": [{"role": "user", "content": "Tell me about refunds."}]}
+    with httpx.stream(
+        "POST", f"{server.url}/v1/chat/completions", json={**body, "stream": True}, timeout=120
+    ) as r:
+        lines = r.iter_lines()
+        next(line for line in lines if line.startswith("data: "))  # decoding has started
+        while state.engine.decoder.running == 0:
+            time.sleep(0.005)
+        began = time.monotonic()
+        state.engine.stop()
+        events = [line[6:] for line in lines if line.startswith("data: ")]
+        ended_s = time.monotonic() - began
+    assert ended_s < 30, ended_s  # not the 90 s deadline
+    assert "shutting down" in json.loads(events[-2])["error"]["message"]
+    assert events[-1] == "[DONE]"
+    assert not state.engine.decoder.busy  # the cancelled row left the decoder

@@ -14,6 +14,7 @@ from supportkit.models.precision import (
     auto_cpu_dtype,
     available_cores,
     cpu_has_native_bf16,
+    read_gate,
     write_gate,
 )
 
@@ -57,3 +58,45 @@ def test_threads_setting(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"model\.threads"):
         Config().with_overrides(["model.threads=0"]).validate()
     Config().with_overrides(["model.threads=2", "model.dtype=auto"]).validate()
+
+
+def test_a_shipped_gate_counts_for_the_model_with_its_fingerprint(tmp_path: Path) -> None:
+    import json
+
+    bf16 = _cpuinfo(tmp_path, BF16)
+    shipped = tmp_path / "gates.json"
+    shipped.write_text(json.dumps({"abc123": {"bfloat16": {"passed": True, "rouge_l_delta": 0.002}}}))
+    model = tmp_path / "model"
+    model.mkdir()
+    assert read_gate(model, shipped) == {}  # no fingerprint: nothing shipped applies
+    (model / "supportkit.json").write_text(json.dumps({"fingerprint": "other"}))
+    assert read_gate(model, shipped) == {}
+    (model / "supportkit.json").write_text(json.dumps({"fingerprint": "abc123"}))
+    assert read_gate(model, shipped)["bfloat16"]["passed"] is True
+    write_gate(model, "bfloat16", {"passed": False})  # a local result wins
+    assert read_gate(model, shipped)["bfloat16"] == {"passed": False}
+    assert auto_cpu_dtype(model, bf16) == "float32"
+
+
+def test_the_bundled_models_shipped_gate_is_the_recorded_pass() -> None:
+    import json
+
+    from supportkit.models.precision import SHIPPED_GATES
+
+    [(fingerprint, gates)] = json.loads(SHIPPED_GATES.read_text()).items()
+    assert len(fingerprint) == 64 and gates["bfloat16"]["passed"] is True
+    assert gates["bfloat16"]["rouge_l_delta"]["low"] >= -0.01  # the gate's own criterion
+
+
+def test_serving_dtype_replaces_model_dtype_for_serve_and_chat_only() -> None:
+    from supportkit.recipes.assistant import serving_precision
+
+    config = Config()
+    assert config.serving.dtype == "auto" and config.model.dtype == "float32"
+    serving_precision(config)
+    assert config.model.dtype == "auto"
+    kept = Config().with_overrides(["serving.dtype=null", "model.dtype=bfloat16"])
+    serving_precision(kept)
+    assert kept.model.dtype == "bfloat16"
+    with pytest.raises(ConfigError, match=r"serving\.dtype"):
+        Config().with_overrides(["serving.dtype=int8"]).validate()

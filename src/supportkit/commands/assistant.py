@@ -38,10 +38,11 @@ def _configure_chat(p: argparse.ArgumentParser) -> None:
 
 @command("chat", "chat with the assistant in the terminal (one question per line)", _configure_chat)
 def run_chat(args: argparse.Namespace) -> int:
-    from supportkit.recipes.assistant import build_pipeline
+    from supportkit.recipes.assistant import build_pipeline, serving_precision
 
     _check_strategy(args.strategy)
     config = checked_config(args, adapters={"--adapter": args.adapter})
+    serving_precision(config)  # chat loads the model as `serve` does
     pipeline = build_pipeline(config, args.adapter, engine=config.serving.engine)  # as `serve` decodes
     interactive = sys.stdin.isatty()
     if interactive:
@@ -127,10 +128,11 @@ def run_ask(args: argparse.Namespace) -> int:
     check_query(args.question, max_chars=None)  # an empty question fails before the model loads
     if args.raw:
         return _ask_raw(args.question, load_config(args), start)
-    from supportkit.recipes.assistant import build_pipeline
+    from supportkit.recipes.assistant import build_pipeline, serving_precision
 
     _check_strategy(args.strategy)
     config = checked_config(args, adapters={"--adapter": args.adapter})
+    serving_precision(config)  # chat loads the model as `serve` does
     pipeline = build_pipeline(config, args.adapter)
     loaded = time.perf_counter()
     response = pipeline.respond(args.question, args.strategy, role=args.role, user_id=args.user_id)

@@ -5,7 +5,10 @@
 * the CPU has native bf16 matrix instructions (``avx512_bf16`` or ``amx_bf16`` in ``/proc/cpuinfo``;
   without them bf16 matrix products are emulated and several times slower than fp32);
 * the quality gate (``benchmarks/bench_quality_gate.py``) passed for this model: its result is
-  the JSON file :data:`GATE_FILE` in the model directory.
+  the JSON file :data:`GATE_FILE` in the model directory, or, for a model whose weights fingerprint
+  (``supportkit.json`` of a converted model) is in :data:`SHIPPED_GATES`, the verdict recorded with
+  this package (the bundled model's, measured on a native-bf16 CPU; BENCHMARKS.md "Quality gate").
+  A local result always wins over the shipped one.
 
 Otherwise auto is float32 and the log says why.
 """
@@ -22,6 +25,8 @@ log = logging.getLogger(__name__)
 
 #: Written by the quality gate into the model directory: ``{"bfloat16": {"passed": bool, ...}}``.
 GATE_FILE = "supportkit-quality-gate.json"
+#: Gate results shipped with the package, ``{weights fingerprint: {dtype: result}}``.
+SHIPPED_GATES = Path(__file__).with_name("quality_gates.json")
 
 
 def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> set[str]:
@@ -41,11 +46,7 @@ def cpu_has_native_bf16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
     return bool(cpu_flags(cpuinfo) & {"avx512_bf16", "amx_bf16"})
 
 
-def read_gate(model_dir: str | Path | None) -> dict[str, Any]:
-    """The recorded gate results of the model in ``model_dir`` (``{}`` when none were recorded)."""
-    if model_dir is None:
-        return {}
-    path = Path(model_dir) / GATE_FILE
+def _json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -53,11 +54,21 @@ def read_gate(model_dir: str | Path | None) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def read_gate(model_dir: str | Path | None, shipped: str | Path = SHIPPED_GATES) -> dict[str, Any]:
+    """The gate results of the model in ``model_dir``: its shipped ones (by weights fingerprint),
+    updated with the ones recorded in the directory (``{}`` when there are none)."""
+    if model_dir is None:
+        return {}
+    fingerprint = _json(Path(model_dir) / "supportkit.json").get("fingerprint")
+    known = _json(Path(shipped)).get(fingerprint, {}) if isinstance(fingerprint, str) else {}
+    return {**(known if isinstance(known, dict) else {}), **_json(Path(model_dir) / GATE_FILE)}
+
+
 def write_gate(model_dir: str | Path, dtype: str, result: dict[str, Any]) -> Path:
     """Record the gate ``result`` (must hold ``passed``) for ``dtype`` in ``model_dir``."""
     if not isinstance(result.get("passed"), bool):
         raise ValueError("a gate result needs 'passed': true or false")
-    data = read_gate(model_dir)
+    data = _json(Path(model_dir) / GATE_FILE)
     data[dtype] = result
     path = Path(model_dir) / GATE_FILE
     tmp = path.with_suffix(".tmp")

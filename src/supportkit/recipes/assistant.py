@@ -23,6 +23,14 @@ def choose_engine(config: Config, model: Any, engine: str) -> None:
             config.generation.engine = "hf"
 
 
+def serving_precision(config: Config) -> None:
+    """Load the model in ``serving.dtype`` (``serve`` and ``chat``): it replaces ``model.dtype``
+    unless it is ``None``. Training and evaluation keep ``model.dtype``."""
+    if config.serving.dtype is not None and config.serving.dtype != config.model.dtype:
+        log.info("serving.dtype %s replaces model.dtype %s", config.serving.dtype, config.model.dtype)
+        config.model.dtype = config.serving.dtype
+
+
 def build_pipeline(config: Config, adapter_path: str | None = None, *, engine: str | None = None) -> Any:
     """An :class:`~supportkit.pipelines.inference.InferencePipeline` on the configured base model, or
     on the adapter saved in ``adapter_path`` (a directory written by ``save_model``/``train``).

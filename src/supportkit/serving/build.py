@@ -39,7 +39,7 @@ def build_server(config: Any, *, embedder: Any = None, project_defaults: bool = 
     from supportkit.data.project import use_example_store
     from supportkit.models.peft import PEFTModel
     from supportkit.pipelines.inference import InferencePipeline
-    from supportkit.recipes.assistant import choose_engine
+    from supportkit.recipes.assistant import choose_engine, serving_precision
     from supportkit.recipes.preflight import preflight
     from supportkit.serving.app import create_app
 
@@ -58,6 +58,7 @@ def build_server(config: Any, *, embedder: Any = None, project_defaults: bool = 
         raise ConfigError(str(exc)) from exc
     for note in notes:
         log.warning("%s", note)
+    serving_precision(config)
     model = PEFTModel(config)
     for name, path in config.serving.adapters.items():
         previous = model.active_adapter

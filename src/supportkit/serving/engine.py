@@ -170,7 +170,8 @@ class Engine:
                 if isinstance(item, Job):
                     item.send(Failed(503, "the server is shutting down; retry shortly"))
             self._pending.clear()
-            for job in list(self._active):
+            for job in list(self._active):  # their clients get the error now, not at their deadline
+                job.send(Failed(503, "the server is shutting down; retry shortly"))
                 job.cancel()
             self._cond.notify_all()
         if self._thread is not None:
@@ -250,7 +251,7 @@ class Engine:
                 ):
                     self._cond.wait()
                 if self._stopping:
-                    return
+                    break
                 calls, jobs = self._take()
             for call in calls:
                 self._run_call(call)
@@ -262,6 +263,19 @@ class Engine:
                     self.decoder.step()
                 except Exception as exc:  # every row of the step has failed with it (its sink says so)
                     log.warning("a decode step failed: %s", type(exc).__name__)
+        self._wind_down()
+
+    def _wind_down(self) -> None:
+        """At stop: the rows still in the decoder were cancelled; a step ends them, so their streams end
+        now (with what was released) instead of waiting for their deadline."""
+        for _ in range(2):
+            if not self.decoder.busy:
+                return
+            try:
+                self.decoder.step()
+            except Exception as exc:
+                log.warning("a decode step failed while stopping: %s", type(exc).__name__)
+                return
 
     def _admissible(self) -> bool:
         first = self._pending[0]
@@ -300,8 +314,10 @@ class Engine:
 
     def _join(self, items: list[Any], sink: Any) -> concurrent.futures.Future[Any]:
         """The pipeline's decode stage for served requests: the rows join the running batch."""
-        futures = [self.decoder.add(item, sink, i) for i, item in enumerate(items)]
         with self._cond:
+            if self._stopping:  # no step will run again: fail now rather than wait for the deadline
+                raise Overloaded(5)
+            futures = [self.decoder.add(item, sink, i) for i, item in enumerate(items)]
             self._cond.notify()
         return gather(futures)
 
@@ -393,6 +409,8 @@ def _result(response: Any) -> Result:
 
 
 def _failure(exc: BaseException) -> Failed:
+    if isinstance(exc, Overloaded):
+        return Failed(503, str(exc))
     if isinstance(exc, (RequestError, ConfigError)):
         return Failed(400, str(exc))
     return Failed(500, f"generation failed ({type(exc).__name__}); the server log has details")
