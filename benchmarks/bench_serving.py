@@ -2,8 +2,9 @@
 
 A real ``supportkit serve`` app (uvicorn on 127.0.0.1, the bundled model, the project's knowledge
 base and guardrails) answers streamed chat completions (greedy, 64-96 new tokens) from 1, 2, 4, 8
-and 16 concurrent clients, each sending realistic support questions back to back; the same questions
-sent one request at a time give the baseline, in the same run. Clients are threads of this process
+and 16 concurrent clients, each sending support questions back to back (every request a different
+first question of the project's conversations); requests sent one at a time give the baseline, in
+the same run (half before the concurrent levels, half after). Clients are threads of this process
 (httpx); OMP_WAIT_POLICY=PASSIVE as ``serve`` sets it. ``--quick`` uses the tiny random model.
 """
 
@@ -28,24 +29,38 @@ from benchmarks.harness import machine_info, run_main
 
 NAME = "serving"
 COMMAND = "python -m benchmarks.bench_serving"
-QUESTIONS = [
-    "My order arrived damaged. What should I do?",
-    "How can I change the shipping address of an order I placed yesterday?",
-    "How long does a refund take to reach my card?",
-    "Can I return a jacket I bought three weeks ago?",
-    "Where can I see the tracking number of my parcel?",
-    "How do I reset my password?",
-    "Do you ship to Canada, and how much does it cost?",
-    "Can I cancel an order that has already shipped?",
-    "How do I use a discount code at checkout?",
-    "What payment methods do you accept?",
-    "My parcel says delivered but I did not get it.",
-    "How do I change the email address on my account?",
-    "Can I exchange shoes for a different size?",
-    "How do I delete my account?",
-    "Is there a warranty on electronics?",
-    "How can I update my billing address?",
-]
+#: The project's own support conversations: their first questions are the load.
+CONVERSATIONS = Path(__file__).resolve().parents[1] / "data" / "store" / "conversations.jsonl"
+
+
+def questions(pipeline: Any, n: int, seed: int = 0) -> list[str]:
+    """``n`` distinct first questions of the project's conversations, intents taken in turn (seeded
+    order), skipping any the guardrails would hand to a person without generating (no tokens to time).
+
+    Raises: ValueError when fewer than ``n`` such questions exist."""
+    import random
+    from collections import defaultdict
+
+    by_intent: dict[str, list[str]] = defaultdict(list)
+    for line in CONVERSATIONS.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        by_intent[row["intent"]].append(row["messages"][0]["content"])
+    rng = random.Random(seed)
+    pools = [rng.sample(texts, len(texts)) for _, texts in sorted(by_intent.items())]
+    rng.shuffle(pools)
+    picked: list[str] = []
+    seen: set[str] = set()
+    while len(picked) < n and any(pools):
+        for pool in pools:
+            while pool and len(picked) < n:
+                text = pool.pop()
+                if text not in seen and not pipeline.prepare({"query": text}).escalated:
+                    seen.add(text)
+                    picked.append(text)
+                    break
+    if len(picked) < n:
+        raise ValueError(f"only {len(picked)} usable questions in {CONVERSATIONS}, {n} needed")
+    return picked
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -103,24 +118,31 @@ def _ask(url: str, model: str, question: str, max_tokens: int) -> dict[str, floa
     return {"ttft": first if first is not None else e2e, "e2e": e2e, "tokens": tokens}
 
 
-def _load(url: str, model: str, clients: int, per_client: int, max_tokens: int) -> dict[str, Any]:
+def _load(url: str, model: str, batches: list[list[str]], max_tokens: int) -> dict[str, Any]:
+    """One client thread per list of questions, each sending its questions back to back; returns
+    every answer's timings and the wall time (see :func:`_summary`)."""
     results: list[dict[str, float]] = []
     lock = threading.Lock()
 
-    def client(index: int) -> None:
-        for k in range(per_client):
-            question = QUESTIONS[(index * per_client + k) % len(QUESTIONS)]
+    def client(asked: list[str]) -> None:
+        for question in asked:
             answer = _ask(url, model, question, max_tokens)
             with lock:
                 results.append(answer)
 
     began = time.perf_counter()
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    threads = [threading.Thread(target=client, args=(asked,)) for asked in batches]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    wall = time.perf_counter() - began
+    return {"results": results, "wall": time.perf_counter() - began}
+
+
+def _summary(*loads: dict[str, Any]) -> dict[str, Any]:
+    """Aggregate tokens/s (all tokens over all wall time) and TTFT/end-to-end percentiles of ``loads``."""
+    results = [r for load in loads for r in load["results"]]
+    wall = sum(load["wall"] for load in loads)
     ttft = [r["ttft"] for r in results]
     e2e = [r["e2e"] for r in results]
     tokens = sum(r["tokens"] for r in results)
@@ -160,14 +182,30 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
         engine = config.serving.engine
         app = build_server(config, project_defaults=True)  # the example store's knowledge and guardrails
         server = _Server(app)
-        model = app.state.supportkit.base_id
-        _load(server.url, model, 1, 1, max_tokens)  # warm-up
-        alone = _load(server.url, model, 1, 8 if not quick else 4, max_tokens)
-        rows = [{"clients": "one at a time", **alone, "speedup": 1.0}]
-        for clients in levels:
-            measured = _load(server.url, model, clients, per_client, max_tokens)
-            speedup = round(measured["tokens_per_s"] / alone["tokens_per_s"], 2)
-            rows.append({"clients": clients, **measured, "speedup": speedup})
+        state = app.state.supportkit
+        model = state.base_id
+        dtype = str(next(state.engine.pipeline.model.model.parameters()).dtype).replace("torch.", "")
+        alone_n = 4 if quick else 8
+        need = 1 + alone_n + sum(levels) * per_client
+        pool = iter(questions(state.engine.pipeline, need))
+
+        def take(clients: int, each: int) -> list[list[str]]:
+            return [[next(pool) for _ in range(each)] for _ in range(clients)]
+
+        _load(server.url, model, take(1, 1), max_tokens)  # warm-up
+        # one request at a time, half before and half after the concurrent levels (drift shows in both)
+        before = take(1, alone_n // 2)
+        measured_levels = [(clients, take(clients, per_client)) for clients in levels]
+        after = take(1, alone_n - alone_n // 2)
+        first_half = _load(server.url, model, before, max_tokens)
+        rows = []
+        for clients, batches in measured_levels:
+            rows.append({"clients": clients, **_summary(_load(server.url, model, batches, max_tokens))})
+        second_half = _load(server.url, model, after, max_tokens)
+        alone = _summary(first_half, second_half)
+        for row in rows:
+            row["speedup"] = round(row["tokens_per_s"] / alone["tokens_per_s"], 2)
+        rows.insert(0, {"clients": "one at a time", **alone, "speedup": 1.0})
     finally:
         if server is not None:
             server.close()
@@ -185,7 +223,7 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
         },
         "model": "tiny random Llama"
         if quick
-        else f"SmolLM2-135M-Instruct (bundled), {config.model.dtype}, CPU",
+        else f"SmolLM2-135M-Instruct (bundled), {dtype} weights (serving.dtype={config.serving.dtype}), CPU",
         "config": f"serving.engine={engine}, greedy, {min_tokens}-{max_tokens} new tokens, streamed, "
         f"{per_client} request(s) per client back to back, serving.max_batch_size=16, project knowledge "
         "base and guardrails",
@@ -201,6 +239,9 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
             )
             + " TTFT is measured to the first released text; the stream guard releases whole sentences, "
             "so TTFT includes decoding the first sentence.",
+            f"Every request asks a different question: {need} first questions of the project's "
+            "conversations (data/store), intents in turn, none the guardrails hand to a person; the "
+            "one-at-a-time baseline is half measured before the concurrent levels and half after.",
         ],
     }
 
