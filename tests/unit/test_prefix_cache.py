@@ -24,6 +24,9 @@ SYSTEM = (
 )
 QUESTIONS = ["Where is my order?", "How long do refunds take for shoes?", "Can I change my address?"]
 S = Sampling(max_new_tokens=8, repetition_penalty=1.0)
+#: Seeded sampling at temperature 1 over the whole vocabulary: the tokens follow the full distribution,
+#: so a wrong cached prefix shows even where the tiny model's greedy choice would not change.
+SAMPLED = replace(S, do_sample=True, seed=3, temperature=1.0, top_p=1.0)
 
 
 def _chat(tokenizer: Any, question: str, system: str = SYSTEM) -> tuple[int, ...]:
@@ -50,6 +53,11 @@ def _hits(engine: StaticDecoder) -> int:
     return engine.prefix_cache.stats().hits
 
 
+@pytest.fixture(params=["greedy", "sampled"])
+def sampling(request: pytest.FixtureRequest) -> Sampling:
+    return S if request.param == "greedy" else SAMPLED
+
+
 @pytest.fixture(scope="module")
 def base_model(tiny_model_dir: Any) -> PEFTModel:
     return PEFTModel(Config().with_overrides([f"model.name_or_path={tiny_model_dir}", "peft.method=none"]))
@@ -72,10 +80,14 @@ def lora_model(tiny_model_dir: Any) -> PEFTModel:
     return model
 
 
-def test_the_same_prompt_twice_hits_and_decodes_the_same(base_model: PEFTModel, smol_tokenizer: Any) -> None:
+def test_the_same_prompt_twice_hits_and_decodes_the_same(
+    base_model: PEFTModel, smol_tokenizer: Any, sampling: Sampling
+) -> None:
     prompt = _chat(smol_tokenizer, QUESTIONS[0])
-    item = DecodeItem(prompt, None, S)
-    [ref] = HFDecoder(base_model).generate([item])
+    item = DecodeItem(prompt, None, sampling)
+    [ref] = _uncached(base_model, [item])
+    if not sampling.do_sample:
+        assert HFDecoder(base_model).generate([item])[0].token_ids == ref.token_ids
     engine = StaticDecoder(base_model, prefix_cache_mb=1)
     first = engine.generate([item])[0]
     assert _hits(engine) == 0
@@ -87,11 +99,13 @@ def test_the_same_prompt_twice_hits_and_decodes_the_same(base_model: PEFTModel, 
     assert stats.blocks == len(prompt) // BLOCK
 
 
-def test_prompts_sharing_a_prefix_reuse_its_whole_blocks(base_model: PEFTModel, smol_tokenizer: Any) -> None:
+def test_prompts_sharing_a_prefix_reuse_its_whole_blocks(
+    base_model: PEFTModel, smol_tokenizer: Any, sampling: Sampling
+) -> None:
     a, b = (_chat(smol_tokenizer, q) for q in QUESTIONS[:2])
     shared = _shared(a, b)
     assert shared >= 3 * BLOCK and shared < len(a)  # a long common prefix, then they differ
-    items = [DecodeItem(a, None, S), DecodeItem(b, None, S)]
+    items = [DecodeItem(a, None, sampling), DecodeItem(b, None, sampling)]
     ref = _uncached(base_model, items)
     engine = StaticDecoder(base_model, prefix_cache_mb=1)
     got = [engine.generate([item])[0] for item in items]
@@ -103,10 +117,16 @@ def test_prompts_sharing_a_prefix_reuse_its_whole_blocks(base_model: PEFTModel, 
     assert _hits(engine) == shared // BLOCK * BLOCK
 
 
-def test_a_prefix_is_shared_with_a_row_joining_mid_decode(base_model: PEFTModel, smol_tokenizer: Any) -> None:
+def test_a_prefix_is_shared_with_a_row_joining_mid_decode(
+    base_model: PEFTModel, smol_tokenizer: Any, sampling: Sampling
+) -> None:
     a, b, c = (_chat(smol_tokenizer, q) for q in QUESTIONS)
-    s = replace(S, max_new_tokens=12, min_new_tokens=12)
-    items = [DecodeItem(a, None, s), DecodeItem(b, None, s), DecodeItem(c, None, replace(s, max_new_tokens=6))]
+    s = replace(sampling, max_new_tokens=12, min_new_tokens=12)
+    items = [
+        DecodeItem(a, None, s),
+        DecodeItem(b, None, s),
+        DecodeItem(c, None, replace(s, max_new_tokens=6)),
+    ]
     ref = _uncached(base_model, items)
     engine = StaticDecoder(base_model, batch_size=4, prefix_cache_mb=1)
     futures = [engine.add(items[0])]
@@ -240,21 +260,21 @@ def test_keys_chain_tokens_and_adapter() -> None:
     keys = block_keys(tokens, None)
     assert len(keys) == 3 and len(set(keys)) == 3
     assert block_keys(tokens, "billing") != keys  # the adapter roots the chain
-    changed = [99] + tokens[1:]
+    changed = [99, *tokens[1:]]
     assert all(x != y for x, y in zip(block_keys(changed, None), keys, strict=True))  # parents count
     assert block_keys(tokens[: 2 * BLOCK + 5], None) == keys[:2]
 
 
 @pytest.mark.parametrize("length", [5, BLOCK, 2 * BLOCK])
 def test_short_and_whole_block_prompts_always_compute_the_last_token(
-    base_model: PEFTModel, smol_tokenizer: Any, length: int
+    base_model: PEFTModel, smol_tokenizer: Any, length: int, sampling: Sampling
 ) -> None:
     prompt = tuple(smol_tokenizer.encode(" ".join(["order refund shipping"] * 20)))[:length]
     assert len(prompt) == length
-    [ref] = _uncached(base_model, [DecodeItem(prompt, None, S)])
+    [ref] = _uncached(base_model, [DecodeItem(prompt, None, sampling)])
     engine = StaticDecoder(base_model, prefix_cache_mb=1)
     for _ in range(2):
-        assert engine.generate([DecodeItem(prompt, None, S)])[0].token_ids == ref.token_ids
+        assert engine.generate([DecodeItem(prompt, None, sampling)])[0].token_ids == ref.token_ids
     assert _hits(engine) == (length - 1) // BLOCK * BLOCK  # 5 -> 0, 16 -> 0, 32 -> 16
     assert engine.prefix_cache.stats().blocks == length // BLOCK  # type: ignore[union-attr]
 
@@ -279,7 +299,7 @@ def test_cached_prefill_logits_match_computed_ones(base_model: PEFTModel, smol_t
 def test_the_setting_is_validated_and_reaches_the_static_engine_only(base_model: PEFTModel) -> None:
     assert GenerationConfig().prefix_cache_mb > 0
     for bad in (-1, "big", True, float("nan"), float("inf")):
-        with pytest.raises(ConfigError, match="generation.prefix_cache_mb"):
+        with pytest.raises(ConfigError, match=r"generation\.prefix_cache_mb"):
             GenerationConfig(prefix_cache_mb=bad).validate()  # type: ignore[arg-type]
     GenerationConfig(prefix_cache_mb=0).validate()
     static = make_decoder("static", base_model, batch_size=2, prefix_cache_mb=0)

@@ -110,6 +110,8 @@ class GenerationConfig(Section):
             or not self.prefix_cache_mb >= 0
             or self.prefix_cache_mb == float("inf")
         ):
-            fail("generation", "prefix_cache_mb", self.prefix_cache_mb, "a number of MB >= 0 (0 turns it off)")
+            fail(
+                "generation", "prefix_cache_mb", self.prefix_cache_mb, "a number of MB >= 0 (0 turns it off)"
+            )
         if not isinstance(self.engine, str) or not self.engine.strip():
             fail("generation", "engine", self.engine, "the name of a registered decode engine, e.g. 'hf'")
