@@ -14,7 +14,7 @@ first token):
 
 It also checks the first token is the same with and without the cache, reports the cost of the
 weights fingerprint taken at each admission, and the hit rate a longer stream of prompts reaches
-under several budgets (block keys only, no model).
+under several budgets (every question once, in a seeded random order; block keys only, no model).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as ``supportkit`` does, before torch
 
 import json
+import random
 import statistics
 import tempfile
 import time
@@ -43,8 +44,7 @@ def _questions(limit: int) -> list[str]:
         if line.strip():
             first = next(m for m in json.loads(line)["messages"] if m["role"] == "user")
             out.append(first["content"])
-    step = max(1, len(out) // limit)  # spread over the intents (the file is grouped by intent)
-    return out[::step][:limit]
+    return out[:limit]
 
 
 class _Block:
@@ -52,7 +52,9 @@ class _Block:
         self.nbytes = nbytes
 
 
-def _budget_rows(prompts: list[tuple[int, ...]], block_bytes: int, budgets: list[float]) -> list[dict[str, Any]]:
+def _budget_rows(
+    prompts: list[tuple[int, ...]], block_bytes: int, budgets: list[float]
+) -> list[dict[str, Any]]:
     from supportkit.generation.prefix_cache import PrefixCache
 
     rows = []
@@ -64,7 +66,7 @@ def _budget_rows(prompts: list[tuple[int, ...]], block_bytes: int, budgets: list
         s = cache.stats()
         rows.append(
             {
-                "variant": f"budget {mb:g} MB, {len(prompts)} prompts in a row (keys only)",
+                "variant": f"budget {mb:g} MB: {len(prompts)} prompts, mixed order (keys only)",
                 "hit rate": f"{s.hit_rate:.1%}",
                 "blocks held": s.blocks,
                 "evictions": s.evictions,
@@ -95,9 +97,9 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
     config = use_example_store(Config().with_overrides(overrides))
     model = PEFTModel(config)  # as `supportkit serve` builds it (peft.method lora, adapter untrained)
     pipeline = InferencePipeline(model, config)
-    questions = _questions(n if quick else 200)
+    questions = _questions(n if quick else 1000)
     prompts = [tuple(pipeline.prepare({"query": q}).rendered.input_ids) for q in questions]
-    measured = prompts[:n]
+    measured = prompts[:: max(1, len(prompts) // n)][:n]  # spread over the intents
     s = Sampling(max_new_tokens=1, repetition_penalty=1.0)
     items = [DecodeItem(p, None, s) for p in measured]
     budget = GenerationConfig().prefix_cache_mb
@@ -140,7 +142,8 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
             }
         )
     block_bytes = on.stats().bytes // max(1, stats.blocks)
-    rows += _budget_rows(prompts, block_bytes, [16, 64, budget])
+    random.Random(0).shuffle(prompts)  # mixed traffic: the file is grouped by intent
+    rows += _budget_rows(prompts, block_bytes, [32, 128, 256, 512, 1024])
     began = time.perf_counter()
     for _ in range(20):
         module_fingerprint(model.model)
@@ -150,7 +153,9 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
         "title": "Prefix caching: static-engine prefill of served prompts, cache off vs on",
         "command": COMMAND + (" --quick" if quick else ""),
         "machine": {**machine_info(), "torch_threads": torch.get_num_threads()},
-        "model": "tiny random Llama" if quick else "SmolLM2-135M-Instruct (bundled) + untrained LoRA, CPU fp32",
+        "model": "tiny random Llama"
+        if quick
+        else "SmolLM2-135M-Instruct (bundled) + untrained LoRA, CPU fp32",
         "config": f"{n} example-store prompts ({min(lengths)}-{max(lengths)} tokens, median "
         f"{statistics.median(lengths):.0f}), {JOIN} joining per step, {rounds} interleaved round(s); "
         f"prefix_cache_mb {budget:g}, block {BLOCK} tokens ({block_bytes / 1024:.0f} KB)",

@@ -255,6 +255,17 @@ def test_lru_evicts_the_least_recently_used_chain_tail_first() -> None:
     assert PrefixCache(max_bytes=5).insert(a, None, lambda s, e: _Block()) == 0  # never over budget
 
 
+def test_a_prompt_longer_than_the_budget_keeps_its_head() -> None:
+    """A chain's tail is unreachable without its head: a long prompt never evicts its own blocks."""
+    cache = PrefixCache(max_bytes=20)
+    long = list(range(4 * BLOCK + 1))
+    assert cache.insert(long, None, lambda s, e: _Block()) == 2
+    assert cache.lookup(long, None)[0] == 2 * BLOCK
+    other = [7] * (BLOCK + 1)
+    assert cache.insert(other, None, lambda s, e: _Block()) == 1  # evicts the long prompt's tail block
+    assert cache.lookup(long, None)[0] == BLOCK and cache.lookup(other, None)[0] == BLOCK
+
+
 def test_keys_chain_tokens_and_adapter() -> None:
     tokens = list(range(3 * BLOCK))
     keys = block_keys(tokens, None)

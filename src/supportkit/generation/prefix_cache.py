@@ -116,11 +116,14 @@ class PrefixCache:
         """Cache the whole blocks of ``tokens`` not held yet.
 
         ``read(start, end)`` returns the K/V of token positions ``[start, end)`` as one block object
-        (called once per missing block, in order). Blocks that do not fit the budget are not kept.
+        (called once per missing block, in order). Room is made by evicting other prompts' least
+        recently used blocks, never this prompt's own: when only those are left, the remaining
+        blocks are not cached (a chain's head is worth more than its tail, which needs the head).
 
         Returns: the number of blocks added.
         """
         keys = block_keys(tokens, adapter)
+        own = set(keys)
         added = 0
         for b, key in enumerate(keys):
             with self._lock:
@@ -128,12 +131,10 @@ class PrefixCache:
                     continue
             block = read(b * BLOCK, (b + 1) * BLOCK)
             with self._lock:
-                if block.nbytes > self.max_bytes or key in self._blocks:
+                if key in self._blocks:
                     continue
-                while self._bytes + block.nbytes > self.max_bytes:
-                    _, old = self._blocks.popitem(last=False)
-                    self._bytes -= old.nbytes
-                    self._evictions += 1
+                if not self._make_room(block.nbytes, own):
+                    break
                 self._blocks[key] = block
                 self._bytes += block.nbytes
                 added += 1
@@ -142,6 +143,16 @@ class PrefixCache:
                 if key in self._blocks:
                     self._blocks.move_to_end(key)
         return added
+
+    def _make_room(self, nbytes: int, keep: set[bytes]) -> bool:
+        """Evict least recently used blocks outside ``keep`` until ``nbytes`` more fit (lock held)."""
+        while self._bytes + nbytes > self.max_bytes:
+            victim = next((k for k in self._blocks if k not in keep), None)
+            if victim is None:
+                return False
+            self._bytes -= self._blocks.pop(victim).nbytes
+            self._evictions += 1
+        return True
 
     def clear(self) -> None:
         """Drop every block (the model or an adapter changed); counters are kept."""
@@ -176,14 +187,16 @@ def module_fingerprint(module: Any) -> tuple[Any, ...]:
     :meth:`PrefixCache.clear` after one.
     """
     parts: list[Any] = []
-    for name, sub in module.named_modules():
-        merged = getattr(sub, "merged_adapters", None)
+    for sub in module.modules():  # one pass; __dict__ reads (a module's __getattr__ is slow)
+        state = sub.__dict__
+        merged = state.get("merged_adapters")
         if merged:
-            parts.append((name, tuple(merged)))
-    for param in module.parameters():
-        serial = getattr(param, "_supportkit_serial", None)
-        if serial is None:
-            serial = next(_serials)
-            param._supportkit_serial = serial
-        parts.append((serial, id(param), param.data_ptr(), param._version))
+            parts.append(("merged", tuple(merged)))
+        for param in state.get("_parameters", {}).values():
+            if param is None:
+                continue
+            serial = param.__dict__.get("_supportkit_serial")
+            if serial is None:
+                serial = param._supportkit_serial = next(_serials)
+            parts.append((serial, id(param), param.data_ptr(), param._version))
     return tuple(parts)
