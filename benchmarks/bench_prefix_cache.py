@@ -164,7 +164,8 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
             f"Hit rate = cached prompt tokens / prompt tokens looked up (vLLM's prefix_cache_hits / "
             f"prefix_cache_queries), over one round's {n} prompts from an empty cache.",
             f"The first token with the cache equals the one without it for {same} of {n} prompts.",
-            f"The weights fingerprint taken at each admission (stale K/V guard) costs {fingerprint_ms:.1f} ms.",
+            f"The weights fingerprint taken at each admission (the stale K/V guard) costs "
+            f"{fingerprint_ms:.1f} ms.",
         ],
     }
 

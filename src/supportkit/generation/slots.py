@@ -135,6 +135,9 @@ class SlotModel:
     def prefill(self, first: int, prompts: Sequence[Sequence[int]], adapters: Sequence[str] | None) -> Any:
         """Encode ``prompts`` (right-padded, one forward) into slots ``first..first+n-1``.
 
+        The engine admits rows one at a time with :meth:`extend` instead (no padding, prefix cache);
+        ``benchmarks/bench_prefix_cache.py`` measures this one against it.
+
         Returns: next-token logits, ``[n, vocab]`` float32 (at each prompt's last token).
         """
         torch = self._torch
