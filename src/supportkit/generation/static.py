@@ -1,7 +1,17 @@
 """The ``static`` decode engine: a step loop over a slot KV cache, with rows joining and leaving.
 
-Each :meth:`StaticDecoder.step` first prefills the rows waiting to join (one forward for all of
-them, into free slots), then runs one forward for every running row (each at its own position).
+Each :meth:`StaticDecoder.step` first prefills the rows waiting to join (one forward per row, into
+free slots: no padding), then runs one forward for every running row (each at its own position).
+
+Automatic prefix caching (:mod:`~supportkit.generation.prefix_cache`, ``generation.prefix_cache_mb``):
+a joining row's longest cached run of whole 16-token prompt blocks (same tokens from position 0,
+same adapter) is copied into its slot and only the rest of the prompt is computed, attending to
+the copied prefix; its new whole blocks are then cached. Served prompts share the system
+instructions and often the retrieved articles, so most prefill is skipped. Before each admission
+the engine compares a fingerprint of the module's weights and adapters
+(:func:`~supportkit.generation.prefix_cache.module_fingerprint`) and empties the cache when it
+changed (an adapter loaded, deleted, replaced, merged or trained), so K/V is never stale.
+Counters: ``decoder.prefix_cache.stats()`` (``None`` when the budget is 0).
 A row leaves at once when it ends: end-of-turn (``eos``), a stop text, ``max_new_tokens``, or its
 cancel flag. Per-step Python is sampling, the repetition penalty and stop checks.
 
