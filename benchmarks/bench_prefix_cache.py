@@ -2,15 +2,17 @@
 
 The prompts are the server's own: the example store's pipeline prepares each user question of
 ``data/store/conversations.jsonl`` (system instructions, up to 3 retrieved knowledge articles, the
-question), as ``supportkit serve`` does. In interleaved rounds, each variant prefills the same N
-prompts, 8 joining at a time (``max_new_tokens=1``: the admission step only, which is the time to
-first token):
+question), as ``supportkit serve`` does, in a seeded random order (the file is grouped by intent;
+traffic is mixed). In interleaved rounds, each variant admits the same N prompts, 8 joining at a
+time (``max_new_tokens=1``: the admission step only, which is the time to first token):
 
 * ``cache off``: ``generation.prefix_cache_mb: 0``, one forward per joining row;
-* ``cache on``: the default budget, a fresh (empty) cache each round, so hits come only from what
-  the round's prompts share (a running server's warm cache does at least as well);
-* ``one padded forward (before)``: the previous admission, all joining rows right-padded into one
-  forward (no cache).
+* ``cache on, empty at the start``: the default budget, a fresh cache each round, so hits come only
+  from what the N prompts share;
+* ``cache on, after W other served prompts``: the same, after W other prompts went through the
+  engine (untimed): a running server's cache;
+* ``one padded forward, no cache (before)``: the previous admission, all joining rows
+  right-padded into one forward.
 
 It also checks the first token is the same with and without the cache, reports the cost of the
 weights fingerprint taken at each admission, and the hit rate a longer stream of prompts reaches
@@ -28,6 +30,7 @@ import random
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +69,7 @@ def _budget_rows(
         s = cache.stats()
         rows.append(
             {
-                "variant": f"budget {mb:g} MB: {len(prompts)} prompts, mixed order (keys only)",
+                "prefix_cache_mb": f"{mb:g}",
                 "hit rate": f"{s.hit_rate:.1%}",
                 "blocks held": s.blocks,
                 "evictions": s.evictions,
@@ -87,7 +90,7 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
     from supportkit.models.peft import PEFTModel
     from supportkit.pipelines.inference import InferencePipeline
 
-    n = 8 if quick else 32
+    n, warm = (8, 8) if quick else (24, 48)
     rounds = repeats or (1 if quick else 3)
     overrides = ["generation.engine=static"]
     if quick:
@@ -97,53 +100,69 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
     config = use_example_store(Config().with_overrides(overrides))
     model = PEFTModel(config)  # as `supportkit serve` builds it (peft.method lora, adapter untrained)
     pipeline = InferencePipeline(model, config)
-    questions = _questions(n if quick else 1000)
+    questions = _questions(2 * n if quick else 1000)
     prompts = [tuple(pipeline.prepare({"query": q}).rendered.input_ids) for q in questions]
-    measured = prompts[:: max(1, len(prompts) // n)][:n]  # spread over the intents
+    random.Random(0).shuffle(prompts)  # mixed traffic: the file is grouped by intent
+    measured, before = prompts[:n], prompts[n : n + warm]
     s = Sampling(max_new_tokens=1, repetition_penalty=1.0)
-    items = [DecodeItem(p, None, s) for p in measured]
     budget = GenerationConfig().prefix_cache_mb
-    groups = [items[i : i + JOIN] for i in range(0, len(items), JOIN)]
-    engines: dict[str, StaticDecoder] = {}
-    first_tokens: dict[str, list[tuple[int, ...]]] = {}
 
-    def decode(label: str, mb: float) -> None:
-        engine = engines[label] = StaticDecoder(model, batch_size=JOIN, prefix_cache_mb=mb)
-        out = []
-        for group in groups:
-            out += [g.token_ids for g in engine.generate(group)]
+    def joins(batch: list[tuple[int, ...]]) -> list[list[DecodeItem]]:
+        items = [DecodeItem(p, None, s) for p in batch]
+        return [items[i : i + JOIN] for i in range(0, len(items), JOIN)]
+
+    groups, warm_groups = joins(measured), joins(before)
+    first_tokens: dict[str, list[tuple[int, ...]]] = {}
+    hit_rates: dict[str, float] = {}
+
+    def decode(label: str, mb: float, warm_up: list[list[DecodeItem]] = []) -> float:  # noqa: B006
+        """Seconds to admit the measured prompts (after ``warm_up`` prompts, untimed)."""
+        engine = StaticDecoder(model, batch_size=JOIN, prefix_cache_mb=mb)
+        for group in warm_up:
+            engine.generate(group)
+        cache = engine.prefix_cache
+        start = cache.stats() if cache is not None else None
+        began = time.perf_counter()
+        out = [g.token_ids for group in groups for g in engine.generate(group)]
+        took = time.perf_counter() - began
         first_tokens[label] = out
+        if cache is not None and start is not None:
+            end = cache.stats()
+            hit_rates[label] = (end.hits - start.hits) / (end.queries - start.queries)
+        return took
 
     slots = SlotModel(model.model, JOIN)
 
-    def padded() -> None:
+    def padded() -> float:
+        began = time.perf_counter()
         with torch.inference_mode():
             for group in groups:
                 slots.prefill(0, [i.input_ids for i in group], None)
+        return time.perf_counter() - began
 
-    variants = {
+    variants: dict[str, Callable[[], float]] = {
         "cache off": lambda: decode("cache off", 0),
-        "cache on": lambda: decode("cache on", budget),
-        "one padded forward (before)": padded,
+        "cache on, empty at the start": lambda: decode("cold", budget),
+        f"cache on, after {warm} other served prompts": lambda: decode("warm", budget, warm_groups),
+        "one padded forward, no cache (before)": padded,
     }
-    timing = round_robin(variants, baseline="cache off", repeats=rounds)
-    on = engines["cache on"].prefix_cache
-    assert on is not None
-    stats = on.stats()
-    same = sum(a == b for a, b in zip(first_tokens["cache on"], first_tokens["cache off"], strict=True))
+    timing = round_robin(variants, baseline="cache off", repeats=rounds, measure=lambda fn: fn())
+    same = {
+        k: sum(a == b for a, b in zip(first_tokens[k], first_tokens["cache off"], strict=True))
+        for k in ("cold", "warm")
+    }
     rows: list[dict[str, Any]] = []
-    for label, t in timing.items():
+    for (label, t), key in zip(timing.items(), ["", "cold", "warm", ""], strict=True):
         rows.append(
             {
                 "variant": label,
                 "prefill per prompt": f"{t['value']['median'] / n * 1000:.0f} ms",
                 "time vs cache off": fmt_ratio(t["ratio"]),
-                "hit rate": f"{stats.hit_rate:.1%}" if label == "cache on" else "",
+                "hit rate": f"{hit_rates[key]:.1%}" if key else "",
             }
         )
-    block_bytes = on.stats().bytes // max(1, stats.blocks)
-    random.Random(0).shuffle(prompts)  # mixed traffic: the file is grouped by intent
-    rows += _budget_rows(prompts, block_bytes, [32, 128, 256, 512, 1024])
+    block_bytes = slots.read(0, 0, BLOCK).nbytes
+    budgets = _budget_rows(prompts, block_bytes, [32, 128, 256, 512, 1024])
     began = time.perf_counter()
     for _ in range(20):
         module_fingerprint(model.model)
@@ -160,10 +179,18 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
         f"{statistics.median(lengths):.0f}), {JOIN} joining per step, {rounds} interleaved round(s); "
         f"prefix_cache_mb {budget:g}, block {BLOCK} tokens ({block_bytes / 1024:.0f} KB)",
         "rows": rows,
+        "tables": [
+            {
+                "title": f"Hit rate by prefix_cache_mb: every example-store question once ({len(prompts)}), "
+                "in a seeded random order, from an empty cache (block keys only, no model)",
+                "rows": budgets,
+            }
+        ],
         "notes": [
-            f"Hit rate = cached prompt tokens / prompt tokens looked up (vLLM's prefix_cache_hits / "
-            f"prefix_cache_queries), over one round's {n} prompts from an empty cache.",
-            f"The first token with the cache equals the one without it for {same} of {n} prompts.",
+            "Hit rate = cached prompt tokens / prompt tokens looked up (vLLM's prefix_cache_hits / "
+            f"prefix_cache_queries), over the {n} measured prompts.",
+            f"The first token with the cache equals the one without it for {same['cold']} (empty cache) "
+            f"and {same['warm']} (warm) of {n} prompts.",
             f"The weights fingerprint taken at each admission (the stale K/V guard) costs "
             f"{fingerprint_ms:.1f} ms.",
         ],
