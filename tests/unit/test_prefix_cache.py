@@ -319,3 +319,5 @@ def test_the_setting_is_validated_and_reaches_the_static_engine_only(base_model:
     assert isinstance(sized, StaticDecoder) and sized.prefix_cache is not None
     assert sized.prefix_cache.max_bytes == 2 << 20
     assert isinstance(make_decoder("hf", base_model, prefix_cache_mb=2), HFDecoder)
+    with pytest.raises(ValueError, match="prefix_cache_mb"):
+        StaticDecoder(base_model, prefix_cache_mb=-1)

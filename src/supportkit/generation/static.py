@@ -3,6 +3,9 @@
 Each :meth:`StaticDecoder.step` first prefills the rows waiting to join (one forward per row, into
 free slots: no padding), then runs one forward for every running row (each at its own position).
 
+A row leaves at once when it ends: end-of-turn (``eos``), a stop text, ``max_new_tokens``, or its
+cancel flag. Per-step Python is sampling, the repetition penalty and stop checks.
+
 Automatic prefix caching (:mod:`~supportkit.generation.prefix_cache`, ``generation.prefix_cache_mb``):
 a joining row's longest cached run of whole 16-token prompt blocks (same tokens from position 0,
 same adapter) is copied into its slot and only the rest of the prompt is computed, attending to
@@ -12,8 +15,6 @@ the engine compares a fingerprint of the module's weights and adapters
 (:func:`~supportkit.generation.prefix_cache.module_fingerprint`) and empties the cache when it
 changed (an adapter loaded, deleted, replaced, merged or trained), so K/V is never stale.
 Counters: ``decoder.prefix_cache.stats()`` (``None`` when the budget is 0).
-A row leaves at once when it ends: end-of-turn (``eos``), a stop text, ``max_new_tokens``, or its
-cancel flag. Per-step Python is sampling, the repetition penalty and stop checks.
 
 Continuous use (the server's engine thread owns the decoder and calls ``step``)::
 
@@ -113,6 +114,8 @@ class StaticDecoder:
         self.wrapper, self.batch_size = model, batch_size
         if prefix_cache_mb is None:
             prefix_cache_mb = GenerationConfig().prefix_cache_mb
+        if not prefix_cache_mb >= 0:
+            raise ValueError(f"prefix_cache_mb must be a number of MB >= 0, not {prefix_cache_mb}")
         #: Prompt-prefix K/V blocks shared by rows (``None`` when ``prefix_cache_mb`` is 0).
         self.prefix_cache = PrefixCache(int(prefix_cache_mb * (1 << 20))) if prefix_cache_mb > 0 else None
         self._weights: Any = None  # module_fingerprint of the module the cached blocks were computed with
