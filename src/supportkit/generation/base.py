@@ -10,6 +10,7 @@ pipeline never calls ``model.generate`` itself; engines are chosen by ``generati
 
 from __future__ import annotations
 
+import inspect
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -125,12 +126,19 @@ class Decoder(Protocol):
 
 
 #: Decode engines by name (``generation.engine``). A factory is called as
-#: ``factory(model, batch_size=...)`` with the loaded model wrapper (``.model``, ``.tokenizer``).
+#: ``factory(model, batch_size=..., **options)`` with the loaded model wrapper (``.model``,
+#: ``.tokenizer``) and those engine options (see :func:`make_decoder`) its signature names.
 DECODERS: Registry[Any] = Registry("decode engine")
 
 
-def make_decoder(name: str, model: Any, *, batch_size: int = 8) -> Decoder:
-    """The registered engine ``name`` built for ``model``. Raises UnknownNameError."""
+def make_decoder(name: str, model: Any, *, batch_size: int = 8, **options: Any) -> Decoder:
+    """The registered engine ``name`` built for ``model``.
+
+    ``options``: engine-specific settings (``prefix_cache_mb`` for ``static``); a factory is given
+    only the ones its signature names (or all, with ``**kwargs``). Raises UnknownNameError."""
     factory = DECODERS.get(name)
-    decoder: Decoder = factory(model, batch_size=batch_size)
+    params = inspect.signature(factory).parameters
+    every = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    given = {k: v for k, v in options.items() if every or k in params}
+    decoder: Decoder = factory(model, batch_size=batch_size, **given)
     return decoder

@@ -135,6 +135,9 @@ class SlotModel:
     def prefill(self, first: int, prompts: Sequence[Sequence[int]], adapters: Sequence[str] | None) -> Any:
         """Encode ``prompts`` (right-padded, one forward) into slots ``first..first+n-1``.
 
+        The engine admits rows one at a time with :meth:`extend` instead (no padding, prefix cache);
+        ``benchmarks/bench_prefix_cache.py`` measures this one against it.
+
         Returns: next-token logits, ``[n, vocab]`` float32 (at each prompt's last token).
         """
         torch = self._torch
@@ -153,6 +156,52 @@ class SlotModel:
             last = hidden[torch.arange(n, device=self.device), lengths]
             return self.lm.lm_head(self.lm.model.norm(last)).float()
 
+    def extend(self, slot: int, tokens: Sequence[int], start: int, adapters: Sequence[str] | None) -> Any:
+        """Encode ``tokens`` at positions ``start..start+len-1`` of slot ``slot``, attending to the
+        slot's cached positions ``[0, start)`` (written by :meth:`write`) and to themselves causally.
+
+        ``start == 0`` is a plain one-row prefill. ``adapters``: ``None`` or ``[name]``.
+
+        Returns: next-token logits ``[1, vocab]`` float32 (at the last token).
+        Raises: ValueError when ``slot`` is out of range, ``tokens`` is empty or the positions exceed
+        the model's.
+        """
+        torch = self._torch
+        t = len(tokens)
+        if not 0 <= slot < self.slots or t == 0:
+            raise ValueError(f"slot {slot} of {self.slots} with {t} tokens: need a slot in range and tokens")
+        end = start + t
+        if end > self.capacity:
+            self._grow(end)
+        ids = torch.tensor([list(tokens)], dtype=torch.long, device=self.device)
+        positions = torch.arange(start, end, device=self.device).view(1, t)
+        # query i (position start+i) sees keys 0..start+i
+        mask = None
+        if start:
+            keys = torch.arange(end, device=self.device).view(1, end)
+            mask = keys <= positions.view(t, 1)  # [t, end]
+        with self._adapters(adapters):
+            hidden = self._layers(ids, positions, slice(slot, slot + 1), mask, start)
+            return self.lm.lm_head(self.lm.model.norm(hidden[:, -1])).float()
+
+    def write(self, slot: int, start: int, kv: Any) -> None:
+        """Put ``kv`` ``[2, layers, kv_heads, n, head_dim]`` (keys, values) at positions
+        ``[start, start+n)`` of slot ``slot``."""
+        end = start + kv.shape[3]
+        if end > self.capacity:
+            self._grow(end)
+        for i in range(len(self.layers)):
+            self.k[i][slot, :, start:end] = kv[0, i]
+            self.v[i][slot, :, start:end] = kv[1, i]
+
+    def read(self, slot: int, start: int, end: int) -> Any:
+        """A copy of slot ``slot``'s keys and values at positions ``[start, end)``:
+        ``[2, layers, kv_heads, end-start, head_dim]`` in the model's dtype."""
+        torch = self._torch
+        return torch.stack(
+            [torch.stack([c[slot, :, start:end] for c in cache]) for cache in (self.k, self.v)]
+        )
+
     def decode(self, tokens: Sequence[int], positions: Sequence[int], adapters: Sequence[str] | None) -> Any:
         """One step for rows ``0..len(tokens)-1``: token ``tokens[r]`` at position ``positions[r]``.
 
@@ -170,9 +219,11 @@ class SlotModel:
             hidden = self._layers(ids, pos, pos.view(-1), mask.view(rows, 1, 1, top))
             return self.lm.lm_head(self.lm.model.norm(hidden[:, -1])).float()
 
-    def _layers(self, ids: Any, positions: Any, where: Any, mask: Any) -> Any:
-        """Run every decoder layer. ``where`` is a slot slice (prefill: the whole prompt, causal) or
-        the per-row positions ``[rows]`` of a one-token step (``mask`` ``[rows, 1, 1, top]``)."""
+    def _layers(self, ids: Any, positions: Any, where: Any, mask: Any, start: int = 0) -> Any:
+        """Run every decoder layer. ``where`` is a slot slice (prefill: the tokens at positions
+        ``start..``, causal; with ``start > 0`` attending to the cached ``[0, start)`` too through
+        ``mask`` ``[t, start+t]``) or the per-row positions ``[rows]`` of a one-token step (``mask``
+        ``[rows, 1, 1, top]``)."""
         from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
         torch = self._torch
@@ -188,10 +239,14 @@ class SlotModel:
             k = attn.k_proj(h).view(b, t, self.kv_heads, self.head_dim).transpose(1, 2)
             v = attn.v_proj(h).view(b, t, self.kv_heads, self.head_dim).transpose(1, 2)
             q, k = apply_rotary_pos_emb(q, k, cos, sin)
-            if isinstance(where, slice):  # prefill: attend within the prompt, store it
-                self.k[i][where, :, :t] = k
-                self.v[i][where, :, :t] = v
-                out = f.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+            if isinstance(where, slice):  # prefill: store the tokens, attend causally (and to a prefix)
+                self.k[i][where, :, start : start + t] = k
+                self.v[i][where, :, start : start + t] = v
+                if start:
+                    keys, values = self.k[i][where, :, : start + t], self.v[i][where, :, : start + t]
+                    out = f.scaled_dot_product_attention(q, keys, values, attn_mask=mask, enable_gqa=True)
+                else:
+                    out = f.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
             else:  # one step: store the new position, attend to each row's cache
                 self.k[i][rows, :, where] = k[:, :, 0]
                 self.v[i][rows, :, where] = v[:, :, 0]

@@ -1,9 +1,20 @@
 """The ``static`` decode engine: a step loop over a slot KV cache, with rows joining and leaving.
 
-Each :meth:`StaticDecoder.step` first prefills the rows waiting to join (one forward for all of
-them, into free slots), then runs one forward for every running row (each at its own position).
+Each :meth:`StaticDecoder.step` first prefills the rows waiting to join (one forward per row, into
+free slots: no padding), then runs one forward for every running row (each at its own position).
+
 A row leaves at once when it ends: end-of-turn (``eos``), a stop text, ``max_new_tokens``, or its
 cancel flag. Per-step Python is sampling, the repetition penalty and stop checks.
+
+Automatic prefix caching (:mod:`~supportkit.generation.prefix_cache`, ``generation.prefix_cache_mb``):
+a joining row's longest cached run of whole 16-token prompt blocks (same tokens from position 0,
+same adapter) is copied into its slot and only the rest of the prompt is computed, attending to
+the copied prefix; its new whole blocks are then cached. Served prompts share the system
+instructions and often the retrieved articles, so most prefill is skipped. Before each admission
+the engine compares a fingerprint of the module's weights and adapters
+(:func:`~supportkit.generation.prefix_cache.module_fingerprint`) and empties the cache when it
+changed (an adapter loaded, deleted, replaced, merged or trained), so K/V is never stale.
+Counters: ``decoder.prefix_cache.stats()`` (``None`` when the budget is 0).
 
 Continuous use (the server's engine thread owns the decoder and calls ``step``)::
 
@@ -32,9 +43,11 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+from supportkit.config import GenerationConfig
 from supportkit.errors import ConfigError
 from supportkit.generation.base import DECODERS, DecodeItem, FinishReason, Generated, TextSink
 from supportkit.generation.penalty import stop_token_ids
+from supportkit.generation.prefix_cache import PrefixCache, module_fingerprint
 from supportkit.generation.slots import SlotModel
 from supportkit.generation.streaming import NullSink, RowStreamer, cut_at_stop
 
@@ -87,16 +100,25 @@ class StaticDecoder:
         model: a loaded supportkit model (``.model`` torch module, ``.tokenizer``; named adapters
             optional). Llama-family only.
         batch_size: slots: most rows decoding at once (more wait to join).
+        prefix_cache_mb: the prefix cache's budget in MB (``generation.prefix_cache_mb``; 0: off;
+            default: the config's default). Its counters: ``decoder.prefix_cache.stats()``.
 
     Raises: ConfigError for a model architecture the engine does not run (at the first decode) or an
-    adapter the model lacks (from :meth:`add`/:meth:`generate`).
+    adapter the model lacks (from :meth:`add`/:meth:`generate`); ValueError for a negative budget.
 
     Thread safety: :meth:`add` and :meth:`cancel` from any thread; :meth:`step` and
     :meth:`generate` from one thread at a time (a lock serialises them).
     """
 
-    def __init__(self, model: Any, *, batch_size: int = 8) -> None:
+    def __init__(self, model: Any, *, batch_size: int = 8, prefix_cache_mb: float | None = None) -> None:
         self.wrapper, self.batch_size = model, batch_size
+        if prefix_cache_mb is None:
+            prefix_cache_mb = GenerationConfig().prefix_cache_mb
+        if not prefix_cache_mb >= 0:
+            raise ValueError(f"prefix_cache_mb must be a number of MB >= 0, not {prefix_cache_mb}")
+        #: Prompt-prefix K/V blocks shared by rows (``None`` when ``prefix_cache_mb`` is 0).
+        self.prefix_cache = PrefixCache(int(prefix_cache_mb * (1 << 20))) if prefix_cache_mb > 0 else None
+        self._weights: Any = None  # module_fingerprint of the module the cached blocks were computed with
         self.tokenizer = model.tokenizer
         self.eos = self.tokenizer.eos_token_id
         self.exempt = stop_token_ids(self.tokenizer)
@@ -210,6 +232,9 @@ class StaticDecoder:
             import torch
 
             self._slots, self._module = SlotModel(module, self.batch_size), module
+            if self.prefix_cache is not None:
+                self.prefix_cache.clear()
+                self._weights = None
             vocab = self._slots.lm.get_output_embeddings().weight.shape[0]
             self._seen = torch.zeros((self.batch_size, vocab), dtype=torch.bool)
         return self._slots
@@ -230,8 +255,13 @@ class StaticDecoder:
         import torch
 
         first = len(self._rows)
-        prompts = [r.item.input_ids for r in joining]
-        logits = slots.prefill(first, prompts, self._names(joining))
+        cache = self.prefix_cache
+        if cache is not None:
+            weights = module_fingerprint(self._module)
+            if weights != self._weights:  # an adapter or the weights changed: no stale K/V
+                cache.clear()
+                self._weights = weights
+        logits = torch.cat([self._prefill(slots, first + i, row) for i, row in enumerate(joining)])
         for i, row in enumerate(joining):
             s = row.item.sampling
             row.position = len(row.item.input_ids)
@@ -242,6 +272,24 @@ class StaticDecoder:
                 row.generator = torch.Generator().manual_seed(s.seed)
         self._rows.extend(joining)
         self._advance(joining, logits, offset=first)
+
+    def _prefill(self, slots: SlotModel, slot: int, row: _Row) -> Any:
+        """Encode ``row``'s prompt into ``slot``: cached prefix blocks are copied, the rest computed;
+        then its new whole blocks are cached. Returns logits ``[1, vocab]``."""
+        import torch
+
+        prompt = row.item.input_ids
+        names = self._names([row])
+        cache = self.prefix_cache
+        if cache is None:
+            return slots.extend(slot, prompt, 0, names)
+        adapter = row.adapter or getattr(self.wrapper, "active_adapter", None)
+        start, blocks = cache.lookup(prompt, adapter)
+        if blocks:
+            slots.write(slot, 0, torch.cat(blocks, dim=3))
+        logits = slots.extend(slot, prompt[start:], start, names)
+        cache.insert(prompt, adapter, lambda a, b: slots.read(slot, a, b))
+        return logits
 
     def _advance(self, rows: Sequence[_Row], logits: Any, offset: int = 0) -> None:
         """Pick each row's next token from ``logits`` ``[len(rows), vocab]`` and stream it."""

@@ -99,7 +99,10 @@ class InferencePipeline:
         self.recorder = ConversationRecorder(self.store, enabled=self.settings.remember_history)
         self.language = LanguageDetector(self.settings.languages)
         self.decoder = decoder or make_decoder(
-            self.settings.engine, model, batch_size=self.settings.batch_size
+            self.settings.engine,
+            model,
+            batch_size=self.settings.batch_size,
+            prefix_cache_mb=self.config.generation.prefix_cache_mb,
         )
         # one decode worker: requests from any thread are decoded one call at a time, in order
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="supportkit-decode")
