@@ -227,3 +227,32 @@ def test_harmless_values_of_unsupported_fields_are_accepted(
         "response_format": {"type": "text"},
     }
     assert httpx.post(f"{server.url}/v1/chat/completions", json=body, timeout=60).status_code == 200
+
+
+def test_prefix_cache_counters_in_metrics(start_server: Callable[..., ServerThread]) -> None:
+    """The second answer to the same question reuses the first one's prompt K/V (static engine), and
+    /metrics counts it as vLLM does: prompt tokens queried and hit."""
+    server = start_server("serving.engine=static", "generation.prefix_cache_mb=64")
+    client = _client(server)
+    base = server.app.state.supportkit.base_id
+
+    def counters() -> tuple[float, float]:
+        text = httpx.get(f"{server.url}/metrics").text
+        values = {
+            line.split()[0]: float(line.split()[1])
+            for line in text.splitlines()
+            if line.startswith("supportkit_prefix")
+        }
+        return values["supportkit_prefix_cache_queries_total"], values["supportkit_prefix_cache_hits_total"]
+
+    for _ in range(2):
+        client.chat.completions.create(
+            model=base, messages=[{"role": "user", "content": QUESTION}], max_tokens=3
+        )
+    queries, hits = counters()
+    assert queries > 0 and 0 < hits < queries  # the whole prompt but its last block came from the cache
+    off = start_server("serving.engine=static", "generation.prefix_cache_mb=0")
+    _client(off).chat.completions.create(
+        model=base, messages=[{"role": "user", "content": QUESTION}], max_tokens=3
+    )
+    assert "supportkit_prefix_cache" not in httpx.get(f"{off.url}/metrics").text

@@ -59,7 +59,11 @@ def create_app(
         settings=settings,
         keys=keys,
         limiter=RateLimiter(settings.rate_limit),
-        metrics=Metrics(waiting=lambda: engine.waiting, running=lambda: engine.running),
+        metrics=Metrics(
+            waiting=lambda: engine.waiting,
+            running=lambda: engine.running,
+            prefix_cache=lambda: getattr(engine.decoder, "prefix_cache", None),
+        ),
         base_id=base_id,
         base_aliases=frozenset(base_aliases),
         adapters=dict(settings.adapters),

@@ -5,9 +5,12 @@ Each app has its own registry, so several servers (tests) in one process do not 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 _LATENCY = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0)
 _TOKEN_LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -16,9 +19,16 @@ _TOKEN_LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 class Metrics:
     """The server's counters, gauges and histograms; ``render()`` gives the Prometheus text."""
 
-    def __init__(self, waiting: Callable[[], float], running: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        waiting: Callable[[], float],
+        running: Callable[[], float],
+        prefix_cache: Callable[[], Any] | None = None,
+    ) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        if prefix_cache is not None:
+            r.register(_PrefixCacheCollector(prefix_cache))
         self.requests = Counter(
             "supportkit_http_requests",
             "HTTP requests by route, status and adapter",
@@ -72,3 +82,28 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _PrefixCacheCollector(Collector):
+    """The engine's prefix cache counters at scrape time (vLLM's ``prefix_cache_queries``/``hits``,
+    in prompt tokens), plus its size; nothing when the engine has no prefix cache."""
+
+    def __init__(self, cache: Callable[[], Any]) -> None:
+        self._cache = cache
+
+    def collect(self) -> Iterator[Any]:
+        cache = self._cache()
+        if cache is None:
+            return
+        stats = cache.stats()
+        queries = CounterMetricFamily(
+            "supportkit_prefix_cache_queries", "Prompt tokens looked up in the prefix cache"
+        )
+        queries.add_metric([], stats.queries)
+        hits = CounterMetricFamily(
+            "supportkit_prefix_cache_hits", "Prompt tokens found in the prefix cache (not recomputed)"
+        )
+        hits.add_metric([], stats.hits)
+        used = GaugeMetricFamily("supportkit_prefix_cache_bytes", "Bytes of K/V held by the prefix cache")
+        used.add_metric([], stats.bytes)
+        yield from (queries, hits, used)
