@@ -37,7 +37,7 @@ from supportkit.errors import ConfigError
 from supportkit.pipelines.checkpoints import ResumeError, writing
 from supportkit.pipelines.interrupt import StopSignals, TrainingInterrupted
 from supportkit.pipelines.metrics_log import MetricsLog
-from supportkit.pipelines.training_summary import TrainingSummary, peak_memory_mb
+from supportkit.pipelines.training_summary import TrainingSummary, peak_memory_mb, reset_peak_memory
 from supportkit.utils.atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -201,6 +201,7 @@ class PreferencePipeline:
         if self.objective == "kto" and REF_ADAPTER in module.peft_config:
             kwargs = {"model_adapter_name": "default", "ref_adapter_name": REF_ADAPTER}
         AcceleratorState._reset_state(reset_partial_state=False)
+        reset_peak_memory()
         metrics, signals = MetricsLog(Path(t.output_dir) / "metrics.jsonl"), StopSignals()
         trainer_cls = self._trainer_class()
         self.trainer = trainer = trainer_cls(

@@ -7,14 +7,12 @@
 * Accumulation is exact: every micro-batch's summed token loss is divided by the number of target
   tokens in the whole accumulation window, on all processes together, so k micro-batches of size b
   update the weights like one batch of k x b, and 2 processes like 1 with twice the accumulation.
-* Checkpoints (``checkpoints.py``) are atomic, verified on resume, and resume exactly: the same
-  per-step losses and the same final weights as an uninterrupted run.
-* SIGINT/SIGTERM finish the step, save a checkpoint and raise :class:`TrainingInterrupted`.
-* Scale-out: run the same entry point under ``torchrun --nproc_per_node N`` (or
-  ``accelerate launch`` with a multi-process config): each rank takes every N-th micro-batch.
+* Checkpoints (``checkpoints.py``) are atomic, verified on resume, and resume exactly (the same
+  per-step losses and final weights). SIGINT/SIGTERM finish the step, save, raise TrainingInterrupted.
+* Scale-out: the same entry point under ``torchrun --nproc_per_node N`` or ``accelerate launch``.
 
 ``train`` is ``_setup`` (accelerator, resume, optimizer, schedule), ``_step`` (one optimizer step),
-``_after_step`` (log, evaluate, record, save) and ``_finish`` (the summary).
+``_after_step`` (log, evaluate, record, save), ``_finish`` (the summary).
 """
 
 from __future__ import annotations
@@ -53,6 +51,7 @@ from supportkit.pipelines.training_summary import (
     TrainingSummary,
     data_fingerprint,
     peak_memory_mb,
+    reset_peak_memory,
     tensorboard_writer,
 )
 
@@ -158,6 +157,7 @@ class TrainingPipeline:
         AcceleratorState._reset_state(reset_partial_state=False)
         accelerator = self.accelerator = Accelerator(mixed_precision=t.mixed_precision, cpu=cpu)
         set_seed(t.seed)
+        reset_peak_memory()  # this run's own peak, not an earlier run's in this process
         manager = CheckpointManager(
             t.output_dir, keep_last=t.save_total_limit, greater_is_better=t.metric_for_best != "val_loss"
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from dataclasses import asdict, dataclass
@@ -60,13 +61,31 @@ def data_fingerprint(dataloader: Any) -> str:
     return digest.hexdigest()[:16]
 
 
+def reset_peak_memory() -> None:
+    """Start a new peak for :func:`peak_memory_mb`, so each run in a process (a comparison's methods)
+    reports its own: CUDA's peak statistics, and on Linux the process's peak resident set size
+    (``5`` written to ``/proc/self/clear_refs``, Linux >= 4.0; elsewhere the process's peak stays)."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
 def peak_memory_mb() -> float:
+    """Peak memory since :func:`reset_peak_memory` in MB: CUDA's allocated peak on a GPU, else the peak
+    resident set size (``VmHWM`` of ``/proc/self/status``; ``ru_maxrss``, the process's, elsewhere)."""
     import resource
 
     import torch
 
     if torch.cuda.is_available():
         return torch.cuda.max_memory_allocated() / 2**20
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
