@@ -82,6 +82,14 @@ def run(
         "The machine was shared with other engineers' test runs (load average 4-10): latency and "
         "training seconds differ with the load at the time of each system, not only by method.",
     ]
+    peaks = [s.info.get("peak_memory_mb") for s in methods if s.info.get("peak_memory_mb") not in (None, "-")]
+    if len(peaks) != len(set(peaks)):  # reports written before each run's peak was reset
+        notes.append(
+            "Peak memory: this report was recorded before each training run reset the process's peak "
+            "(pipelines.training_summary.reset_peak_memory), so a method after a larger one shows that "
+            "one's peak (an upper bound); only values that rise above every earlier one are the method's "
+            "own. Per method, measured alone: BENCHMARKS.md, 'Training memory and speed per method'."
+        )
     if left:
         notes.append(
             f"Not yet run: {', '.join(left)}. Finish with `{CLI}` (it keeps the systems above and runs "
