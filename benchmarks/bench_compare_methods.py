@@ -44,8 +44,7 @@ def _recommendation(trained: list[Any], lora: Any) -> str:
     line = (
         f"At this budget the highest ROUGE-L is {best.name} ({best.metrics['rougeL'].format()}, "
         f"intent accuracy {best.metrics['intent_accuracy'].format()}) with {i.get('trainable_pct')} % of "
-        f"the weights trained, a {i.get('adapter_mb')} MB adapter, {i.get('train_time_s')} s of training "
-        f"and {i.get('peak_memory_mb')} MB peak memory"
+        f"the weights trained and a {i.get('adapter_mb')} MB adapter"
     )
     if best is not lora:
         d = paired_difference(best.values("rougeL"), lora.values("rougeL"))
@@ -79,8 +78,9 @@ def run(
         "a shared 2-core CPU, not each method's best: it ranks methods at this budget only.",
         "Latency: ttft_s / latency_s are per request, from the start of its batch of 8 (16 questions are "
         "submitted at once, so the second batch's rows wait for the first); answers/s is the throughput. "
-        "The machine was shared with other engineers' test runs (load average 4-10): latency and "
-        "training seconds differ with the load at the time of each system, not only by method.",
+        "The machine was shared with other runs (niced below them; test runs, benchmarks): latency and "
+        "training seconds are wall time and differ with the load at the time of each system, not only by "
+        "method (training speed per method measured alone: 'Training memory and speed per method').",
     ]
     peaks = [s.info.get("peak_memory_mb") for s in methods if s.info.get("peak_memory_mb") not in (None, "-")]
     if len(peaks) != len(set(peaks)):  # reports written before each run's peak was reset
