@@ -88,15 +88,16 @@ def test_the_bundled_models_shipped_gate_is_the_recorded_pass() -> None:
     assert gates["bfloat16"]["rouge_l_delta"]["low"] >= -0.01  # the gate's own criterion
 
 
-def test_serving_dtype_replaces_model_dtype_for_serve_and_chat_only() -> None:
+def test_serving_dtype_replaces_the_default_model_dtype_for_serve_chat_ask() -> None:
     from supportkit.recipes.assistant import serving_precision
 
     config = Config()
     assert config.serving.dtype == "auto" and config.model.dtype == "float32"
     serving_precision(config)
     assert config.model.dtype == "auto"
-    kept = Config().with_overrides(["serving.dtype=null", "model.dtype=bfloat16"])
-    serving_precision(kept)
-    assert kept.model.dtype == "bfloat16"
+    for overrides in (["serving.dtype=null", "model.dtype=bfloat16"], ["model.dtype=float16"]):
+        kept = Config().with_overrides(overrides)
+        serving_precision(kept)  # null, or a model.dtype chosen on purpose: kept
+        assert kept.model.dtype == overrides[-1].split("=")[1]
     with pytest.raises(ConfigError, match=r"serving\.dtype"):
         Config().with_overrides(["serving.dtype=int8"]).validate()

@@ -321,3 +321,57 @@ def test_the_setting_is_validated_and_reaches_the_static_engine_only(base_model:
     assert isinstance(make_decoder("hf", base_model, prefix_cache_mb=2), HFDecoder)
     with pytest.raises(ValueError, match="prefix_cache_mb"):
         StaticDecoder(base_model, prefix_cache_mb=-1)
+
+
+def test_a_block_that_cannot_fit_evicts_nothing() -> None:
+    cache = PrefixCache(max_bytes=25)
+    a = [1] * (2 * BLOCK + 1)
+    assert cache.insert(a, None, lambda s, e: _Block()) == 2
+
+    class Big:
+        nbytes = 30  # over the whole budget
+
+    assert cache.insert([5] * (BLOCK + 1), None, lambda s, e: Big()) == 0
+    assert cache.lookup(a, None)[0] == 2 * BLOCK and cache.stats().evictions == 0
+
+
+def test_only_the_shared_prefix_is_looked_up_and_cached(base_model: PEFTModel, smol_tokenizer: Any) -> None:
+    """``DecodeItem.shared_prefix``: blocks past it (a customer's own text) are never cached or reused,
+    so no other client can time-probe them; queries still count the whole prompt."""
+    prompt = _chat(smol_tokenizer, QUESTIONS[0])
+    system = _shared(prompt, _chat(smol_tokenizer, QUESTIONS[1]))
+    item = DecodeItem(prompt, None, S, shared_prefix=system)
+    engine = StaticDecoder(base_model, prefix_cache_mb=1)
+    first, second = (engine.generate([item])[0] for _ in range(2))
+    assert first.token_ids == second.token_ids == _uncached(base_model, [item])[0].token_ids
+    stats = engine.prefix_cache.stats()  # type: ignore[union-attr]
+    assert stats.blocks == system // BLOCK < len(prompt) // BLOCK  # the question's blocks were not kept
+    assert stats.hits == system // BLOCK * BLOCK and stats.queries == 2 * len(prompt)
+    private = StaticDecoder(base_model, prefix_cache_mb=1)
+    for _ in range(2):
+        private.generate([DecodeItem(prompt, None, S, shared_prefix=0)])
+    assert private.prefix_cache.stats().blocks == 0 and _hits(private) == 0  # type: ignore[union-attr]
+
+
+def test_the_fingerprint_reads_inference_mode_parameters() -> None:
+    with torch.inference_mode():
+        layer = torch.nn.Linear(4, 4)  # its parameters have no version counter
+    assert module_fingerprint(layer) == module_fingerprint(layer)
+
+
+def test_the_pipeline_shares_only_a_system_message_without_customer_data(base_model: PEFTModel) -> None:
+    from supportkit.pipelines.inference import InferencePipeline
+
+    pipeline = InferencePipeline(base_model, base_model.config)
+    plain = pipeline.prepare({"query": "Where is my order?", "strategy": "zero_shot"})
+    ids = plain.rendered.input_ids
+    assert 0 < plain.shared_prefix < len(ids)
+    assert plain.item().shared_prefix == plain.shared_prefix
+    question = pipeline.tokenizer.encode("Where is my order?", add_special_tokens=False)
+    assert not any(ids[i : i + len(question)] == question for i in range(plain.shared_prefix))
+    for private in (
+        {"user_context": {"plan": "Plus", "name": "Ada"}},
+        {"history": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]},
+    ):
+        prepared = pipeline.prepare({"query": "Where is my order?", "strategy": "zero_shot", **private})
+        assert prepared.shared_prefix == 0  # a customer's profile, context or history: nothing shared

@@ -9,13 +9,14 @@ from supportkit.pipelines.training_summary import peak_memory_mb, reset_peak_mem
 
 
 def test_the_peak_restarts_for_each_run() -> None:
-    big = torch.ones(128 * 2**20 // 4 * 4)  # 512 MB, touched
+    device = "cuda" if torch.cuda.is_available() else "cpu"  # what peak_memory_mb measures
+    big = torch.ones(128 * 2**20, device=device)  # 512 MB, touched
     big.add_(1)
     high = peak_memory_mb()
     del big
     reset_peak_memory()
     low = peak_memory_mb()
     assert high - low > 400, (high, low)  # the earlier 512 MB no longer counts
-    small = torch.ones(16 * 2**20)  # 64 MB: the new peak sees it
+    small = torch.ones(16 * 2**20, device=device)  # 64 MB: the new peak sees it
     small.add_(1)
     assert peak_memory_mb() >= low + 48

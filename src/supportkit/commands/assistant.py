@@ -132,7 +132,7 @@ def run_ask(args: argparse.Namespace) -> int:
 
     _check_strategy(args.strategy)
     config = checked_config(args, adapters={"--adapter": args.adapter})
-    serving_precision(config)  # chat loads the model as `serve` does
+    serving_precision(config)  # ask loads the model as `serve` does
     pipeline = build_pipeline(config, args.adapter)
     loaded = time.perf_counter()
     response = pipeline.respond(args.question, args.strategy, role=args.role, user_id=args.user_id)

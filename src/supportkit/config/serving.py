@@ -28,9 +28,10 @@ class ServingConfig(Section):
     #: server). ``static`` decodes with continuous batching: a request joins the running batch at the
     #: next token instead of waiting for it to end (BENCHMARKS.md, "Serving").
     engine: str = "static"
-    #: Weights dtype of the server (and ``chat``), replacing ``model.dtype`` there; ``null`` keeps
-    #: ``model.dtype``. ``auto``: bf16 on a CPU with native bf16 whose quality gate passed for the model
-    #: (shipped for the bundled model), else float32: 1.6-1.8x the tokens/s at 4-16 requests (BENCHMARKS.md).
+    #: Weights dtype of the server (and ``chat``/``ask``), replacing ``model.dtype`` there while that is
+    #: the default float32; ``null`` keeps ``model.dtype``. ``auto``: bf16 on a CPU with native bf16
+    #: whose quality gate passed for the model (shipped for the bundled model), else float32:
+    #: 1.6-1.8x the tokens/s at 4-16 requests (BENCHMARKS.md).
     dtype: str | None = "auto"
     #: Requests waiting for the engine at most; past it the server answers 503 with Retry-After.
     max_queue: int = 64

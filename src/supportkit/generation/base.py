@@ -72,6 +72,10 @@ class DecodeItem:
     sampling: Sampling = field(default_factory=Sampling)
     #: Set it to stop this row at the next step (its client went away); other rows go on.
     cancel: threading.Event | None = field(default=None, compare=False)
+    #: Leading prompt tokens whose K/V other rows may share through a prefix cache (``None``: all).
+    #: The pipeline limits it to the system message without a customer's profile, context or
+    #: history: blocks shared across clients could otherwise be time-probed for what they hold.
+    shared_prefix: int | None = None
 
 
 @dataclass

@@ -96,14 +96,21 @@ class PrefixCache:
         self._queries = self._hits = self._evictions = 0
         self._lock = threading.Lock()
 
-    def lookup(self, tokens: Sequence[int], adapter: str | None) -> tuple[int, list[Any]]:
-        """The longest cached chain of whole blocks at the start of ``tokens`` for ``adapter``.
+    def lookup(
+        self, tokens: Sequence[int], adapter: str | None, shared: int | None = None
+    ) -> tuple[int, list[Any]]:
+        """The longest cached chain of whole blocks at the start of ``tokens`` for ``adapter``, within
+        the first ``shared`` tokens (``None``: all). Counts ``len(tokens)`` queries and the hits, and
+        makes the found blocks the most recently used.
 
         At least one token is left uncached (at most ``(len(tokens) - 1) // BLOCK`` blocks).
 
         Returns: ``(m, blocks)``: ``m = len(blocks) * BLOCK`` tokens are cached, ``blocks`` in order.
         """
-        keys = block_keys(tokens, adapter, (len(tokens) - 1) // BLOCK) if tokens else []
+        most = (len(tokens) - 1) // BLOCK
+        if shared is not None:
+            most = min(most, max(shared, 0) // BLOCK)
+        keys = block_keys(tokens, adapter, most) if tokens else []
         with self._lock:
             found = list(itertools.takewhile(lambda k: k in self._blocks, keys))
             for key in reversed(found):  # parents end up more recent than their children
@@ -145,7 +152,12 @@ class PrefixCache:
         return added
 
     def _make_room(self, nbytes: int, keep: set[bytes]) -> bool:
-        """Evict least recently used blocks outside ``keep`` until ``nbytes`` more fit (lock held)."""
+        """Evict least recently used blocks outside ``keep`` until ``nbytes`` more fit (lock held);
+        evicts nothing when they could not fit even then."""
+        if self._bytes + nbytes > self.max_bytes:
+            kept = sum(self._blocks[k].nbytes for k in keep if k in self._blocks)
+            if kept + nbytes > self.max_bytes:
+                return False
         while self._bytes + nbytes > self.max_bytes:
             victim = next((k for k in self._blocks if k not in keep), None)
             if victim is None:
@@ -161,6 +173,7 @@ class PrefixCache:
             self._bytes = 0
 
     def stats(self) -> PrefixCacheStats:
+        """A consistent snapshot of the counters and size (any thread)."""
         with self._lock:
             return PrefixCacheStats(
                 queries=self._queries,
@@ -198,5 +211,13 @@ def module_fingerprint(module: Any) -> tuple[Any, ...]:
             serial = param.__dict__.get("_supportkit_serial")
             if serial is None:
                 serial = param._supportkit_serial = next(_serials)
-            parts.append((serial, id(param), param.data_ptr(), param._version))
+            try:
+                version = param._version
+            except RuntimeError:  # an inference-mode tensor has no version counter (nor in-place writes)
+                version = None
+            parts.append((serial, id(param), param.data_ptr(), version))
+        if "_disable_adapters" in state:  # a PEFT layer: adapters switched off, LoRA scales
+            scaling = state.get("scaling")
+            scales = tuple(sorted(scaling.items())) if isinstance(scaling, dict) else scaling
+            parts.append((state["_disable_adapters"], scales))
     return tuple(parts)

@@ -114,7 +114,7 @@ class StaticDecoder:
         self.wrapper, self.batch_size = model, batch_size
         if prefix_cache_mb is None:
             prefix_cache_mb = GenerationConfig().prefix_cache_mb
-        if not prefix_cache_mb >= 0:
+        if not 0 <= prefix_cache_mb < float("inf"):
             raise ValueError(f"prefix_cache_mb must be a number of MB >= 0, not {prefix_cache_mb}")
         #: Prompt-prefix K/V blocks shared by rows (``None`` when ``prefix_cache_mb`` is 0).
         self.prefix_cache = PrefixCache(int(prefix_cache_mb * (1 << 20))) if prefix_cache_mb > 0 else None
@@ -284,11 +284,14 @@ class StaticDecoder:
         if cache is None:
             return slots.extend(slot, prompt, 0, names)
         adapter = row.adapter or getattr(self.wrapper, "active_adapter", None)
-        start, blocks = cache.lookup(prompt, adapter)
+        shared = row.item.shared_prefix
+        start, blocks = cache.lookup(prompt, adapter, shared)
         if blocks:
             slots.write(slot, 0, torch.cat(blocks, dim=3))
         logits = slots.extend(slot, prompt[start:], start, names)
-        cache.insert(prompt, adapter, lambda a, b: slots.read(slot, a, b))
+        cache.insert(
+            prompt if shared is None else prompt[:shared], adapter, lambda a, b: slots.read(slot, a, b)
+        )
         return logits
 
     def _advance(self, rows: Sequence[_Row], logits: Any, offset: int = 0) -> None:

@@ -59,7 +59,9 @@ def read_gate(model_dir: str | Path | None, shipped: str | Path = SHIPPED_GATES)
     updated with the ones recorded in the directory (``{}`` when there are none)."""
     if model_dir is None:
         return {}
-    fingerprint = _json(Path(model_dir) / "supportkit.json").get("fingerprint")
+    from supportkit.models.gguf_cache import read_meta
+
+    fingerprint = (read_meta(Path(model_dir)) or {}).get("fingerprint")
     known = _json(Path(shipped)).get(fingerprint, {}) if isinstance(fingerprint, str) else {}
     return {**(known if isinstance(known, dict) else {}), **_json(Path(model_dir) / GATE_FILE)}
 

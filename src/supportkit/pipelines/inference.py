@@ -38,7 +38,7 @@ from supportkit.pipelines.settings import PipelineSettings
 from supportkit.pipelines.stream import StreamGuard, StreamHandle, after_marker
 from supportkit.prompts import STRATEGIES, PromptRequest, choose_strategy
 from supportkit.prompts.chain_of_thought import split_reasoning
-from supportkit.prompts.render import RenderedPrompt, render
+from supportkit.prompts.render import RenderedPrompt, render, system_prefix_tokens
 from supportkit.prompts.roles import resolve_role
 from supportkit.retrieval.bank import ExampleBank
 from supportkit.retrieval.knowledge import KnowledgeBase
@@ -307,7 +307,11 @@ class InferencePipeline:
         )
         adapter = request.adapter or s.role_adapters.get(role or "")
         check = list(plan.passages) or list(assessment.hits)
-        return Prepared(request, plan, rendered, adapter, assessment, context, sampling, check, intake)
+        # only the system message is shared through the prefix cache, and never with a customer's data
+        shared = 0 if context or history else system_prefix_tokens(self.tokenizer, rendered)
+        return Prepared(
+            request, plan, rendered, adapter, assessment, context, sampling, check, intake, shared
+        )
 
     def _notice(self, prep: Prepared) -> str:
         """The language notice (and the blank line after it) an answer starts with, or ``""``."""

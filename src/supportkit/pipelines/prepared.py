@@ -30,6 +30,8 @@ class Prepared:
     check_passages: list[Hit] = field(default_factory=list)
     #: The checked question (cut?) and its language (see :mod:`supportkit.pipelines.intake`).
     intake: Intake | None = None
+    #: Leading prompt tokens a prefix cache may share with other requests (see ``DecodeItem``).
+    shared_prefix: int = 0
 
     @property
     def recorded(self) -> Request:
@@ -42,4 +44,10 @@ class Prepared:
         return self.assessment.escalation is not None
 
     def item(self, cancel: Any = None) -> DecodeItem:
-        return DecodeItem(tuple(self.rendered.input_ids), self.adapter, self.sampling, cancel)
+        return DecodeItem(
+            tuple(self.rendered.input_ids),
+            self.adapter,
+            self.sampling,
+            cancel,
+            shared_prefix=self.shared_prefix,
+        )

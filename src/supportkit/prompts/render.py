@@ -98,3 +98,12 @@ def render(
     return RenderedPrompt(
         messages=plan_messages(plan), input_ids=ids, budget=budget, cut={k: v for k, v in cut.items() if v}
     )
+
+
+def system_prefix_tokens(tokenizer: Any, rendered: RenderedPrompt) -> int:
+    """How many leading tokens of ``rendered.input_ids`` hold only its system message (0 when the
+    chat template does not render that message as a prefix of the whole prompt)."""
+    if not rendered.messages or rendered.messages[0]["role"] != "system":
+        return 0
+    head = encode_chat(tokenizer, rendered.messages[:1], add_generation_prompt=False)
+    return len(head) if rendered.input_ids[: len(head)] == head else 0

@@ -24,11 +24,17 @@ def choose_engine(config: Config, model: Any, engine: str) -> None:
 
 
 def serving_precision(config: Config) -> None:
-    """Load the model in ``serving.dtype`` (``serve`` and ``chat``): it replaces ``model.dtype``
-    unless it is ``None``. Training and evaluation keep ``model.dtype``."""
-    if config.serving.dtype is not None and config.serving.dtype != config.model.dtype:
-        log.info("serving.dtype %s replaces model.dtype %s", config.serving.dtype, config.model.dtype)
-        config.model.dtype = config.serving.dtype
+    """Load the model in ``serving.dtype`` (``serve``, ``chat``, ``ask``): it replaces ``model.dtype``
+    while that is the default float32; another ``model.dtype`` (set on purpose) is kept, with a
+    warning. ``serving.dtype: null`` always keeps ``model.dtype``. Training and evaluation keep it."""
+    wanted, current = config.serving.dtype, config.model.dtype
+    if wanted is None or wanted == current:
+        return
+    if current != "float32":
+        log.warning("model.dtype %s kept (serving.dtype %s applies only over float32)", current, wanted)
+        return
+    log.info("serving.dtype %s replaces model.dtype float32", wanted)
+    config.model.dtype = wanted
 
 
 def build_pipeline(config: Config, adapter_path: str | None = None, *, engine: str | None = None) -> Any:

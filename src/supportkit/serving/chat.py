@@ -24,8 +24,9 @@ from starlette.concurrency import run_in_threadpool
 from supportkit.guardrails.inputs import clean_text, has_content
 from supportkit.serving import schemas
 from supportkit.serving.auth import Principal
-from supportkit.serving.engine import Delta, Done, Failed, Job, Overloaded, Result, Settings
+from supportkit.serving.engine import Job
 from supportkit.serving.errors import APIError, error_body
+from supportkit.serving.events import Delta, Done, Failed, Overloaded, Result, Settings
 from supportkit.serving.logs import redact_for_log
 from supportkit.serving.schemas import (
     ChatCompletion,

@@ -33,67 +33,9 @@ from supportkit.errors import ConfigError
 from supportkit.generation import as_continuous, gather
 from supportkit.pipelines.inference import RequestError
 from supportkit.pipelines.response import Request
+from supportkit.serving.events import Delta, Done, Event, Failed, Overloaded, Result, Settings
 
 log = logging.getLogger(__name__)
-
-
-class Overloaded(Exception):
-    """The queue is full; ``retry_after`` (seconds) is a fair guess of when a slot frees."""
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"the server is busy; retry in {retry_after} s")
-        self.retry_after = retry_after
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Generation settings a request may change (``None``: the configured default)."""
-
-    max_new_tokens: int | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    seed: int | None = None
-    stop: tuple[str, ...] = ()
-
-
-@dataclass
-class Result:
-    """A finished answer and the metadata the API returns."""
-
-    text: str
-    finish_reason: str
-    prompt_tokens: int
-    generated_tokens: int
-    strategy: str | None = None
-    role: str | None = None
-    adapter: str | None = None
-    prompt_version: str | None = None
-    intent: str | None = None
-    citations: list[str] = field(default_factory=list)
-    escalation: dict[str, Any] | None = None
-    groundedness: float | None = None
-    guardrails: dict[str, int] = field(default_factory=dict)
-    input_truncated: dict[str, int] | None = None
-    language: dict[str, Any] | None = None
-
-
-@dataclass
-class Delta:
-    text: str
-
-
-@dataclass
-class Done:
-    result: Result
-
-
-@dataclass
-class Failed:
-    status: int
-    message: str
-
-
-Event = Delta | Done | Failed
 
 
 @dataclass(eq=False)
@@ -265,12 +207,12 @@ class Engine:
                     log.warning("a decode step failed: %s", type(exc).__name__)
         self._wind_down()
 
-    def _wind_down(self) -> None:
-        """At stop: the rows still in the decoder were cancelled; a step ends them, so their streams end
-        now (with what was released) instead of waiting for their deadline."""
-        for _ in range(2):
-            if not self.decoder.busy:
-                return
+    def _wind_down(self, limit_s: float = 5.0) -> None:
+        """At stop: the running jobs were cancelled; stepping ends their rows (a row whose job had no
+        handle yet is cancelled when its thread gets one), so their threads end now, not at their
+        deadline. Gives up after ``limit_s`` seconds."""
+        until = time.monotonic() + limit_s
+        while self.decoder.busy and time.monotonic() < until:
             try:
                 self.decoder.step()
             except Exception as exc:
@@ -316,7 +258,7 @@ class Engine:
         """The pipeline's decode stage for served requests: the rows join the running batch."""
         with self._cond:
             if self._stopping:  # no step will run again: fail now rather than wait for the deadline
-                raise Overloaded(5)
+                raise Overloaded(5, "the server is shutting down; retry shortly")
             futures = [self.decoder.add(item, sink, i) for i, item in enumerate(items)]
             self._cond.notify()
         return gather(futures)

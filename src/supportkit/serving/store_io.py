@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from supportkit.serving.auth import Principal
-from supportkit.serving.engine import Result
 from supportkit.serving.errors import APIError
+from supportkit.serving.events import Result
 from supportkit.serving.state import ServerState, log
 from supportkit.store import ConflictError, InvalidRecordError, Message, NotFoundError, StoreError
 
