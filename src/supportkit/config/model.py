@@ -94,7 +94,7 @@ class GenerationConfig(Section):
     #: system instructions and knowledge articles are not recomputed. 512 MB (720 KB per block for
     #: SmolLM2-135M fp32) holds most of the example store's 406 served prompts: 82 % of prompt tokens
     #: hit, against 69 % at 256 MB and 84 % with no limit (BENCHMARKS.md, "Prefix caching").
-    prefix_cache_mb: float = 512
+    prefix_cache_mb: float = 512.0
 
     def validate(self) -> None:
         check_positive(
