@@ -104,6 +104,13 @@ def test_finished_systems_needs_the_same_settings(tmp_path: Path) -> None:
     other = ["evaluation.methods=[lora]", "serving.max_queue=9", "training.output_dir=x"]
     grid = comparison_settings(config.with_overrides(other), 10)
     assert [s.name for s in finished_systems(tmp_path / "report.json", grid)] == ["a"]
+    # a report from before a setting existed resumes while that setting is at its default
+    older = {k: v for k, v in settings.items() if k != "generation.prefix_cache_mb"}
+    write_report(tmp_path, [system], settings=older)
+    assert [s.name for s in finished_systems(tmp_path / "report.json", settings)] == ["a"]
+    changed = comparison_settings(config.with_overrides(["generation.prefix_cache_mb=64"]), 10)
+    with pytest.raises(ConfigError, match=r"generation.prefix_cache_mb: None -> 64"):
+        finished_systems(tmp_path / "report.json", changed)
     # a report that recorded serving settings too (an earlier version) still resumes
     write_report(tmp_path, [system], settings={**settings, "serving.max_queue": 1})
     assert [s.name for s in finished_systems(tmp_path / "report.json", settings)] == ["a"]

@@ -95,6 +95,10 @@ def finished_systems(
     if not isinstance(before, Mapping):
         raise ConfigError(f"{path} records no settings to resume from: {advice}")
     before, settings = _relevant(before), _relevant(settings)  # also for reports of older versions
+    defaults = comparison_settings(Config(), None)
+    for key in settings.keys() - before.keys():  # a setting added since that report, at its default,
+        if settings[key] == defaults.get(key):  # is what the older version did
+            before[key] = settings[key]
     if fingerprint(before) != fingerprint(settings):
         changed = sorted(k for k in {*before, *settings} if before.get(k) != settings.get(k))
         shown = "; ".join(f"{k}: {before.get(k)!r} -> {settings.get(k)!r}" for k in changed[:6])
