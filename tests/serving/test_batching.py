@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import openai
@@ -30,6 +32,19 @@ def _stream_text(client: openai.OpenAI, model: str, question: str) -> str:
         stream=True,
     )
     return "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+
+
+@contextlib.contextmanager
+def _decoding(server: ServerThread, body: dict[str, Any]) -> Iterator[Iterator[str]]:
+    """Stream ``body`` and yield its remaining lines once its row is in the decoder."""
+    with httpx.stream(
+        "POST", f"{server.url}/v1/chat/completions", json={**body, "stream": True}, timeout=120
+    ) as r:
+        lines = r.iter_lines()
+        next(line for line in lines if line.startswith("data: "))  # the role chunk: generation started
+        while server.app.state.supportkit.engine.decoder.running == 0:
+            time.sleep(0.005)
+        yield lines
 
 
 @pytest.mark.parametrize("engine_name", ["static", "hf"])
@@ -152,13 +167,7 @@ def test_a_new_request_joins_the_running_batch(start_server: Callable[..., Serve
     server = start_server("generation.max_new_tokens=400", "generation.min_new_tokens=400")
     state = server.app.state.supportkit
     long_body = {"model": state.base_id, "messages": [{"role": "user", "content": "Tell me about refunds."}]}
-    with httpx.stream(
-        "POST", f"{server.url}/v1/chat/completions", json={**long_body, "stream": True}, timeout=120
-    ) as r:
-        lines = r.iter_lines()
-        next(line for line in lines if line.startswith("data: "))  # the long answer is decoding
-        while state.engine.decoder.running == 0:
-            time.sleep(0.005)
+    with _decoding(server, long_body) as lines:  # the long answer is decoding
         short = httpx.post(
             f"{server.url}/v1/chat/completions",
             json={**long_body, "max_tokens": 3, "min_tokens": None},
@@ -194,13 +203,7 @@ def test_stopping_the_engine_ends_streams_in_flight(start_server: Callable[..., 
     )
     state = server.app.state.supportkit
     body = {"model": state.base_id, "messages": [{"role": "user", "content": "Tell me about refunds."}]}
-    with httpx.stream(
-        "POST", f"{server.url}/v1/chat/completions", json={**body, "stream": True}, timeout=120
-    ) as r:
-        lines = r.iter_lines()
-        next(line for line in lines if line.startswith("data: "))  # decoding has started
-        while state.engine.decoder.running == 0:
-            time.sleep(0.005)
+    with _decoding(server, body) as lines:
         began = time.monotonic()
         state.engine.stop()
         events = [line[6:] for line in lines if line.startswith("data: ")]
