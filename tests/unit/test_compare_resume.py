@@ -135,3 +135,43 @@ def test_differences_of_a_report_read_back_skip_rows_where_a_metric_does_not_app
     assert None in [r["detail_recall"] for r in read[0].rows]
     diff = compare(read, [("a", "b")], ["detail_recall"])[0].difference
     assert diff.n == sum(r["detail_recall"] is not None for r in read[0].rows) and diff.mean > 0
+
+
+def test_a_method_with_finished_systems_is_not_trained_again(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run stopped after a method's first strategy resumes from its final checkpoint, keeps the
+    training measurements and the training log; ``--restart`` trains from scratch."""
+    from supportkit.cli import main
+
+    base = [
+        "--quiet",
+        *_cli_overrides(tiny_model_dir, tmp_path),
+        "evaluation.methods=[lora]",
+        "evaluation.baselines=[]",
+        "training.max_steps=2",
+    ]
+    assert main(["compare", *base, "evaluation.strategies=[zero_shot]"]) == 0
+    train = tmp_path / "report" / "train" / "lora"
+    log_before = (train / "metrics.jsonl").read_text()
+    assert len(log_before.splitlines()) == 2
+    data = _report(tmp_path)
+    data["systems"][0]["info"]["train_time_s"] = -1.0  # a retrain would measure its own time
+    (tmp_path / "report" / "report.json").write_text(json.dumps(data))
+    capsys.readouterr()
+
+    assert main(["compare", *base, "evaluation.strategies=[zero_shot, few_shot]"]) == 0
+    out = capsys.readouterr().out
+    assert "lora + few_shot: answering" in out and "lora + zero_shot: answering" not in out
+    summary = json.loads((train / "summary.json").read_text())
+    assert summary["resumed_from"] is not None and summary["steps"] == 2
+    assert (train / "metrics.jsonl").read_text() == log_before  # no step trained or logged twice
+    after = _report(tmp_path)
+    new = next(s for s in after["systems"] if s["name"] == "lora + few_shot")
+    assert new["info"]["train_time_s"] == -1.0 and new["info"]["train_steps"] == 2
+    assert "train_resumed_at_step" not in new["info"]
+    assert [r["step"] for r in after["training_logs"]["lora"]] == [1, 2]  # the loss curve is kept
+
+    assert main(["compare", *base, "evaluation.strategies=[zero_shot]", "--restart"]) == 0
+    assert json.loads((train / "summary.json").read_text())["resumed_from"] is None
+    assert _report(tmp_path)["systems"][0]["info"]["train_time_s"] != -1.0

@@ -46,7 +46,8 @@ def _configure_compare(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--restart",
         action="store_true",
-        help="run every system again (default: keep the systems already in the report of the same settings)",
+        help="run every system again and train from scratch (default: keep the systems already in the "
+        "report of the same settings, and continue training from each method's newest checkpoint)",
     )
 
 
@@ -96,6 +97,7 @@ def run_compare(args: argparse.Namespace) -> int:
         on_system=on_system,
         finished=finished,
         say=say,
+        resume_training=not args.restart,
     )
     paths = write_report(
         e.output_dir,

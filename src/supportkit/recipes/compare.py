@@ -14,6 +14,7 @@ memory, time, tokens/s), then every strategy is evaluated through the one
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -71,14 +72,22 @@ def parameter_info(model: Any) -> dict[str, Any]:
     return {"trainable_params": trainable, "trainable_pct": round(100 * trainable / max(total, 1), 3)}
 
 
-def _trained(method: str, cfg: Config, adapter_dir: Path) -> tuple[Any, dict[str, Any]]:
-    """The model for ``method``, trained per ``cfg`` (unless ``none``), and what describes it."""
+#: ``info`` keys measured by training (kept from an earlier run when its training is resumed).
+TRAINING_KEYS = ("peak_memory_mb", "train_time_s", "train_tokens_per_s", "train_steps")
+
+
+def _trained(
+    method: str, cfg: Config, adapter_dir: Path, resume_from: str | None = None
+) -> tuple[Any, dict[str, Any]]:
+    """The model for ``method``, trained per ``cfg`` (unless ``none``), and what describes it.
+    ``resume_from="auto"`` continues from the newest checkpoint in ``training.output_dir``; the
+    time and tokens/s then cover only the steps trained since (``train_resumed_at_step`` says so)."""
     from supportkit.models.peft import PEFTModel
 
     model = PEFTModel(cfg)
     info: dict[str, Any] = {"method": method, **parameter_info(model)}
     if method != "none":
-        result = finetune(cfg, model=model, adapter_dir=adapter_dir, say=log.info)
+        result = finetune(cfg, model=model, adapter_dir=adapter_dir, resume_from=resume_from, say=log.info)
         summary, saved = result.summary, result.adapter or adapter_dir
         info.update(
             adapter_mb=round(_dir_mb(saved), 2),
@@ -87,6 +96,10 @@ def _trained(method: str, cfg: Config, adapter_dir: Path) -> tuple[Any, dict[str
             train_tokens_per_s=round(summary.tokens_per_s, 1),
             train_steps=summary.steps,
         )
+        if summary.resumed_from:
+            state_file = Path(summary.resumed_from) / "trainer_state.json"
+            state = json.loads(state_file.read_text(encoding="utf-8"))
+            info["train_resumed_at_step"] = int(state["global_step"])
     return model, info
 
 
@@ -138,6 +151,7 @@ def run_comparison(
     on_system: Callable[[SystemResult], None] | None = None,
     finished: Sequence[SystemResult] = (),
     say: Callable[[str], None] | None = None,
+    resume_training: bool = True,
 ) -> ComparisonResult:
     """Train each method, evaluate each strategy with it, and add the baselines. With
     ``leave_out_intents``, one more LoRA is trained without those intents and evaluated on them
@@ -179,18 +193,23 @@ def run_comparison(
         tell(f"embedding the {len(data.train)} training answers once (intent accuracy of every system)")
         embedder.embed([e.reference for e in data.train])
     for method in methods:
+        log_dir = out / "train" / method
+        if method != "none" and (method in todo or (log_dir / "metrics.jsonl").is_file()):
+            result.training_logs[method] = str(log_dir)
         if method not in todo:
             for spec in specs(method):
                 result.systems.append(kept[f"{method} + {spec}"])
             continue
-        cfg = config.with_overrides(
-            [*METHOD_OVERRIDES[method], f"training.output_dir={out / 'train' / method}"]
-        )
+        cfg = config.with_overrides([*METHOD_OVERRIDES[method], f"training.output_dir={log_dir}"])
         steps = cfg.training.max_steps
         tell(f"{method}: loading the model" + (f", training {steps} steps" if method != "none" else ""))
-        model, info = _trained(method, cfg, out / "adapters" / method)
-        if method != "none":
-            result.training_logs[method] = str(Path(cfg.training.output_dir))
+        resume = "auto" if resume_training else None
+        model, info = _trained(method, cfg, out / "adapters" / method, resume_from=resume)
+        names = [f"{method} + {spec}" for spec in specs(method)]
+        earlier = next((kept[name].info for name in names if name in kept), None)
+        if earlier is not None and "train_resumed_at_step" in info:  # measured when it was trained
+            info.pop("train_resumed_at_step")
+            info.update({k: earlier[k] for k in TRAINING_KEYS if k in earlier})
         for spec in specs(method):
             name = f"{method} + {spec}"
             if name in kept:
@@ -239,6 +258,7 @@ def run_configured_comparison(
     on_system: Callable[[SystemResult], None] | None = None,
     finished: Sequence[SystemResult] = (),
     say: Callable[[str], None] | None = None,
+    resume_training: bool = True,
 ) -> ComparisonResult:
     """:func:`run_comparison` with the grid of ``config.evaluation``."""
     e = config.evaluation
@@ -255,4 +275,5 @@ def run_configured_comparison(
         on_system=on_system,
         finished=finished,
         say=say,
+        resume_training=resume_training,
     )
