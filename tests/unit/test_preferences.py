@@ -213,7 +213,11 @@ def _weights(path: Path) -> dict[str, Any]:
 
 @pytest.mark.parametrize("objective", ["dpo", "kto"])
 def test_preference_training_starts_from_the_sft_adapter_and_saves_a_servable_one(
-    tiny_model_dir: Path, tmp_path: Path, sft_adapter: Path, objective: str
+    tiny_model_dir: Path,
+    tmp_path: Path,
+    sft_adapter: Path,
+    objective: str,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     from supportkit.models.artifacts import AdapterMeta
     from supportkit.models.peft import PEFTModel
@@ -243,6 +247,9 @@ def test_preference_training_starts_from_the_sft_adapter_and_saves_a_servable_on
     records = [json.loads(line) for line in (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [1, 2] and all("loss" in r for r in records)
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["objective"] == objective
+    out, err = capfd.readouterr()
+    assert "'loss'" not in out and "'loss'" not in err  # no log dicts printed: a progress bar instead
+    assert "training: 100%" in err and "2/2" in err
 
 
 def test_dpo_resumes_from_its_checkpoint_without_repeating_metrics(

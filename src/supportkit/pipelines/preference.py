@@ -88,23 +88,40 @@ def split_rows(rows: list[dict[str, Any]], fraction: float, seed: int) -> tuple[
 
 
 def _callback(metrics: MetricsLog, signals: StopSignals, main: bool) -> Any:
+    from tqdm.auto import tqdm
     from transformers import TrainerCallback
 
     class Bridge(TrainerCallback):
-        """metrics.jsonl records and the stop signal, inside TRL's loop."""
+        """metrics.jsonl records, the progress bar (SFT's: ``training`` with loss and learning
+        rate, on stderr) and the stop signal, inside TRL's loop. Replaces transformers'
+        ``PrinterCallback``, which printed every log dict to stdout."""
+
+        bar: Any = None
 
         def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-            if main:
+            if main:  # state is the resumed one here: the bar and the log start at its step
                 metrics.start_at(state.global_step)
+                self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc="training")
 
         def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
             if main and logs and "train_runtime" not in logs:
                 metrics.append({"step": state.global_step, **logs})
+                if self.bar is not None and "loss" in logs:
+                    lr = logs.get("learning_rate")
+                    shown = {"loss": f"{logs['loss']:.4f}", **({"lr": f"{lr:.1e}"} if lr is not None else {})}
+                    self.bar.set_postfix(shown, refresh=False)
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            if self.bar is not None:
+                self.bar.update(state.global_step - self.bar.n)
             if signals.received:
                 control.should_save = True
                 control.should_training_stop = True
+
+        def on_train_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            if self.bar is not None:
+                self.bar.close()
+                self.bar = None
 
     return Bridge()
 
@@ -213,6 +230,9 @@ class PreferencePipeline:
             **kwargs,
         )
         main = trainer.accelerator.is_main_process
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)  # printed every log dict to stdout
         trainer.add_callback(_callback(metrics, signals, main))
         for callback in self.callbacks:
             trainer.add_callback(callback)
