@@ -131,6 +131,7 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
     from supportkit.config import Config
     from supportkit.data.preferences import PreferenceData
     from supportkit.evaluation.metrics import score
+    from supportkit.evaluation.sampling import stratified_sample
     from supportkit.evaluation.stats import bootstrap_mean, paired_difference
     from supportkit.models.peft import PEFTModel
     from supportkit.pipelines.preference import PreferencePipeline
@@ -161,11 +162,15 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
     system = load_prompt_set(config.prompt.prompt_set).system
     conversations = _conversations()
     random.Random(7).shuffle(conversations)
-    held_conv = conversations[:n_held]
-    train_conv = conversations[n_held : n_held + n_train]
+    # held out: stratified by intent (every intent present when n_held >= the number of intents)
+    held_conv = stratified_sample(conversations, n_held, key=lambda c: c.intent, seed=7)
+    held_ids = {id(c) for c in held_conv}
+    train_conv = [c for c in conversations if id(c) not in held_ids][:n_train]
     train_pairs, held_pairs = build_pairs(train_conv, seed=1), build_pairs(held_conv, seed=2)
-    gen_q = [c.messages[0]["content"] for c in held_conv[:n_gen]]
-    gen_ref = [c.messages[1]["content"] for c in held_conv[:n_gen]]
+    gen_conv = stratified_sample(held_conv, n_gen, key=lambda c: c.intent, seed=7)
+    gen_q = [c.messages[0]["content"] for c in gen_conv]
+    gen_ref = [c.messages[1]["content"] for c in gen_conv]
+    intents = len({c.intent for c in gen_conv})
 
     model = PEFTModel(config)
     before_pref = preference_scores(model, system, held_pairs)
@@ -224,7 +229,8 @@ def run(quick: bool = False, repeats: int | None = None) -> dict[str, Any]:
         "model": "tiny random Llama" if quick else "SmolLM2-135M-Instruct (bundled), fp32, CPU, LoRA r=8",
         "config": (
             f"{len(train_pairs)} training pairs, {steps} DPO steps of {BATCH} pairs, lr 5e-4, beta {BETA}; "
-            f"{len(held_pairs)} held-out pairs; {len(gen_q)} held-out questions answered zero-shot "
+            f"{len(held_pairs)} held-out pairs; {len(gen_q)} held-out questions ({intents} intents, "
+            "stratified) answered zero-shot "
             f"(greedy, max {config.generation.max_new_tokens} new tokens); 95% bootstrap intervals"
         ),
         "notes": [
