@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -172,6 +173,9 @@ def test_a_method_with_finished_systems_is_not_trained_again(
     assert "train_resumed_at_step" not in new["info"]
     assert [r["step"] for r in after["training_logs"]["lora"]] == [1, 2]  # the loss curve is kept
 
+    stale = train / "checkpoint-000009"  # a longer earlier run's: it would stay the newest
+    shutil.copytree(train / "checkpoint-000002", stale)
     assert main(["compare", *base, "evaluation.strategies=[zero_shot]", "--restart"]) == 0
     assert json.loads((train / "summary.json").read_text())["resumed_from"] is None
+    assert not stale.exists() and (train / "checkpoint-000002").is_dir()
     assert _report(tmp_path)["systems"][0]["info"]["train_time_s"] != -1.0

@@ -136,6 +136,15 @@ class CheckpointManager:
             )
         return None
 
+    def clear(self) -> list[Path]:
+        """Delete every ``checkpoint-N`` directory (a run that starts over: a stale checkpoint of
+        more steps would otherwise stay the newest, and the one a later resume picks). Returns them."""
+        found = self.checkpoints()
+        for path in found:
+            with writing(path):
+                shutil.rmtree(path)
+        return found
+
     def save(self, model: Any, optimizer: Any, scheduler: Any, state: TrainerState) -> Path:
         """Write the checkpoint of ``state.global_step`` atomically; raises :class:`WriteError`
         (naming the checkpoint) when the disk is full or read-only."""
