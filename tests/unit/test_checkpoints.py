@@ -122,6 +122,33 @@ def test_resume_auto_falls_back_to_the_newest_intact_checkpoint(
     assert _losses(tmp_path / "run" / "checkpoint-000004") == _losses(finished_run / "checkpoint-000004")
 
 
+def test_a_run_that_starts_over_sets_the_earlier_one_aside_and_keeps_its_own_checkpoints(
+    tiny_config: Config, finished_run: Path, tmp_path: Path
+) -> None:
+    """An earlier, longer run in the same folder: rotation keeps the highest step numbers, so its
+    checkpoints made the new run's own be deleted as they were written (a crash then lost it all)."""
+    config = _config(tiny_config, tmp_path, "training.save_total_limit=1")
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    shutil.copytree(run / "checkpoint-000004", run / "checkpoint-000009")  # as if 9 steps were run
+    earlier_losses = _losses(run / "checkpoint-000009")
+    with pytest.raises(TrainingInterrupted):
+        _train(config, callbacks=[_SignalAtStep(3)])  # the new run stopped at step 3 (saved)
+    assert sorted(p.name for p in run.glob("checkpoint-*")) == ["checkpoint-000003"]
+    [aside] = list((run / "earlier-runs").iterdir())
+    assert sorted(p.name for p in aside.iterdir()) == [
+        "checkpoint-000002",
+        "checkpoint-000004",
+        "checkpoint-000009",
+        "metrics.jsonl",
+        "summary.json",
+    ]
+    assert _losses(aside / "checkpoint-000009") == earlier_losses  # nothing of the earlier run is lost
+    resumed = _train(config, resume_from="auto")  # resumes the new run, not the earlier one
+    assert resumed.resumed_from == str(run / "checkpoint-000003") and resumed.steps == 4
+    assert _metric_steps(config) == [1, 2, 3, 4]
+
+
 def test_an_explicit_damaged_checkpoint_or_no_intact_one_is_a_clear_error(
     tiny_config: Config, finished_run: Path, tmp_path: Path
 ) -> None:

@@ -178,4 +178,6 @@ def test_a_method_with_finished_systems_is_not_trained_again(
     assert main(["compare", *base, "evaluation.strategies=[zero_shot]", "--restart"]) == 0
     assert json.loads((train / "summary.json").read_text())["resumed_from"] is None
     assert not stale.exists() and (train / "checkpoint-000002").is_dir()
+    aside = sorted(p.name for p in train.glob("earlier-runs/*/checkpoint-*"))
+    assert aside == ["checkpoint-000002", "checkpoint-000009"]
     assert _report(tmp_path)["systems"][0]["info"]["train_time_s"] != -1.0

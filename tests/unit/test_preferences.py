@@ -269,6 +269,12 @@ def test_dpo_resumes_from_its_checkpoint_without_repeating_metrics(
         json.loads(line)["step"] for line in (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()
     ]
     assert steps == [1, 2, 3]
+    # starting over (no resume): the earlier run's checkpoints go aside, out of rotation and resume
+    fresh = finetune(_train_config(tiny_model_dir, tmp_path, "dpo", data, "training.save_steps=1"))
+    assert fresh.summary.resumed_from is None
+    [aside] = list((tmp_path / "out" / "earlier-runs").iterdir())
+    assert "checkpoint-3" in {p.name for p in aside.iterdir()}
+    assert not (tmp_path / "out" / "checkpoint-3").exists() and (tmp_path / "out" / "checkpoint-2").is_dir()
 
 
 def test_bad_rows_and_untrainable_methods_fail_before_training(tiny_model_dir: Path, tmp_path: Path) -> None:

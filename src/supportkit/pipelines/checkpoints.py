@@ -136,15 +136,6 @@ class CheckpointManager:
             )
         return None
 
-    def clear(self) -> list[Path]:
-        """Delete every ``checkpoint-N`` directory (a run that starts over: a stale checkpoint of
-        more steps would otherwise stay the newest, and the one a later resume picks). Returns them."""
-        found = self.checkpoints()
-        for path in found:
-            with writing(path):
-                shutil.rmtree(path)
-        return found
-
     def save(self, model: Any, optimizer: Any, scheduler: Any, state: TrainerState) -> Path:
         """Write the checkpoint of ``state.global_step`` atomically; raises :class:`WriteError`
         (naming the checkpoint) when the disk is full or read-only."""
@@ -187,6 +178,50 @@ class CheckpointManager:
             raise CheckpointCorruptError(f"cannot resume from {path}: {exc}") from exc
         known = set(TrainerState.__dataclass_fields__)
         return TrainerState(**{k: v for k, v in data.items() if k in known}), tensors
+
+
+#: Where a run that starts over (no resume) moves an earlier run's outputs, under ``output_dir``.
+EARLIER_RUNS = "earlier-runs"
+#: An earlier run's files that a new run would overwrite (besides its ``checkpoint-N`` directories).
+RUN_FILES = ("metrics.jsonl", "summary.json")
+
+
+def set_aside_earlier_run(output_dir: str | Path) -> Path | None:
+    """Move an earlier run's ``checkpoint-N`` directories, ``metrics.jsonl`` and ``summary.json``
+    from ``output_dir`` into ``output_dir/earlier-runs/<UTC time>/``, before a run that starts over.
+
+    Left in place, the earlier checkpoints would break the new run: rotation keeps the highest step
+    numbers (so a longer earlier run's checkpoints made the new ones be deleted as they were
+    written), and ``resume_from=auto`` would pick them. Nothing is deleted: resume the earlier run
+    with ``resume_from=<that folder>/checkpoint-N``. Returns the folder, or ``None`` when there was
+    no checkpoint (a log without checkpoints is the new run's to replace).
+
+    Raises :class:`~supportkit.errors.WriteError` naming the folder when it cannot be written.
+    """
+    import time
+
+    root = Path(output_dir)
+    found = [p for p in root.iterdir() if PATTERN.match(p.name) and p.is_dir()] if root.is_dir() else []
+    if not found:
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    target, n = root / EARLIER_RUNS / stamp, 1
+    while target.exists():  # two restarts within a second
+        n += 1
+        target = root / EARLIER_RUNS / f"{stamp}-{n}"
+    with writing(target):
+        target.mkdir(parents=True)
+        for path in [*found, *(root / name for name in RUN_FILES)]:
+            if path.exists():
+                path.rename(target / path.name)
+    log.warning(
+        "%s held %d checkpoint(s) of an earlier run: moved to %s (this run starts over; resume that one "
+        "with resume_from=<its checkpoint>, or delete the folder)",
+        root,
+        len(found),
+        target,
+    )
+    return target
 
 
 @contextlib.contextmanager

@@ -34,7 +34,7 @@ from typing import Any
 from supportkit.config import Config
 from supportkit.data.preferences import PreferenceData
 from supportkit.errors import ConfigError
-from supportkit.pipelines.checkpoints import ResumeError, writing
+from supportkit.pipelines.checkpoints import ResumeError, set_aside_earlier_run, writing
 from supportkit.pipelines.interrupt import StopSignals, TrainingInterrupted
 from supportkit.pipelines.metrics_log import MetricsLog
 from supportkit.pipelines.training_summary import TrainingSummary, peak_memory_mb, reset_peak_memory
@@ -237,6 +237,8 @@ class PreferencePipeline:
         for callback in self.callbacks:
             trainer.add_callback(callback)
         resume = self._resume(resume_from or t.resume_from)
+        if resume is None and main:  # starting over: an earlier run's checkpoints go aside
+            set_aside_earlier_run(t.output_dir)
         started = time.perf_counter()
         module.train()
         try:

@@ -44,7 +44,7 @@ from supportkit.pipelines.training_run import (
     TrainingRun,
     check_schedule,
     config_fingerprint,
-    resume_point,
+    resume_or_start_over,
     track_best,
 )
 from supportkit.pipelines.training_summary import (
@@ -166,7 +166,7 @@ class TrainingPipeline:
             config_fingerprint=config_fingerprint(self.config),
             world_size=accelerator.num_processes,
         )
-        resume_path = resume_point(manager, resume_from or t.resume_from)
+        resume_path = resume_or_start_over(manager, resume_from or t.resume_from, accelerator)
         tensors: dict[str, Any] = {}
         if resume_path is not None:
             state, tensors = self._resume(manager, resume_path, state)

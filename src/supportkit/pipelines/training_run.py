@@ -11,7 +11,13 @@ from typing import Any
 
 from supportkit.config import Config
 from supportkit.errors import ConfigError
-from supportkit.pipelines.checkpoints import CheckpointManager, ResumeError, TrainerState, verify_checkpoint
+from supportkit.pipelines.checkpoints import (
+    CheckpointManager,
+    ResumeError,
+    TrainerState,
+    set_aside_earlier_run,
+    verify_checkpoint,
+)
 from supportkit.pipelines.interrupt import StopSignals
 from supportkit.pipelines.metrics_log import MetricsLog
 from supportkit.pipelines.training_summary import TrainingSummary, config_hash
@@ -138,6 +144,20 @@ def resume_point(manager: CheckpointManager, resume_from: str | None) -> Path | 
     if not (path / "trainer_state.json").is_file():
         raise ResumeError(f"{path} is not a checkpoint directory (no trainer_state.json)")
     verify_checkpoint(path)
+    return path
+
+
+def resume_or_start_over(
+    manager: CheckpointManager, resume_from: str | None, accelerator: Any
+) -> Path | None:
+    """:func:`resume_point`; when there is none (a run that starts over), the main process first
+    moves an earlier run's checkpoints aside (:func:`set_aside_earlier_run`) and every process
+    waits for it."""
+    path = resume_point(manager, resume_from)
+    if path is None:
+        if accelerator.is_main_process:
+            set_aside_earlier_run(manager.output_dir)
+        accelerator.wait_for_everyone()
     return path
 
 

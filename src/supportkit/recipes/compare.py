@@ -31,7 +31,6 @@ from supportkit.evaluation.compare import (
 )
 from supportkit.evaluation.evaluator import Evaluator, SystemResult
 from supportkit.evaluation.sampling import stratified_sample
-from supportkit.pipelines.checkpoints import CheckpointManager
 from supportkit.recipes.finetune import finetune
 from supportkit.retrieval.embedder import make_embedder
 
@@ -205,10 +204,6 @@ def run_comparison(
         steps = cfg.training.max_steps
         tell(f"{method}: loading the model" + (f", training {steps} steps" if method != "none" else ""))
         resume = "auto" if resume_training else None
-        if not resume_training and method != "none" and log_dir.is_dir():  # --restart: from scratch
-            cleared = CheckpointManager(log_dir, keep_last=1, greater_is_better=False).clear()
-            if cleared:
-                tell(f"{method}: removed {len(cleared)} checkpoint(s) of the earlier run in {log_dir}")
         model, info = _trained(method, cfg, out / "adapters" / method, resume_from=resume)
         names = [f"{method} + {spec}" for spec in specs(method)]
         earlier = next((kept[name].info for name in names if name in kept), None)
