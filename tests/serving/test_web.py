@@ -3,6 +3,7 @@ poll, the dashboard, the browser key and its origins, the pages themselves."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -97,6 +98,23 @@ def test_taken_over_conversation_is_answered_by_the_agent_not_the_model(
     assert again.model_extra["supportkit"]["handled_by"] is None  # type: ignore[index]
     assert store.conversation(cid).messages[-1].role == "assistant"
     assert store.conversation(cid).agent is None
+
+    # the agent's reply is training data: a good answer to the customer's pending messages (the model
+    # only sent the agent notice, which is not stored: no answer of its own to pair it with)
+    def export(fmt: str, source: str = "all") -> list[dict[str, Any]]:
+        got = httpx.get(
+            f"{server.url}/v1/feedback/export", params={"format": fmt, "source": source}, headers=ADMIN
+        )
+        assert got.status_code == 200, got.text
+        return [json.loads(line) for line in got.text.splitlines()]
+
+    [row] = export("kto", "agent")
+    assert row["completion"] == [{"role": "assistant", "content": "It arrives tomorrow."}] and row["label"]
+    assert row["prompt"][0]["content"].startswith("Where is my parcel?")  # (a blank answer is left out)
+    assert row["prompt"][-1]["content"].endswith("Hello? Anyone there?\n\nStill there?")
+    assert set(row["meta"]) == {"conversation_id", "message_ids", "response_id", "adapter", "intent"}
+    assert "env-1" not in json.dumps(row)  # who took over is not exported
+    assert row in export("kto") and export("dpo") == [] and export("kto", "feedback") == []
 
 
 def test_agent_reply_takes_over_and_errors_are_clear(start_server: Callable[..., ServerThread]) -> None:
