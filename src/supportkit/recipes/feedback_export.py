@@ -1,14 +1,28 @@
-"""Stored feedback as training data for ``training.objective=dpo|kto`` (TRL's conversational format).
+"""Stored feedback and agents' replies as training data for ``training.objective=dpo|kto`` (TRL's
+conversational format).
 
 Shared by ``supportkit feedback export`` and the admin route ``GET /v1/feedback/export``::
 
-    rows = export_rows(store, "dpo", redactor=Redactor())
+    rows = export_rows(store, "dpo", redactor=Redactor(), source="all")
     count = write_rows(rows, "prefs.jsonl")
 
-* ``dpo``: one pair per rated-down answer with a correction: ``chosen`` is the correction (the
-  customer's or an agent's), ``rejected`` the answer that was rated down.
-* ``kto``: one row per rated answer: ``label`` true for thumbs up, false for thumbs down; a
-  correction is one more row labelled true.
+Two sources (``source``: ``all``, the default, ``feedback`` or ``agent``):
+
+* **feedback** (``POST /v1/feedback``). ``dpo``: one pair per rated-down answer with a correction:
+  ``chosen`` is the correction (the customer's or an agent's), ``rejected`` the answer that was
+  rated down. ``kto``: one row per rated answer: ``label`` true for thumbs up, false for thumbs
+  down; a correction is one more row labelled true.
+* **agent**: what a person typed after taking the conversation over, read as the answer to the
+  customer's pending question (rules in :mod:`supportkit.recipes.agent_replies`: consecutive agent
+  messages are one answer; greetings, holding lines and sign-offs alone are not answers). ``dpo``:
+  ``chosen`` the reply, ``rejected`` the assistant's answer to the same question, when the agent took
+  over right after it. ``kto``: the reply labelled true, and that answer labelled false.
+
+Only the model's own words are ever ``rejected`` or labelled false: an escalated answer is stored as
+the hand-off message (the generated text is not kept), an extractive answer quotes an article
+(``quoted``), the agent notice a customer gets while a person has the conversation is not stored at
+all; an answer the customer rated up is not read as failed. Rows are deduplicated on their texts
+(whitespace aside), feedback first: a correction an agent also typed as the reply is one row.
 
 ``prompt`` is the conversation as the model saw it at answer time, rebuilt from the store: the
 ``history_turns`` stored turns before the question (agent turns speak as the assistant), then the
@@ -17,7 +31,8 @@ question. It has no system turn: training adds the prompt set's system instructi
 stored, so they are not in it; blank turns are left out, and a blank answer makes no row. Every
 text is redacted with the given :class:`Redactor` (emails, phones, IBANs, cards, national IDs, keys
 and tokens), whatever the store did; each row's ``meta`` holds only ids, the adapter and the intent
-(no user ids, no API keys).
+(feedback: ``feedback_id``, ``response_id``; agent: ``conversation_id``, the agent's
+``message_ids``, the rejected answer's ``response_id``), never user ids, keys or agents' names.
 """
 
 from __future__ import annotations
