@@ -74,12 +74,9 @@ def test_an_agent_reply_to_a_question_the_model_answered_pairs_over_that_answer(
     kto = export_rows(store, "kto")
     assert _texts(kto, "kto") == [(f"Hi, I'm Sam from billing.\n\n{REPLY}", True), (ANSWER, False)]
     assert all(r["prompt"] == pair["prompt"] for r in kto)
-    # the answer the customer rated up is no failed answer: the reply stands alone
+    # after an answer the customer rated up no question was pending: the agent's follow-up is no answer
     store.add_feedback("r2", "up")
-    assert export_rows(store, "dpo", source="agent") == []
-    assert _texts(export_rows(store, "kto", source="agent"), "kto") == [
-        (f"Hi, I'm Sam from billing.\n\n{REPLY}", True)
-    ]
+    assert export_rows(store, "dpo", source="agent") == export_rows(store, "kto", source="agent") == []
 
 
 def test_after_a_hand_off_or_the_agent_notice_there_is_no_model_answer_to_reject(tmp_path: Path) -> None:

@@ -15,7 +15,9 @@ turns them into rows. The rules:
   over after it and answered the same question), the prompt stops before that message and it is
   the ``failed`` answer, the rejected side, but only when it is the model's own words: not a
   hand-off (an escalated message stores the hand-off message, never the generated text), not a quote
-  of an article (``quoted``), not blank, and not rated up by the customer (their latest rating).
+  of an article (``quoted``), not blank. An assistant message the customer rated up (their latest
+  rating) left no question pending: a reply right after it is a follow-up, not an answer, and is
+  left out.
   When the customer wrote while the conversation was taken over, the assistant only sent the agent
   notice (not stored): there is no failed answer, the reply is a good answer on its own.
 """
@@ -93,7 +95,8 @@ def is_chatter(text: str) -> bool:
 def agent_answers(conversation: Conversation, ratings: Mapping[str, str] | None = None) -> list[AgentAnswer]:
     """The agent's answers in ``conversation`` (its messages oldest first), oldest first.
 
-    ``ratings``: the latest rating ('up'/'down') per response id; an answer rated up is not failed.
+    ``ratings``: the latest rating ('up'/'down') per response id; a reply right after an answer rated
+    up is no answer (the customer was content).
     """
     ratings = ratings or {}
     messages = conversation.messages
@@ -116,12 +119,11 @@ def agent_answers(conversation: Conversation, ratings: Mapping[str, str] | None 
             before -= 1
         cut, failed = start, None
         if before >= 0 and messages[before].role == "assistant":
-            cut = before  # the agent answered the question this message answered
             candidate = messages[before]
-            if (
-                own_words(candidate.content, candidate.metadata)
-                and ratings.get(candidate.response_id or "") != "up"
-            ):
+            if ratings.get(candidate.response_id or "") == "up":
+                continue  # the customer was content: nothing pending, a follow-up is no answer
+            cut = before  # the agent answered the question this message answered
+            if own_words(candidate.content, candidate.metadata):
                 failed = candidate
         last = next((m for m in reversed(messages[:start]) if m.role == "assistant"), None)
         found.append(

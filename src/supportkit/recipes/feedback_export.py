@@ -21,8 +21,9 @@ Two sources (``source``: ``all``, the default, ``feedback`` or ``agent``):
 Only the model's own words are ever ``rejected`` or labelled false: an escalated answer is stored as
 the hand-off message (the generated text is not kept), an extractive answer quotes an article
 (``quoted``), the agent notice a customer gets while a person has the conversation is not stored at
-all; an answer the customer rated up is not read as failed. Rows are deduplicated on their texts
-(whitespace aside), feedback first: a correction an agent also typed as the reply is one row.
+all; a reply right after an answer the customer rated up is a follow-up, not an answer, and makes
+no row. Rows are deduplicated on their texts (whitespace aside), feedback first: a correction an
+agent also typed as the reply is one row.
 
 ``prompt`` is the conversation as the model saw it at answer time, rebuilt from the store: the
 ``history_turns`` stored turns before the question (agent turns speak as the assistant), then the
