@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
+from supportkit.config import Config
 from supportkit.recipes.agent_replies import is_chatter
 from supportkit.recipes.feedback_export import export_rows
+from supportkit.serving.auth import Principal
 from supportkit.store import Message, Store
 
 ANSWER = "Refunds are not possible after 30 days."
@@ -261,8 +264,9 @@ def test_what_counts_as_chatter(text: str, chatter: bool) -> None:
     assert is_chatter(text) is chatter
 
 
-def test_a_hand_off_or_quote_rated_down_is_no_rejected_answer(tmp_path: Path) -> None:
+def test_a_rated_down_hand_off_or_quote_rejects_only_the_models_own_words(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
+    withheld = {"escalation": "low_groundedness", "withheld": "Refunds take 90 days."}
     _conversation(
         store,
         "c1",
@@ -271,14 +275,22 @@ def test_a_hand_off_or_quote_rated_down_is_no_rejected_answer(tmp_path: Path) ->
             Message("assistant", "Passing you on.", response_id="r1", metadata=HANDOFF),
             Message("user", "How long do refunds take?"),
             Message("assistant", "Refunds: 5 days.", response_id="r2", metadata={"quoted": True}),
+            Message("user", "And for a gift card?"),
+            Message("assistant", "Passing you on.", response_id="r3", metadata=withheld),
         ],
     )
     store.add_feedback("r1", "down", correction="Your order BC-12345 was refunded.")
     store.add_feedback("r2", "down", correction="Refunds take 5 working days.")
-    assert export_rows(store, "dpo") == []  # the model wrote neither: nothing of its own to reject
+    store.add_feedback("r3", "down", correction="Gift cards are refunded at once.")
+    # the model wrote neither the hand-off nor the quote; it did write the answer the hand-off withheld
+    assert _texts(export_rows(store, "dpo"), "dpo") == [
+        ("Gift cards are refunded at once.", "Refunds take 90 days.")
+    ]
     assert _texts(export_rows(store, "kto"), "kto") == [
         ("Your order BC-12345 was refunded.", True),
         ("Refunds take 5 working days.", True),
+        ("Refunds take 90 days.", False),
+        ("Gift cards are refunded at once.", True),
     ]
 
 
@@ -320,3 +332,42 @@ def test_source_picks_where_rows_come_from_in_the_command_too(
     assert [json.loads(line) for line in out.read_text().splitlines()] == both[1:]
     assert main(["feedback", "export", config, "--format", "dpo", "--output", str(out)]) == 0
     assert len(out.read_text().splitlines()) == 2  # both sources by default
+
+
+def test_an_answer_handed_off_after_generation_is_kept_and_rejected_under_the_agent_reply(
+    tiny_config: Config, tmp_path: Path
+) -> None:
+    """Pipeline -> server store -> export: the ungrounded answer the hand-off replaced is stored
+    (never returned by the API) and is what the agent's reply is preferred over."""
+    from supportkit.serving.engine import _result
+    from supportkit.serving.store_io import commit_turn, conversation_body
+    from tests.unit.test_pipeline_stream_checks import ScriptedDecoder, _pipeline
+
+    pipeline = _pipeline(tiny_config, tmp_path, "guardrails.on_ungrounded=escalate", knowledge=True)
+    invented = "Returns are accepted for 90 days."  # a figure in no article: handed off after generation
+    ScriptedDecoder.script[0] = invented
+    answered = pipeline.respond("How long do I have to return an item?")
+    handle = pipeline.stream("How long do I have to return an item?")
+    streamed = "".join(handle)
+    handoff = pipeline.config.guardrails.handoff_message
+    assert answered.escalation is not None and answered.escalation["reason"] == "low_groundedness"
+    assert answered.text == handoff and answered.withheld == invented
+    assert handle.response is not None and handle.response.withheld == invented
+    assert invented not in streamed
+
+    store = Store(tmp_path / "server.db")
+    state = cast(Any, SimpleNamespace(store=store))
+    principal = Principal("web", "chat")
+    question = "How long do I have to return an item?"
+    commit_turn(state, "c1", None, principal, question, answered.text, "r1", _result(answered), 0.5, None)
+    store.set_conversation_status("c1", "agent", agent="sam.jones")
+    store.append_messages("c1", [_agent("You have 30 days from delivery to return it.")])
+    body = conversation_body(store.conversation("c1"))
+    assert invented not in json.dumps(body)  # the customer's page never sees it
+    assert _texts(export_rows(store, "dpo"), "dpo") == [
+        ("You have 30 days from delivery to return it.", invented)
+    ]
+    assert _texts(export_rows(store, "kto"), "kto") == [
+        ("You have 30 days from delivery to return it.", True),
+        (invented, False),
+    ]

@@ -12,14 +12,14 @@ turns them into rows. The rules:
 * **The question**: the customer's message(s) before the reply; the prompt is the conversation
   before it (``cut``), rebuilt exactly as for rated answers.
 * **The failed answer**: when the reply comes right after an assistant message (the agent took
-  over after it and answered the same question), the prompt stops before that message and it is
-  the ``failed`` answer, the rejected side, but only when it is the model's own words: not a
-  hand-off (an escalated message stores the hand-off message, never the generated text), not a quote
-  of an article (``quoted``), not blank. An assistant message the customer rated up (their latest
-  rating) left no question pending: a reply right after it is a follow-up, not an answer, and is
-  left out.
-  When the customer wrote while the conversation was taken over, the assistant only sent the agent
-  notice (not stored): there is no failed answer, the reply is a good answer on its own.
+  over after it and answered the same question), the prompt stops before that message and the
+  model's own words in it (:func:`own_answer`) are the ``failed`` answer, the rejected side: the
+  answer itself, or for a hand-off decided after generation (not grounded enough) the generated
+  answer it withheld; a hand-off decided before generating, a quoted article, a blank answer have
+  none. When the customer wrote while the conversation was taken over, the assistant only sent the
+  agent notice (not stored): there is no failed answer, the reply is a good answer on its own.
+* **Rated up**: an assistant message the customer rated up (their latest rating) left no question
+  pending: a reply right after it is a follow-up, not an answer, and is left out.
 """
 
 from __future__ import annotations
@@ -64,16 +64,21 @@ class AgentAnswer:
     text: str
     message_ids: list[int]
     cut: int
+    #: The assistant message replaced; its own words: ``own_answer(failed.content, failed.metadata)``.
     failed: Message | None
     last_assistant: Message | None
     written_at: float
 
 
-def own_words(content: str, metadata: Mapping[str, Any] | None) -> bool:
-    """Whether an answer's stored text is the model's own words: not blank, not a hand-off (an
-    escalated answer stores the hand-off message), not an article quoted in its place (``quoted``)."""
+def own_answer(content: str, metadata: Mapping[str, Any] | None) -> str:
+    """The model's own words in a stored answer, ``""`` when there are none: an escalated answer's
+    text is the hand-off message (its ``withheld`` metadata holds the generated answer the hand-off
+    replaced, when there was one), a ``quoted`` one is an article's sentences."""
     meta = metadata or {}
-    return bool(content.strip()) and not (meta.get("escalation") or meta.get("quoted"))
+    if meta.get("escalation"):
+        withheld = meta.get("withheld")
+        return withheld.strip() if isinstance(withheld, str) else ""
+    return "" if meta.get("quoted") else content.strip()
 
 
 def is_chatter(text: str) -> bool:
@@ -123,7 +128,7 @@ def agent_answers(conversation: Conversation, ratings: Mapping[str, str] | None 
             if ratings.get(candidate.response_id or "") == "up":
                 continue  # the customer was content: nothing pending, a follow-up is no answer
             cut = before  # the agent answered the question this message answered
-            if own_words(candidate.content, candidate.metadata):
+            if own_answer(candidate.content, candidate.metadata):
                 failed = candidate
         last = next((m for m in reversed(messages[:start]) if m.role == "assistant"), None)
         found.append(

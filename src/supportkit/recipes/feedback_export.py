@@ -47,7 +47,7 @@ from typing import Any
 from supportkit.data.preferences import FIELDS
 from supportkit.pipelines.checkpoints import writing
 from supportkit.privacy import Redactor
-from supportkit.recipes.agent_replies import agent_answers, latest_ratings, own_words
+from supportkit.recipes.agent_replies import agent_answers, latest_ratings, own_answer
 from supportkit.store import Message, Store
 from supportkit.store.base import prompt_turns
 from supportkit.utils.atomic import atomic_write_text
@@ -129,21 +129,23 @@ def _feedback_rows(
             continue  # nothing asked or nothing answered: no row to learn from
         prompt = _redacted(_prompt(store, record, cache, history_turns), redact)
         answer, correction = redact(record.answer), redact(record.correction or "").strip()
-        own = own_words(record.answer, record.metadata)  # a hand-off or a quote is no model answer to reject
+        own_text = own_answer(record.answer, record.metadata)  # what may be rejected: the model's words
+        own = answer if own_text == record.answer.strip() else redact(own_text)
         meta = {
             "feedback_id": record.id,
             "response_id": record.response_id,
             "adapter": record.metadata.get("adapter"),
             "intent": record.metadata.get("intent"),
         }
-        fixed = bool(correction) and not _same(correction, answer)
         if fmt == "dpo":
-            if record.rating == "down" and fixed and own:
-                yield {"prompt": prompt, "chosen": _answer(correction), "rejected": _answer(answer)}, meta
+            if record.rating == "down" and correction and own and not _same(correction, own):
+                yield {"prompt": prompt, "chosen": _answer(correction), "rejected": _answer(own)}, meta
             continue
-        if record.rating == "up" or own:
-            yield {"prompt": prompt, "completion": _answer(answer), "label": record.rating == "up"}, meta
-        if fixed:
+        if record.rating == "up":
+            yield {"prompt": prompt, "completion": _answer(answer), "label": True}, meta
+        elif own:
+            yield {"prompt": prompt, "completion": _answer(own), "label": False}, meta
+        if correction and not _same(correction, answer):
             yield {"prompt": prompt, "completion": _answer(correction), "label": True}, meta
 
 
@@ -162,7 +164,9 @@ def _agent_rows(
             if turns is None or not reply or (since is not None and found.written_at < since):
                 continue
             prompt = _redacted(turns, redact)
-            failed = redact(found.failed.content).strip() if found.failed is not None else ""
+            failed = ""
+            if found.failed is not None:
+                failed = redact(own_answer(found.failed.content, found.failed.metadata)).strip()
             failed = "" if _same(failed, reply) else failed
             source = found.failed or found.last_assistant
             source_meta = source.metadata if source is not None else {}

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from supportkit.serving.errors import APIError
 from supportkit.serving.schemas import ConversationList, ErrorBody, FeedbackList
 from supportkit.serving.state import authorize, state_of
-from supportkit.serving.store_io import store_errors
+from supportkit.serving.store_io import PRIVATE_META, store_errors
 
 router = APIRouter()
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -89,7 +89,7 @@ def list_feedback(
                 "answer": f.answer,
                 "conversation_id": f.conversation_id,
                 "user": f.user_id,
-                "meta": {k: v for k, v in (f.metadata or {}).items() if k != "api_key"},
+                "meta": {k: v for k, v in (f.metadata or {}).items() if k not in PRIVATE_META},
             }
             for f in rows
         ],
