@@ -18,12 +18,14 @@ Two sources (``source``: ``all``, the default, ``feedback`` or ``agent``):
   ``chosen`` the reply, ``rejected`` the assistant's answer to the same question, when the agent took
   over right after it. ``kto``: the reply labelled true, and that answer labelled false.
 
-Only the model's own words are ever ``rejected`` or labelled false: an escalated answer is stored as
-the hand-off message (the generated text is not kept), an extractive answer quotes an article
-(``quoted``), the agent notice a customer gets while a person has the conversation is not stored at
-all; a reply right after an answer the customer rated up is a follow-up, not an answer, and makes
-no row. Rows are deduplicated on their texts (whitespace aside), feedback first: a correction an
-agent also typed as the reply is one row.
+Only the model's own words are ever ``rejected`` or labelled false
+(:func:`~supportkit.recipes.agent_replies.own_answer`): an escalated answer is stored as the
+hand-off message, so only a hand-off decided after generation has model words, the answer it
+withheld (metadata ``withheld``); an extractive answer quotes an article (``quoted``); the agent
+notice a customer gets while a person has the conversation is not stored at all. A reply right
+after an answer the customer rated up is a follow-up, not an answer, and makes no row. Rows are
+deduplicated on their texts (whitespace aside), feedback first: a correction an agent also typed
+as the reply is one row.
 
 ``prompt`` is the conversation as the model saw it at answer time, rebuilt from the store: the
 ``history_turns`` stored turns before the question (agent turns speak as the assistant), then the
