@@ -3,6 +3,7 @@ poll, the dashboard, the browser key and its origins, the pages themselves."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ import pytest
 from supportkit.errors import ConfigError
 from supportkit.serving.auth import KeyRing, browser_key
 from supportkit.serving.dashboard import summarize
+from supportkit.store import Message
 from tests.serving.conftest import ServerThread
 
 ADMIN = {"Authorization": "Bearer k-admin"}
@@ -97,6 +99,50 @@ def test_taken_over_conversation_is_answered_by_the_agent_not_the_model(
     assert again.model_extra["supportkit"]["handled_by"] is None  # type: ignore[index]
     assert store.conversation(cid).messages[-1].role == "assistant"
     assert store.conversation(cid).agent is None
+
+    # the agent's reply is training data: a good answer to the customer's pending messages (the model
+    # only sent the agent notice, which is not stored: no answer of its own to pair it with)
+    def export(fmt: str, source: str = "all") -> list[dict[str, Any]]:
+        got = httpx.get(
+            f"{server.url}/v1/feedback/export", params={"format": fmt, "source": source}, headers=ADMIN
+        )
+        assert got.status_code == 200, got.text
+        return [json.loads(line) for line in got.text.splitlines()]
+
+    [row] = export("kto", "agent")
+    assert row["completion"] == [{"role": "assistant", "content": "It arrives tomorrow."}] and row["label"]
+    assert row["prompt"][0]["content"].startswith("Where is my parcel?")  # (a blank answer is left out)
+    assert row["prompt"][-1]["content"].endswith("Hello? Anyone there?\n\nStill there?")
+    assert set(row["meta"]) == {"conversation_id", "message_ids", "response_id", "adapter", "intent"}
+    assert "env-1" not in json.dumps(row)  # who took over is not exported
+    assert row in export("kto") and export("dpo") == [] and export("kto", "feedback") == []
+
+
+def test_the_answer_a_hand_off_withheld_is_never_returned(start_server: Callable[..., ServerThread]) -> None:
+    server = start_server(keys="k-admin:admin,k-web:chat")
+    store = server.app.state.supportkit.store
+    withheld = "Returns are accepted for 90 days."
+    cid = _ask(server, "Hello", key="k-web").model_extra["supportkit"]["conversation_id"]  # type: ignore[index]
+    meta = {"escalation": "low_groundedness", "withheld": withheld}  # as a hand-off after generation
+    store.append_messages(
+        cid,
+        [
+            Message("user", "How long can I return items?"),
+            Message("assistant", "A colleague will reply.", response_id="r-w", metadata=meta),
+        ],
+    )
+    store.add_feedback("r-w", "down")
+    url = f"{server.url}/v1/conversations/{cid}"
+    seen = [
+        httpx.get(url, headers=WEB),
+        httpx.get(url + "/events?wait=0", headers=WEB),
+        httpx.get(url, headers=ADMIN),
+        httpx.get(f"{server.url}/v1/feedback", headers=ADMIN),
+    ]
+    assert [r.status_code for r in seen] == [200] * 4
+    assert all(withheld not in r.text and "low_groundedness" in r.text for r in seen)
+    exported = httpx.get(f"{server.url}/v1/feedback/export", params={"format": "kto"}, headers=ADMIN)
+    assert [json.loads(line)["completion"][0]["content"] for line in exported.text.splitlines()] == [withheld]
 
 
 def test_agent_reply_takes_over_and_errors_are_clear(start_server: Callable[..., ServerThread]) -> None:

@@ -1,4 +1,5 @@
-"""``supportkit feedback export``: the store's ratings as DPO pairs or KTO labels (JSON Lines)."""
+"""``supportkit feedback export``: the store's ratings and agents' replies as DPO pairs or KTO labels
+(JSON Lines)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,19 @@ def _configure(p: argparse.ArgumentParser) -> None:
     add_config_arguments(export)
     export.add_argument("--format", required=True, choices=["dpo", "kto"], dest="fmt")
     export.add_argument("--output", required=True, help="the JSON Lines file to write")
-    export.add_argument("--since", type=float, default=None, help="only feedback given at or after (unix s)")
+    export.add_argument(
+        "--since",
+        type=float,
+        default=None,
+        help="only feedback given (agent replies written) at or after (unix s)",
+    )
+    export.add_argument(
+        "--source",
+        choices=["all", "feedback", "agent"],
+        default="all",
+        help="feedback: ratings and corrections; agent: replies typed after taking a conversation over; "
+        "all (default): both",
+    )
 
 
 @command("feedback", "export rated answers as preference data (DPO pairs, KTO labels)", _configure)
@@ -32,12 +45,16 @@ def run_feedback(args: argparse.Namespace) -> int:
         redactor=Redactor.from_settings(config.guardrails),
         since=args.since,
         history_turns=config.prompt.history_turns,
+        source=args.source,
     )
     count = write_rows(rows, args.output)
     kind = "preference pairs" if args.fmt == "dpo" else "labelled answers"
     print(f"wrote {count} {kind} to {args.output} (personal data and secrets redacted)")
     if args.fmt == "dpo" and not count:
-        print("no pairs: DPO pairs come from answers rated down with a correction; try --format kto")
+        print(
+            "no pairs: DPO pairs come from answers rated down with a correction and from agents' replies "
+            "to a question the model answered; try --format kto"
+        )
     print(
         "train on it with:\n  supportkit train CONFIG "
         f"training.objective={args.fmt} data.train_file={args.output}"

@@ -54,6 +54,8 @@ class Checked:
     citations: list[str] = field(default_factory=list)
     changes: dict[str, int] = field(default_factory=dict)
     escalation: Escalation | None = None
+    #: The guarded answer a hand-off replaced (not grounded): never shown to the customer.
+    withheld: str | None = None
 
 
 class Guard:
@@ -254,7 +256,7 @@ class Guard:
                 checked.escalation = self._escalation(
                     "low_groundedness", detail, query, history, assessment, profile
                 )
-                checked.text = s.handoff_message
+                checked.withheld, checked.text = checked.text, s.handoff_message
                 return checked
         if self.knowledge_settings.cite and checked.citations:
             title = checked.citations[0]

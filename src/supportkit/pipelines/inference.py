@@ -369,6 +369,7 @@ class InferencePipeline:
             intent_confidence=assessment.intent.confidence if assessment.intent else None,
             escalate=escalation is not None,
             escalation=escalation.to_dict() if escalation else None,
+            withheld=checked.withheld if checked else None,
             groundedness=checked.groundedness.score if checked and checked.groundedness else None,
             citations=checked.citations if checked else [],
             guardrails=checked.changes if checked else {},

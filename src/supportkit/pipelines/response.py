@@ -114,6 +114,9 @@ class Response:
     #: holds the reason, the detail and the hand-off summary for the agent.
     escalate: bool = False
     escalation: dict[str, Any] | None = None
+    #: The model's guarded answer a hand-off replaced after generation (not grounded enough): never
+    #: sent to the customer; stored with the turn, it is what an agent's reply is preferred over.
+    withheld: str | None = None
     #: What the output guardrails changed (slots_filled, redacted, leak_replaced, truncated, ...).
     guardrails: dict[str, int] = field(default_factory=dict)
     #: ``{"from_chars", "to_chars"}`` when the question was cut at ``guardrails.max_query_chars``.

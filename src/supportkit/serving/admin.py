@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from supportkit.serving.errors import APIError
 from supportkit.serving.schemas import ConversationList, ErrorBody, FeedbackList
 from supportkit.serving.state import authorize, state_of
-from supportkit.serving.store_io import store_errors
+from supportkit.serving.store_io import PRIVATE_META, store_errors
 
 router = APIRouter()
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -89,7 +89,7 @@ def list_feedback(
                 "answer": f.answer,
                 "conversation_id": f.conversation_id,
                 "user": f.user_id,
-                "meta": {k: v for k, v in (f.metadata or {}).items() if k != "api_key"},
+                "meta": {k: v for k, v in (f.metadata or {}).items() if k not in PRIVATE_META},
             }
             for f in rows
         ],
@@ -104,8 +104,10 @@ def export_feedback(
     request: Request,
     format: Literal["dpo", "kto"],
     since: Annotated[float | None, Query(ge=0, le=1e11)] = None,
+    source: Literal["all", "feedback", "agent"] = "all",
 ) -> Response:
-    """Rated answers as training data, JSON Lines: ``dpo`` pairs or ``kto`` labels (PII redacted).
+    """Rated answers and agents' replies after a takeover (``source``: ``all``, ``feedback`` or
+    ``agent``) as training data, JSON Lines: ``dpo`` pairs or ``kto`` labels (PII redacted).
 
     The same rows as ``supportkit feedback export`` (:mod:`supportkit.recipes.feedback_export`).
     """
@@ -116,7 +118,9 @@ def export_feedback(
     config = getattr(getattr(state.engine, "pipeline", None), "config", None)  # guardrails.pii_regions
     redactor = Redactor.from_settings(config.guardrails) if config is not None else Redactor()
     with store_errors():
-        rows = export_rows(store, format, redactor=redactor, since=since, history_turns=state.history_turns)
+        rows = export_rows(
+            store, format, redactor=redactor, since=since, history_turns=state.history_turns, source=source
+        )
     return Response(
         to_jsonl(rows),
         media_type="application/x-ndjson",

@@ -4,7 +4,8 @@ customer's page waits on for new messages (the agent's reply).
 * ``POST /v1/conversations/{id}/takeover`` (admin): status 'agent'; from now on the assistant does
   not answer this conversation (see :mod:`supportkit.serving.takeover`).
 * ``POST /v1/conversations/{id}/agent_reply`` ``{"content"}`` (admin): stored as an 'agent' message
-  (taking the conversation over first if it was not); the customer's page shows it.
+  (taking the conversation over first if it was not); the customer's page shows it, and the feedback
+  export reads it as a chosen answer (:mod:`supportkit.recipes.agent_replies`).
 * ``POST /v1/conversations/{id}/handback`` (admin): status 'assistant' (the escalation is handled);
   the assistant answers again, with the agent's turns in its history.
 * ``GET /v1/conversations/{id}/events?after=ID&wait=S`` (chat: its own conversations): the messages

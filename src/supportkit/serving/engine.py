@@ -343,6 +343,7 @@ def _result(response: Any) -> Result:
         intent=response.intent,
         citations=list(response.citations or []),
         escalation=response.escalation,
+        withheld=response.withheld,
         groundedness=response.groundedness,
         guardrails=dict(response.guardrails or {}),
         input_truncated=response.input_truncated,

@@ -41,6 +41,8 @@ class Result:
     intent: str | None = None
     citations: list[str] = field(default_factory=list)
     escalation: dict[str, Any] | None = None
+    #: The model's answer a hand-off replaced (stored for the agent-reply export, never returned).
+    withheld: str | None = None
     groundedness: float | None = None
     guardrails: dict[str, int] = field(default_factory=dict)
     input_truncated: dict[str, int] | None = None

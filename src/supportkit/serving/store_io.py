@@ -16,6 +16,9 @@ from supportkit.serving.events import Result
 from supportkit.serving.state import ServerState, log
 from supportkit.store import ConflictError, InvalidRecordError, Message, NotFoundError, StoreError
 
+#: Message metadata the API never returns: the owning key's name, the answer a hand-off withheld.
+PRIVATE_META = ("api_key", "withheld")
+
 
 def _store(state: ServerState) -> Any:
     if state.store is None:
@@ -59,7 +62,7 @@ def conversation_body(conversation: Any) -> dict[str, Any]:
                 "role": m.role,
                 "content": m.content,
                 "response_id": m.response_id,
-                "meta": {k: v for k, v in (m.metadata or {}).items() if k != "api_key"} or None,
+                "meta": {k: v for k, v in (m.metadata or {}).items() if k not in PRIVATE_META} or None,
                 "id": m.id,
                 "created_at": m.created_at,
             }
@@ -127,6 +130,8 @@ def commit_turn(
     if result.escalation:
         meta["escalation"] = result.escalation.get("reason") or "escalated"
         meta["handoff"] = handoff_text(result.escalation)
+        if result.withheld:
+            meta["withheld"] = result.withheld  # the model's answer the hand-off replaced: never shown
     if result.guardrails.get("extractive_answer"):
         meta["quoted"] = True  # not grounded: the article's own sentences replaced the answer
     try:

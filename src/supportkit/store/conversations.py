@@ -206,6 +206,16 @@ class ConversationsMixin(StoreBase):
 
         self._db.write(write, "set a conversation's status")
 
+    def agent_reply_conversations(self, since: float | None = None) -> list[str]:
+        """Ids of the conversations with an 'agent' message written at or after ``since`` (unix s;
+        every one when ``None``), in the order of their first such message."""
+        sql = (
+            "SELECT conversation_id FROM messages WHERE role = 'agent' AND conversation_id IS NOT NULL "
+            "AND (? IS NULL OR created_at >= ?) GROUP BY conversation_id ORDER BY MIN(id)"
+        )
+        rows = self._db.read(lambda conn: conn.execute(sql, (since, since)).fetchall(), "list agent replies")
+        return [str(row[0]) for row in rows]
+
     def delete_conversation(self, conversation_id: str) -> bool:
         """Erase the conversation, its messages and their feedback; False when unknown."""
         return self._db.write(
