@@ -82,6 +82,28 @@ def test_scopes_separate_customers_from_operators(start_server: Callable[..., Se
     assert call("GET", "/ready", "k-web").json()["status"] == "ready"
 
 
+def test_every_route_but_the_public_ones_needs_a_key(start_server: Callable[..., ServerThread]) -> None:
+    """Every route in the schema, the schema and its doc pages: 401 without a valid key, whatever
+    the method or body (a bad body is not validated, so not echoed, for an unknown caller)."""
+    server = start_server("serving.allow_adapter_loading=true", keys="k-admin:admin")
+    admin = {"Authorization": "Bearer k-admin"}
+    spec = httpx.get(server.url + "/openapi.json", headers=admin, timeout=30)
+    assert spec.status_code == 200
+    routes = [(m.upper(), p) for p, ops in spec.json()["paths"].items() for m in ops]
+    assert len(routes) >= 20
+    routes += [("GET", p) for p in ("/openapi.json", "/docs", "/redoc", "/docs/oauth2-redirect")]
+    public = {"/health", "/chat-config.json"}
+    for method, template in routes:
+        path = template.format(conversation_id="c1", user_id="u1", article_id="a1")
+        for extra in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "k-admin"}):
+            for verb in (method, "HEAD"):
+                reply = httpx.request(verb, server.url + path, headers=extra, content=b'{"bad": ', timeout=30)
+                closed = reply.status_code == 401
+                assert closed == (path not in public), (verb, path, extra, reply.status_code)
+    for page in ("/", "/console", "/widget.js", "/static/chat.js"):  # the pages: files without data
+        assert httpx.get(server.url + page, timeout=30).status_code == 200
+
+
 def test_admin_loads_and_unloads_adapters_only_when_allowed(
     start_server: Callable[..., ServerThread], adapter_dirs: dict[str, str]
 ) -> None:

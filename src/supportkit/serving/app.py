@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from supportkit import __version__
@@ -23,7 +24,7 @@ from supportkit.serving import admin, agent, chat, dashboard, errors, support, w
 from supportkit.serving.auth import KeyRing, RateLimiter, browser_key, load_keyring
 from supportkit.serving.engine import Engine
 from supportkit.serving.metrics import Metrics
-from supportkit.serving.state import ServerState
+from supportkit.serving.state import ServerState, authenticate
 
 
 def create_app(
@@ -97,6 +98,8 @@ def create_app(
     app.include_router(web.router)
     if settings.web_pages:
         web.install_pages(app)
+    public = PUBLIC_PATHS | (web.PAGE_PATHS if settings.web_pages else frozenset())
+    app.add_middleware(RequireKey, state=state, public=public)  # inside CORS: preflights pass
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -107,6 +110,35 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=state.metrics)
     return app
+
+
+#: What answers without a key: liveness and the chat page's start-up settings (``web.PAGE_PATHS``,
+#: the pages' own files, too when ``serving.web_pages``). Everything else, ``/openapi.json``,
+#: ``/docs`` and ``/redoc`` included, needs a key once keys are configured.
+PUBLIC_PATHS = frozenset({"/health", "/chat-config.json"})
+
+
+class RequireKey:
+    """401 for a request without a valid key to any path but ``public`` ones (exact paths, or
+    prefixes written ``/static/*``), before its body is read or validated: a route that forgets
+    :func:`~supportkit.serving.state.authorize` is still closed. Scopes and rate limits stay the
+    routes' (``authorize``)."""
+
+    def __init__(self, app: ASGIApp, state: ServerState, public: frozenset[str]) -> None:
+        self.app, self.state = app, state
+        self.exact = frozenset(p for p in public if not p.endswith("*"))
+        self.prefixes = tuple(p.rstrip("*") for p in public if p.endswith("*"))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and path not in self.exact and not path.startswith(self.prefixes):
+            try:
+                authenticate(self.state.keys, Headers(scope=scope).get("authorization", ""))
+            except errors.APIError as exc:
+                response = errors.error_response(exc.status, exc.message, code=exc.code, headers=exc.headers)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class BodyLimit:

@@ -28,6 +28,8 @@ from supportkit.serving.state import ServerState, authorize, state_of
 
 router = APIRouter()
 pages = APIRouter()
+#: The pages' paths (public: no data; exact paths, or prefixes written ``/static/*``).
+PAGE_PATHS = frozenset({"/", "/console", "/widget.js", "/static/*"})
 STATIC = Path(str(resources.files("supportkit.serving") / "static"))
 _NO_CACHE = {"Cache-Control": "no-cache"}
 #: The pages load only their own files and talk only to this server; other sites cannot frame them.
