@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -153,3 +155,58 @@ def test_declared_adapters_are_validated_at_start(
         ConfigError, match=r"serving.adapters.returns: this adapter was trained on base .*other-base"
     ):
         build(tmp_path / "foreign")
+
+
+SECRETS = {
+    "key": "sk-proj-Q8vT3xLm9Zr2Wb7Kd4Hn6Yp1Fs5Jc0Ue",
+    "password": "hunter2!x",
+    "card": "4111 1111 1111 1111",
+    "iban": "DE89 3704 0044 0532 0130 00",
+}
+
+
+def test_secrets_a_customer_types_reach_neither_the_prompt_nor_the_store(
+    start_server: Callable[..., ServerThread], tmp_path: Path
+) -> None:
+    """Keys, passwords, cards, IBANs in the question, the request's history, a correction and an
+    agent's reply: the prompt and every stored row hold placeholders (streamed or not)."""
+    import openai
+
+    server = start_server(keys="k-admin:admin,k-web:chat")
+    state = server.app.state.supportkit
+    client = openai.OpenAI(base_url=server.url + "/v1", api_key="k-web", max_retries=0)
+    said = f"My password is {SECRETS['password']} and my card is {SECRETS['card']}."
+    question = f"I pasted my key {SECRETS['key']} here; refund to IBAN {SECRETS['iban']} please."
+    messages: Any = [
+        {"role": "user", "content": said},
+        {"role": "assistant", "content": "Thanks."},
+        {"role": "user", "content": question},
+    ]
+    whole = client.chat.completions.create(model=state.base_id, messages=messages, max_tokens=2)
+    conversation = whole.supportkit["conversation_id"]  # type: ignore[attr-defined]
+    stream = client.chat.completions.create(
+        model=state.base_id,
+        messages=[{"role": "user", "content": question}],
+        max_tokens=2,
+        stream=True,
+        extra_body={"conversation_id": conversation},
+    )
+    assert [c for c in stream]
+    admin = {"Authorization": "Bearer k-admin"}
+    rating = {"response_id": whole.id, "rating": "down", "correction": f"Use key {SECRETS['key']}."}
+    assert httpx.post(server.url + "/v1/feedback", headers=admin, json=rating).status_code == 200
+    url = f"{server.url}/v1/conversations/{conversation}"
+    assert httpx.post(url + "/takeover", headers=admin).status_code == 200
+    reply = {"content": f"Your card {SECRETS['card']} is refunded."}
+    assert httpx.post(url + "/agent_reply", headers=admin, json=reply).status_code == 200
+    prompt = state.engine.pipeline.prompt_for(question, history=messages[:2]).messages
+    stored = httpx.get(url, headers=admin).json()
+    exported = httpx.get(server.url + "/v1/feedback", headers=admin).json()
+    with sqlite3.connect(tmp_path / "store.db") as db:  # the file itself, every table
+        tables = [t for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        rows = [str(row) for table in tables for row in db.execute(f'SELECT * FROM "{table}"')]
+    assert [m["role"] for m in stored["messages"]] == ["user", "assistant", "user", "assistant", "agent"]
+    assert "[SECRET]" in stored["messages"][0]["content"] and "[CARD]" in stored["messages"][-1]["content"]
+    for where, text in [("prompt", str(prompt)), ("api", str(stored) + str(exported)), ("db", str(rows))]:
+        for kind, secret in SECRETS.items():
+            assert secret not in text and secret.replace(" ", "") not in text, (where, kind)

@@ -1,8 +1,9 @@
 """What every request is checked for before it is planned (the pipeline's ``prepare`` calls these).
 
-* the question: cleaned, refused when empty, cut at ``guardrails.max_query_chars``
-  (:mod:`supportkit.guardrails.inputs`);
-* the user context is a mapping; history messages are cleaned like the question;
+* the question: cleaned, secrets replaced (keys, passwords, cards, IBANs, national IDs:
+  :func:`supportkit.privacy.redact_secrets`), refused when empty, cut at
+  ``guardrails.max_query_chars`` (:mod:`supportkit.guardrails.inputs`);
+* the user context is a mapping; history messages are cleaned like the question, secrets too;
 * the question's language against ``model.languages`` (:mod:`supportkit.guardrails.language`): in
   ``notice`` mode an answer in an unsupported language gets the notice and the prompt asks for the
   first supported language;
@@ -21,6 +22,7 @@ from supportkit.guardrails.inputs import CheckedQuery, check_query, clean_text
 from supportkit.guardrails.language import LanguageDetector, LanguageGuess, language_name
 from supportkit.pipelines.response import Request
 from supportkit.pipelines.settings import PipelineSettings
+from supportkit.privacy import redact_secrets
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,10 @@ class Intake:
 
 def take_in(request: Request, settings: PipelineSettings, detector: LanguageDetector) -> Intake:
     """Check ``request``'s question, context and history. Raises: RequestError."""
-    checked = check_query(request.query, max_chars=settings.max_query_chars)
+    query = request.query
+    if isinstance(query, str):  # secrets never reach the prompt (nor the store, nor the hand-off)
+        query = redact_secrets(clean_text(query)[0])
+    checked = check_query(query, max_chars=settings.max_query_chars)
     if request.user_context is not None and not isinstance(request.user_context, Mapping):
         raise RequestError(
             f"user_context must be a mapping of field to value, got {type(request.user_context).__name__}"
@@ -69,7 +74,7 @@ def _clean_history(history: Sequence[Mapping[str, str]]) -> list[Mapping[str, st
     for i, message in enumerate(history):
         if not isinstance(message, Mapping) or not isinstance(message.get("content"), str):
             raise RequestError(f"history[{i}] must be a message with role and text content")
-        out.append({**message, "content": clean_text(message["content"])[0]})
+        out.append({**message, "content": redact_secrets(clean_text(message["content"])[0])})
     return out
 
 

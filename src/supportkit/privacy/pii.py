@@ -52,6 +52,9 @@ PLACEHOLDERS = {
 }
 #: Every kind, in the order overlapping finds are settled (earlier wins).
 KINDS = tuple(PLACEHOLDERS)
+#: The kinds that are secrets rather than contact data: never in a prompt or the store, whatever
+#: ``data.redact_pii`` says (emails and phone numbers are kept for the agents unless it is set).
+SECRET_KINDS = ("SECRET", "IBAN", "CARD", "ID")
 
 EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
 
@@ -207,6 +210,12 @@ def redact(text: str, *, regions: Sequence[str] = DEFAULT_REGIONS, kinds: Iterab
     return redact_counted(text, regions=regions, kinds=kinds)[0]
 
 
+def redact_secrets(text: str) -> str:
+    """``text`` with keys, tokens, passwords, IBANs, card numbers and national IDs replaced
+    (:data:`SECRET_KINDS`): what a customer types reaches the prompt and the store only so."""
+    return redact(text, kinds=SECRET_KINDS)
+
+
 def luhn_valid(digits: str) -> bool:
     """The Luhn checksum (payment cards, Canadian SIN) of a digit string."""
     from stdnum import luhn
@@ -240,9 +249,11 @@ __all__ = [
     "DEFAULT_REGIONS",
     "KINDS",
     "PLACEHOLDERS",
+    "SECRET_KINDS",
     "PIISpan",
     "Redactor",
     "find_pii",
     "redact",
     "redact_counted",
+    "redact_secrets",
 ]
