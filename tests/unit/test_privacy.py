@@ -229,6 +229,28 @@ def test_log_records_are_redacted(caplog: pytest.LogCaptureFixture) -> None:
         logger.removeHandler(handler)
 
 
+def test_exception_text_in_log_records_is_redacted() -> None:
+    import io
+
+    logger = logging.getLogger("supportkit.test.privacy.exc")
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        install_log_redaction(logger=logger)
+        try:
+            raise ValueError("cannot parse 'card 4111 1111 1111 1111, mail jane@example.com'")
+        except ValueError:
+            logger.exception("request failed for %s", "jane@example.com")
+        text = out.getvalue()
+        assert "Traceback" in text and "ValueError: cannot parse 'card [CARD], mail [EMAIL]'" in text
+        assert "4111" not in text and "jane@" not in text
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
+
+
 def test_labelled_pii_set_meets_its_targets() -> None:
     import json
     from pathlib import Path
