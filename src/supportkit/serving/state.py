@@ -106,6 +106,7 @@ def authorize(request: Request, scope: str = "chat") -> Principal:
                 code="origin_not_allowed",
             )
         caller = f"{principal.name}@{address}"  # a public key: limited per client address
+        request.state.public_key = True  # proves no identity (see chat: no ``user``)
     wait = state.limiter.hit(caller)
     if wait:
         state.metrics.rejected.labels("rate_limit").inc()
