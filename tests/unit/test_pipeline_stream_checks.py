@@ -220,7 +220,8 @@ def test_bad_per_request_settings_get_clear_errors(tiny_config: Config, tmp_path
     pipeline = _pipeline(
         tiny_config, tmp_path, "generation.min_new_tokens=20", "generation.max_new_tokens=40"
     )
-    for bad in ({"max_new_tokens": "5"}, {"temperature": 0}, {"top_p": 1.5}, {"seed": 1.5}):
+    seeds: tuple[dict[str, Any], ...] = ({"seed": 1.5}, {"seed": 2**64}, {"seed": -(2**63) - 1})
+    for bad in ({"max_new_tokens": "5"}, {"temperature": 0}, {"top_p": 1.5}, *seeds):
         with pytest.raises(RequestError, match="max_new_tokens must be an integer"):
             pipeline.prepare(Request("hi", **bad))
     assert pipeline.prepare(Request("hi", max_new_tokens=5)).sampling.min_new_tokens == 5

@@ -78,6 +78,10 @@ def _clean_history(history: Sequence[Mapping[str, str]]) -> list[Mapping[str, st
     return out
 
 
+#: The seeds a request may give (a signed 64-bit integer, as OpenAI's API).
+SEED_MIN, SEED_MAX = -(2**63), 2**63 - 1
+
+
 def sampling_for(request: Request, defaults: Sampling) -> Sampling:
     """The decode settings of ``request`` (its overrides on ``defaults``). Raises: RequestError."""
     stop = request.stop
@@ -97,12 +101,14 @@ def sampling_for(request: Request, defaults: Sampling) -> Sampling:
     if (
         not all(isinstance(v, int) and not isinstance(v, bool) for v in ints)
         or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in numbers)
+        or not SEED_MIN <= ints[1] <= SEED_MAX  # torch's generator fails the whole decode step
         or sampling.max_new_tokens < 1
         or sampling.temperature <= 0
         or not 0 < sampling.top_p <= 1
     ):
         raise RequestError(
-            "max_new_tokens must be an integer >= 1, seed an integer, temperature > 0 and top_p in (0, 1]"
+            "max_new_tokens must be an integer >= 1, seed a 64-bit integer, temperature > 0 and top_p "
+            "in (0, 1]"
         )
     if sampling.min_new_tokens > sampling.max_new_tokens:
         sampling = replace(sampling, min_new_tokens=sampling.max_new_tokens)
