@@ -130,13 +130,14 @@ def commit_turn(
     if result.guardrails.get("extractive_answer"):
         meta["quoted"] = True  # not grounded: the article's own sentences replaced the answer
     try:
-        state.store.start_conversation(user_id=user, conversation_id=conversation_id)
-        state.store.append_messages(
+        state.store.append_messages(  # one transaction: a failure leaves no empty conversation
             conversation_id,
             [
                 Message("user", question, metadata={"api_key": principal.name}),
                 Message("assistant", answer, response_id=response_id, metadata=meta),
             ],
+            start=True,
+            user_id=user,
         )
     except ConflictError as exc:
         raise APIError(409, str(exc), param="conversation_id") from exc
