@@ -87,7 +87,9 @@ def test_scopes_separate_customers_from_operators(start_server: Callable[..., Se
 def test_every_route_but_the_public_ones_needs_a_key(start_server: Callable[..., ServerThread]) -> None:
     """Every route in the schema, the schema and its doc pages: 401 without a valid key, whatever
     the method or body (a bad body is not validated, so not echoed, for an unknown caller)."""
-    server = start_server("serving.allow_adapter_loading=true", keys="k-admin:admin")
+    server = start_server(
+        "serving.allow_adapter_loading=true", "serving.auth_failure_limit=null", keys="k-admin:admin"
+    )
     admin = {"Authorization": "Bearer k-admin"}
     spec = httpx.get(server.url + "/openapi.json", headers=admin, timeout=30)
     assert spec.status_code == 200
@@ -104,6 +106,31 @@ def test_every_route_but_the_public_ones_needs_a_key(start_server: Callable[...,
                 assert closed == (path not in public), (verb, path, extra, reply.status_code)
     for page in ("/", "/console", "/widget.js", "/static/chat.js"):  # the pages: files without data
         assert httpx.get(server.url + page, timeout=30).status_code == 200
+
+
+def test_wrong_keys_are_limited_per_address_before_they_are_hashed(
+    start_server: Callable[..., ServerThread], tmp_path: Path
+) -> None:
+    """Each wrong key costs a salted hash per configured key (on purpose): past
+    ``serving.auth_failure_limit`` an address gets 429 without any; known keys are not held up."""
+    from supportkit.serving.auth import hash_key
+
+    server = start_server("serving.auth_failure_limit=3/minute")
+    keys_file = tmp_path / "keys.txt"
+    keys_file.write_text(f"ops admin {hash_key('k-ops')}\nweb chat {hash_key('k-web')}\n")
+    server.app.state.supportkit.keys = KeyRing.load(None, keys_file)
+    url = server.url + "/v1/models"
+
+    def get(key: str | None) -> httpx.Response:
+        return httpx.get(url, headers={"Authorization": f"Bearer {key}"} if key else {}, timeout=30)
+
+    assert get("k-ops").status_code == 200  # verified once, known from now on
+    assert [get(f"guess-{n}").status_code for n in range(3)] == [401, 401, 401]
+    held = get("guess-4")
+    assert held.status_code == 429 and int(held.headers["Retry-After"]) >= 1
+    assert "wrong API key" in held.json()["error"]["message"]
+    assert get("k-ops").status_code == 200
+    assert get(None).status_code == 401  # no key: nothing to hash, a plain 401
 
 
 def test_admin_loads_and_unloads_adapters_only_when_allowed(

@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -99,7 +100,9 @@ def create_app(
     if settings.web_pages:
         web.install_pages(app)
     public = PUBLIC_PATHS | (web.PAGE_PATHS if settings.web_pages else frozenset())
-    app.add_middleware(RequireKey, state=state, public=public)  # inside CORS: preflights pass
+    app.add_middleware(  # inside CORS: preflights pass
+        RequireKey, state=state, public=public, failures=RateLimiter(settings.auth_failure_limit)
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -124,16 +127,41 @@ class RequireKey:
     :func:`~supportkit.serving.state.authorize` is still closed. Scopes and rate limits stay the
     routes' (``authorize``)."""
 
-    def __init__(self, app: ASGIApp, state: ServerState, public: frozenset[str]) -> None:
-        self.app, self.state = app, state
+    def __init__(
+        self, app: ASGIApp, state: ServerState, public: frozenset[str], failures: RateLimiter
+    ) -> None:
+        self.app, self.state, self.failures = app, state, failures
         self.exact = frozenset(p for p in public if not p.endswith("*"))
         self.prefixes = tuple(p.rstrip("*") for p in public if p.endswith("*"))
+
+    async def _check(self, scope: Scope) -> None:
+        """A key never seen is checked (salted hashes: slow on purpose) off the event loop, and only
+        while its address is under ``serving.auth_failure_limit``. Raises: APIError (401, 429)."""
+        keys, header = self.state.keys, Headers(scope=scope).get("authorization", "")
+        key = header.partition(" ")[2]
+        if not keys.enabled or not key.strip() or keys.known(key.strip()) is not None:
+            authenticate(keys, header)  # cheap: no key, or a known one
+            return
+        address = scope["client"][0] if scope.get("client") else "-"
+        wait = self.failures.waiting(address)
+        if wait:
+            raise errors.APIError(
+                429,
+                f"too many requests with a wrong API key from this address; retry in {wait} s",
+                code="rate_limit_exceeded",
+                headers={"Retry-After": str(wait)},
+            )
+        try:
+            await run_in_threadpool(authenticate, keys, header)
+        except errors.APIError:
+            self.failures.hit(address)
+            raise
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
         if scope["type"] == "http" and path not in self.exact and not path.startswith(self.prefixes):
             try:
-                authenticate(self.state.keys, Headers(scope=scope).get("authorization", ""))
+                await self._check(scope)
             except errors.APIError as exc:
                 response = errors.error_response(exc.status, exc.message, code=exc.code, headers=exc.headers)
                 await response(scope, receive, send)
