@@ -106,6 +106,12 @@ def test_user_context_withholds_secrets_nested_and_by_value() -> None:
         assert secret not in lines, secret
     extra = SecretsPolicy(("loyalty word",))
     assert render_user_context({"LoyaltyWord": "tulip", "plan": "pro"}, extra) == ["- plan: pro"]
+    # national IDs inside free text are secrets too (as in the question and the store)
+    notes = {"notes": "SSN 536-90-4399, passport number X1234567, NI number JG103759A", "ref": "536-90-4399"}
+    lines = "\n".join(render_user_context(notes))
+    assert "- notes: SSN [withheld]" in lines
+    for secret in ("536-90-4399", "X1234567", "JG103759A"):
+        assert secret not in lines, secret
 
 
 def test_slots_are_never_filled_from_withheld_fields() -> None:
