@@ -138,6 +138,7 @@ def test_a_turn_the_store_refuses_leaves_no_conversation_behind(start_server: An
     for stream in (False, True):
         failed = httpx.post(url, headers=web, json={**ask, "stream": stream}, timeout=60)
         assert failed.status_code == 409 if not stream else '"code": 409' in failed.text
+        assert str(tmp_path) not in failed.text  # the server's files are the log's business
         admin = {"Authorization": "Bearer k-admin"}
         assert httpx.get(f"{server.url}/v1/conversations", headers=admin).json()["data"] == []
     with sqlite3.connect(tmp_path / "store.db") as db:

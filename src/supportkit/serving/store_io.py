@@ -25,11 +25,21 @@ def _store(state: ServerState) -> Any:
 
 @contextmanager
 def store_errors() -> Iterator[None]:
-    """A store failure inside becomes a 503 with Retry-After (the store is busy or unreachable)."""
+    """A store failure inside becomes a 503 with Retry-After (the store is busy or unreachable); the
+    details (they name the server's files) go to the log, not to the client."""
     try:
         yield
     except StoreError as exc:
-        raise APIError(503, f"the store is unavailable: {exc}", headers={"Retry-After": "5"}) from exc
+        log.warning("the store is unavailable: %s", exc)
+        raise APIError(503, "the store is unavailable now; retry", headers={"Retry-After": "5"}) from exc
+
+
+def _said(state: ServerState, exc: StoreError) -> str:
+    """What a client is told of a refused record or a conflict: the store's message without the
+    database file's path."""
+    path = str(getattr(state.store, "path", "") or "")
+    text = str(exc)
+    return text.replace(f"{path}: ", "").replace(path, "the store") if path else text
 
 
 def _owner_key(conversation: Any) -> str | None:
@@ -140,7 +150,7 @@ def commit_turn(
             user_id=user,
         )
     except ConflictError as exc:
-        raise APIError(409, str(exc), param="conversation_id") from exc
+        raise APIError(409, _said(state, exc), param="conversation_id") from exc
     except StoreError as exc:
         log.error("could not store turn %s: %s", response_id, type(exc).__name__)
         raise APIError(503, "the answer could not be stored; retry", headers={"Retry-After": "5"}) from exc
@@ -187,8 +197,9 @@ def add_feedback(state: ServerState, principal: Principal, body: Any) -> int:
     except NotFoundError as exc:
         raise APIError(404, f"no response {body.response_id!r} to rate", param="response_id") from exc
     except InvalidRecordError as exc:
-        raise APIError(400, str(exc)) from exc
+        raise APIError(400, _said(state, exc)) from exc
     except ConflictError as exc:
-        raise APIError(409, str(exc)) from exc
+        raise APIError(409, _said(state, exc)) from exc
     except StoreError as exc:
-        raise APIError(503, f"the store is unavailable: {exc}", headers={"Retry-After": "5"}) from exc
+        log.warning("the store is unavailable: %s", exc)
+        raise APIError(503, "the store is unavailable now; retry", headers={"Retry-After": "5"}) from exc
