@@ -213,6 +213,19 @@ def test_secrets_in_text_are_redacted_value_only() -> None:
     assert redact(text) == "password is [SECRET]. PIN: [SECRET], api_key=[SECRET] and Authorization: [SECRET]"
 
 
+def test_a_labelled_value_that_starts_a_number_takes_the_whole_number() -> None:
+    """The labelled-secret rule takes one word ("4111"); the card or IBAN it starts is replaced to
+    its end, not left with twelve of its digits."""
+    for text, rest in (
+        ("Your password is 4111 1111 1111 1111 now.", "1111"),
+        ("PIN: DE89 3704 0044 0532 0130 00 please", "3704"),
+        ("token = 4111-1111-1111-1111", "1111"),
+    ):
+        redacted = redact(text)
+        assert rest not in redacted and "[SECRET]" in redacted, redacted
+        assert redact(redacted) == redacted
+
+
 def test_log_records_are_redacted(caplog: pytest.LogCaptureFixture) -> None:
     logger = logging.getLogger("supportkit.test.privacy")
     handler = logging.StreamHandler()

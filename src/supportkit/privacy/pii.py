@@ -160,7 +160,8 @@ def find_pii(
     text: str, *, regions: Sequence[str] = DEFAULT_REGIONS, kinds: Iterable[str] = KINDS
 ) -> list[PIISpan]:
     """Every non-overlapping find in ``text``, in text order (an overlap goes to the kind listed
-    first in :data:`KINDS`, then to the longer span)."""
+    first in :data:`KINDS`, then to the longer span, and the span grows to cover both: "password
+    is 4111 1111 1111 1111" is one SECRET to its last digit, not a SECRET and twelve digits)."""
     wanted = set(kinds)
     if unknown := wanted - set(KINDS):
         raise ValueError(f"unknown PII kinds {sorted(unknown)}; known: {', '.join(KINDS)}")
@@ -180,8 +181,12 @@ def find_pii(
     ]
     taken: list[PIISpan] = []
     for _, _, start, end, kind in sorted(candidates):
-        if all(end <= t.start or start >= t.end for t in taken):
-            taken.append(PIISpan(kind, start, end))
+        overlapping = [t for t in taken if not (end <= t.start or start >= t.end)]
+        if overlapping:
+            kind = overlapping[0].kind
+            start, end = min(start, *(t.start for t in overlapping)), max(end, *(t.end for t in overlapping))
+            taken = [t for t in taken if t not in overlapping]
+        taken.append(PIISpan(kind, start, end))
     return sorted(taken, key=lambda s: s.start)
 
 
