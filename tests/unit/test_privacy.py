@@ -220,6 +220,7 @@ def test_a_labelled_value_that_starts_a_number_takes_the_whole_number() -> None:
         ("Your password is 4111 1111 1111 1111 now.", "1111"),
         ("PIN: DE89 3704 0044 0532 0130 00 please", "3704"),
         ("token = 4111-1111-1111-1111", "1111"),
+        ("Old DE89 3704 0044 0532 0130 00 PIN is GB82 WEST 1234 5698 7654 32", "5698"),  # a 2nd IBAN
     ):
         redacted = redact(text)
         assert rest not in redacted and "[SECRET]" in redacted, redacted
