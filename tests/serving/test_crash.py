@@ -1,5 +1,6 @@
 """SIGKILL the server in the middle of a streamed answer, restart it: the store is intact and every
-acknowledged turn is there; conversations continue across the restart. (One subprocess test.)"""
+acknowledged turn is there; conversations continue across the restart (one subprocess test). A turn
+the store refuses leaves no empty conversation behind."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -117,3 +119,31 @@ def test_sigkill_mid_stream_loses_no_acknowledged_turn(
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
+
+
+def test_a_turn_the_store_refuses_leaves_no_conversation_behind(start_server: Any, tmp_path: Path) -> None:
+    """The store refuses a turn (a real SQLite failure: a trigger aborts the insert): the request
+    fails, no empty conversation is left (it made the customer's retry with the same id a 404 for
+    its own key), and once the store accepts writes again the retry starts it afresh."""
+    server = start_server(keys="k-admin:admin,k-web:chat")
+    url, web = f"{server.url}/v1/chat/completions", {"Authorization": "Bearer k-web"}
+    ask = {
+        "model": server.app.state.supportkit.base_id,
+        "messages": [{"role": "user", "content": "Where is my parcel?"}],
+        "max_tokens": 2,
+        "conversation_id": "client-chosen-1",
+    }
+    with sqlite3.connect(tmp_path / "store.db") as db:
+        db.execute("CREATE TRIGGER refuse BEFORE INSERT ON messages BEGIN SELECT RAISE(ABORT, 'full'); END")
+    for stream in (False, True):
+        failed = httpx.post(url, headers=web, json={**ask, "stream": stream}, timeout=60)
+        assert failed.status_code == 409 if not stream else '"code": 409' in failed.text
+        assert str(tmp_path) not in failed.text  # the server's files are the log's business
+        admin = {"Authorization": "Bearer k-admin"}
+        assert httpx.get(f"{server.url}/v1/conversations", headers=admin).json()["data"] == []
+    with sqlite3.connect(tmp_path / "store.db") as db:
+        db.execute("DROP TRIGGER refuse")
+    retried = httpx.post(url, headers=web, json=ask, timeout=60)
+    assert retried.status_code == 200, retried.text
+    stored = httpx.get(f"{server.url}/v1/conversations/client-chosen-1", headers=web).json()
+    assert [m["role"] for m in stored["messages"]] == ["user", "assistant"]

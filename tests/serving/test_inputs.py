@@ -3,6 +3,7 @@ when streaming), a long one is cut and reported, the question's language is in t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import httpx
@@ -44,3 +45,22 @@ def test_long_question_is_cut_and_reported_with_its_language(
     assert meta["input_truncated"]["from_chars"] == len(question.strip())
     assert meta["input_truncated"]["to_chars"] <= 300
     assert meta["language"]["code"] == "en" and meta["language"]["supported"] is True
+
+
+def test_deeply_nested_objects_are_a_400_and_nothing_is_stored(
+    start_server: Callable[..., ServerThread],
+) -> None:
+    """A profile or user_context nested 300 deep (valid JSON) is refused before it is stored or
+    used: it was stored, then every read of the profile was a 500."""
+    server = start_server()
+    url = f"{server.url}/v1/users/u1/profile"
+    assert httpx.put(url, json={"plan": "gold", "address": {"city": {"name": "Oslo"}}}).status_code == 200
+    deep = '{"a":' * 300 + "1" + "}" * 300
+    ask = {"model": server.app.state.supportkit.base_id, "messages": [{"role": "user", "content": "Hi"}]}
+    chat = json.dumps({**ask, "user_context": "DEEP"}).replace('"DEEP"', deep)
+    json_type = {"Content-Type": "application/json"}
+    for method, path, body in (("PUT", url, deep), ("POST", f"{server.url}/v1/chat/completions", chat)):
+        refused = httpx.request(method, path, content=body, headers=json_type, timeout=60)
+        assert refused.status_code == 400 and "nested deeper than" in refused.json()["error"]["message"]
+    kept = httpx.get(url)
+    assert kept.status_code == 200 and kept.json()["profile"]["plan"] == "gold"

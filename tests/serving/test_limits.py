@@ -93,3 +93,18 @@ def test_bad_pipeline_input_is_a_400_and_the_batch_goes_on(start_server: Callabl
         events = [line[6:] for line in s.iter_lines() if line.startswith("data: ")]
     assert "no_such_role" in json.loads(events[-2])["error"]["message"] and events[-1] == "[DONE]"
     assert httpx.post(url, json=_body(server), timeout=60).status_code == 200
+
+
+def test_out_of_range_numbers_are_400s_not_failed_batches(start_server: Callable[..., ServerThread]) -> None:
+    """A seed beyond 64 bits failed the whole decode step (every answer in the batch: 500s), and a
+    row id beyond SQLite's integers was a 500: both are 400s naming the field."""
+    server = start_server()
+    url = f"{server.url}/v1/chat/completions"
+    conversation = httpx.post(url, json=_body(server), timeout=60).json()["supportkit"]["conversation_id"]
+    for seed in (2**64, -(2**70)):
+        for stream in (False, True):
+            r = httpx.post(url, json=_body(server, seed=seed, temperature=0.7, stream=stream), timeout=60)
+            assert r.status_code == 400 and r.json()["error"]["param"] == "seed", (seed, stream)
+    polled = httpx.get(f"{server.url}/v1/conversations/{conversation}/events?after={2**63}&wait=0")
+    assert polled.status_code == 400 and polled.json()["error"]["param"] == "query.after"
+    assert httpx.post(url, json=_body(server, seed=2**63 - 1, temperature=0.7), timeout=60).status_code == 200

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -82,6 +84,55 @@ def test_scopes_separate_customers_from_operators(start_server: Callable[..., Se
     assert call("GET", "/ready", "k-web").json()["status"] == "ready"
 
 
+def test_every_route_but_the_public_ones_needs_a_key(start_server: Callable[..., ServerThread]) -> None:
+    """Every route in the schema, the schema and its doc pages: 401 without a valid key, whatever
+    the method or body (a bad body is not validated, so not echoed, for an unknown caller)."""
+    server = start_server(
+        "serving.allow_adapter_loading=true", "serving.auth_failure_limit=null", keys="k-admin:admin"
+    )
+    admin = {"Authorization": "Bearer k-admin"}
+    spec = httpx.get(server.url + "/openapi.json", headers=admin, timeout=30)
+    assert spec.status_code == 200
+    routes = [(m.upper(), p) for p, ops in spec.json()["paths"].items() for m in ops]
+    assert len(routes) >= 20
+    routes += [("GET", p) for p in ("/openapi.json", "/docs", "/redoc", "/docs/oauth2-redirect")]
+    public = {"/health", "/chat-config.json"}
+    for method, template in routes:
+        path = template.format(conversation_id="c1", user_id="u1", article_id="a1")
+        for extra in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "k-admin"}):
+            for verb in (method, "HEAD"):
+                reply = httpx.request(verb, server.url + path, headers=extra, content=b'{"bad": ', timeout=30)
+                closed = reply.status_code == 401
+                assert closed == (path not in public), (verb, path, extra, reply.status_code)
+    for page in ("/", "/console", "/widget.js", "/static/chat.js"):  # the pages: files without data
+        assert httpx.get(server.url + page, timeout=30).status_code == 200
+
+
+def test_wrong_keys_are_limited_per_address_before_they_are_hashed(
+    start_server: Callable[..., ServerThread], tmp_path: Path
+) -> None:
+    """Each wrong key costs a salted hash per configured key (on purpose): past
+    ``serving.auth_failure_limit`` an address gets 429 without any; known keys are not held up."""
+    from supportkit.serving.auth import hash_key
+
+    server = start_server("serving.auth_failure_limit=3/minute")
+    keys_file = tmp_path / "keys.txt"
+    keys_file.write_text(f"ops admin {hash_key('k-ops')}\nweb chat {hash_key('k-web')}\n")
+    server.app.state.supportkit.keys = KeyRing.load(None, keys_file)
+    url = server.url + "/v1/models"
+
+    def get(key: str | None) -> httpx.Response:
+        return httpx.get(url, headers={"Authorization": f"Bearer {key}"} if key else {}, timeout=30)
+
+    assert get("k-ops").status_code == 200  # verified once, known from now on
+    assert [get(f"guess-{n}").status_code for n in range(3)] == [401, 401, 401]
+    held = get("guess-4")
+    assert held.status_code == 429 and int(held.headers["Retry-After"]) >= 1
+    assert "wrong API key" in held.json()["error"]["message"]
+    assert get("k-ops").status_code == 200
+    assert get(None).status_code == 401  # no key: nothing to hash, a plain 401
+
+
 def test_admin_loads_and_unloads_adapters_only_when_allowed(
     start_server: Callable[..., ServerThread], adapter_dirs: dict[str, str]
 ) -> None:
@@ -131,3 +182,58 @@ def test_declared_adapters_are_validated_at_start(
         ConfigError, match=r"serving.adapters.returns: this adapter was trained on base .*other-base"
     ):
         build(tmp_path / "foreign")
+
+
+SECRETS = {
+    "key": "sk-proj-Q8vT3xLm9Zr2Wb7Kd4Hn6Yp1Fs5Jc0Ue",
+    "password": "hunter2!x",
+    "card": "4111 1111 1111 1111",
+    "iban": "DE89 3704 0044 0532 0130 00",
+}
+
+
+def test_secrets_a_customer_types_reach_neither_the_prompt_nor_the_store(
+    start_server: Callable[..., ServerThread], tmp_path: Path
+) -> None:
+    """Keys, passwords, cards, IBANs in the question, the request's history, a correction and an
+    agent's reply: the prompt and every stored row hold placeholders (streamed or not)."""
+    import openai
+
+    server = start_server(keys="k-admin:admin,k-web:chat")
+    state = server.app.state.supportkit
+    client = openai.OpenAI(base_url=server.url + "/v1", api_key="k-web", max_retries=0)
+    said = f"My password is {SECRETS['password']} and my card is {SECRETS['card']}."
+    question = f"I pasted my key {SECRETS['key']} here; refund to IBAN {SECRETS['iban']} please."
+    messages: Any = [
+        {"role": "user", "content": said},
+        {"role": "assistant", "content": "Thanks."},
+        {"role": "user", "content": question},
+    ]
+    whole = client.chat.completions.create(model=state.base_id, messages=messages, max_tokens=2)
+    conversation = whole.supportkit["conversation_id"]  # type: ignore[attr-defined]
+    stream = client.chat.completions.create(
+        model=state.base_id,
+        messages=[{"role": "user", "content": question}],
+        max_tokens=2,
+        stream=True,
+        extra_body={"conversation_id": conversation},
+    )
+    assert [c for c in stream]
+    admin = {"Authorization": "Bearer k-admin"}
+    rating = {"response_id": whole.id, "rating": "down", "correction": f"Use key {SECRETS['key']}."}
+    assert httpx.post(server.url + "/v1/feedback", headers=admin, json=rating).status_code == 200
+    url = f"{server.url}/v1/conversations/{conversation}"
+    assert httpx.post(url + "/takeover", headers=admin).status_code == 200
+    reply = {"content": f"Your card {SECRETS['card']} is refunded."}
+    assert httpx.post(url + "/agent_reply", headers=admin, json=reply).status_code == 200
+    prompt = state.engine.pipeline.prompt_for(question, history=messages[:2]).messages
+    stored = httpx.get(url, headers=admin).json()
+    exported = httpx.get(server.url + "/v1/feedback", headers=admin).json()
+    with sqlite3.connect(tmp_path / "store.db") as db:  # the file itself, every table
+        tables = [t for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        rows = [str(row) for table in tables for row in db.execute(f'SELECT * FROM "{table}"')]
+    assert [m["role"] for m in stored["messages"]] == ["user", "assistant", "user", "assistant", "agent"]
+    assert "[SECRET]" in stored["messages"][0]["content"] and "[CARD]" in stored["messages"][-1]["content"]
+    for where, text in [("prompt", str(prompt)), ("api", str(stored) + str(exported)), ("db", str(rows))]:
+        for kind, secret in SECRETS.items():
+            assert secret not in text and secret.replace(" ", "") not in text, (where, kind)

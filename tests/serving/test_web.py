@@ -255,6 +255,31 @@ def test_browser_key_works_only_from_allowed_origins(start_server: Callable[...,
     assert httpx.get(f"{server.url}/v1/conversations", headers={**WEB, "Origin": shop}).status_code == 403
 
 
+def test_the_public_browser_key_cannot_speak_for_a_customer(
+    start_server: Callable[..., ServerThread],
+) -> None:
+    """Anyone can read the browser key, so a request with it naming ``user`` (whose profile fills
+    the prompt and the answer's slots) is refused; the operator's own chat keys may name one."""
+    server = start_server(keys="k-admin:admin,k-web:chat,k-app:chat")
+    server.app.state.supportkit.browser_key = "k-web"
+    profile = {"name": "Alice", "email": "alice@example.com", "order_number": "BC-1"}
+    admin = {"Authorization": "Bearer k-admin"}
+    assert httpx.put(f"{server.url}/v1/users/alice/profile", headers=admin, json=profile).status_code == 200
+    ask = {"model": server.app.state.supportkit.base_id, "messages": [{"role": "user", "content": "Hi"}]}
+    page = {**WEB, "Origin": server.url}
+    url = f"{server.url}/v1/chat/completions"
+    refused = httpx.post(url, headers=page, json={**ask, "user": "alice", "max_tokens": 2}, timeout=60)
+    assert refused.status_code == 403 and refused.json()["error"]["param"] == "user"
+    streamed = {**ask, "user": "alice", "max_tokens": 2, "stream": True}
+    assert httpx.post(url, headers=page, json=streamed, timeout=60).status_code == 403
+    assert httpx.post(url, headers=page, json={**ask, "max_tokens": 2}, timeout=60).status_code == 200
+    app = {"Authorization": "Bearer k-app"}
+    assert (
+        httpx.post(url, headers=app, json={**ask, "user": "alice", "max_tokens": 2}, timeout=60).status_code
+        == 200
+    )
+
+
 def test_pages_are_served_and_can_be_turned_off(start_server: Callable[..., ServerThread]) -> None:
     server = start_server(keys="k-admin:admin")
     for path, marker in (("/", "chat.js"), ("/console", "console.js"), ("/widget.js", "attachShadow")):

@@ -97,6 +97,26 @@ def test_streamed_secret_slot_is_never_filled(tiny_config: Config, tmp_path: Pat
     assert "hunter2" not in respond_text(pipeline, answer, "what is my password")
 
 
+def test_streamed_secret_after_a_line_break_is_redacted_as_in_respond(
+    tiny_config: Config, tmp_path: Path
+) -> None:
+    """A label on one line and its value on the next: the stream redacts them as respond() does."""
+    pipeline = _pipeline(tiny_config, tmp_path)
+    answers = {
+        "Your temporary password:\nhunter2x9 and log in.": "hunter2x9",
+        "Send this header: Bearer\nabc123def456ghi and retry.": "abc123def456ghi",
+        "Your PIN is\n4921 for now.\nAnything else?": "4921",
+        "The one-time code is:\n839201 right.": "839201",
+    }
+    for answer, secret in answers.items():
+        streamed, _ = _stream(pipeline, answer, "how do I log in")
+        assert secret not in streamed, answer
+        assert streamed == respond_text(pipeline, answer, "how do I log in")
+    lines = "Open Settings.\nChoose Orders.\nPick the order."  # plain lines still stream one by one
+    ScriptedDecoder.script[0] = lines
+    assert list(pipeline.stream("where are my orders"))[:2] == ["Open Settings.", "\nChoose Orders."]
+
+
 def test_streamed_ungrounded_answer_ends_with_the_replacement(tiny_config: Config, tmp_path: Path) -> None:
     pipeline = _pipeline(tiny_config, tmp_path, knowledge=True)
     answer = "Return items within 30 days of delivery. Returns after 90 days get store credit of $45."
@@ -200,7 +220,8 @@ def test_bad_per_request_settings_get_clear_errors(tiny_config: Config, tmp_path
     pipeline = _pipeline(
         tiny_config, tmp_path, "generation.min_new_tokens=20", "generation.max_new_tokens=40"
     )
-    for bad in ({"max_new_tokens": "5"}, {"temperature": 0}, {"top_p": 1.5}, {"seed": 1.5}):
+    seeds: tuple[dict[str, Any], ...] = ({"seed": 1.5}, {"seed": 2**64}, {"seed": -(2**63) - 1})
+    for bad in ({"max_new_tokens": "5"}, {"temperature": 0}, {"top_p": 1.5}, *seeds):
         with pytest.raises(RequestError, match="max_new_tokens must be an integer"):
             pipeline.prepare(Request("hi", **bad))
     assert pipeline.prepare(Request("hi", max_new_tokens=5)).sampling.min_new_tokens == 5

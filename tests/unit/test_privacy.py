@@ -106,6 +106,12 @@ def test_user_context_withholds_secrets_nested_and_by_value() -> None:
         assert secret not in lines, secret
     extra = SecretsPolicy(("loyalty word",))
     assert render_user_context({"LoyaltyWord": "tulip", "plan": "pro"}, extra) == ["- plan: pro"]
+    # national IDs inside free text are secrets too (as in the question and the store)
+    notes = {"notes": "SSN 536-90-4399, passport number X1234567, NI number JG103759A", "ref": "536-90-4399"}
+    lines = "\n".join(render_user_context(notes))
+    assert "- notes: SSN [withheld]" in lines
+    for secret in ("536-90-4399", "X1234567", "JG103759A"):
+        assert secret not in lines, secret
 
 
 def test_slots_are_never_filled_from_withheld_fields() -> None:
@@ -207,6 +213,20 @@ def test_secrets_in_text_are_redacted_value_only() -> None:
     assert redact(text) == "password is [SECRET]. PIN: [SECRET], api_key=[SECRET] and Authorization: [SECRET]"
 
 
+def test_a_labelled_value_that_starts_a_number_takes_the_whole_number() -> None:
+    """The labelled-secret rule takes one word ("4111"); the card or IBAN it starts is replaced to
+    its end, not left with twelve of its digits."""
+    for text, rest in (
+        ("Your password is 4111 1111 1111 1111 now.", "1111"),
+        ("PIN: DE89 3704 0044 0532 0130 00 please", "3704"),
+        ("token = 4111-1111-1111-1111", "1111"),
+        ("Old DE89 3704 0044 0532 0130 00 PIN is GB82 WEST 1234 5698 7654 32", "5698"),  # a 2nd IBAN
+    ):
+        redacted = redact(text)
+        assert rest not in redacted and "[SECRET]" in redacted, redacted
+        assert redact(redacted) == redacted
+
+
 def test_log_records_are_redacted(caplog: pytest.LogCaptureFixture) -> None:
     logger = logging.getLogger("supportkit.test.privacy")
     handler = logging.StreamHandler()
@@ -227,6 +247,28 @@ def test_log_records_are_redacted(caplog: pytest.LogCaptureFixture) -> None:
         assert record.getMessage() == "user [EMAIL] password: [SECRET]"
     finally:
         logger.removeHandler(handler)
+
+
+def test_exception_text_in_log_records_is_redacted() -> None:
+    import io
+
+    logger = logging.getLogger("supportkit.test.privacy.exc")
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        install_log_redaction(logger=logger)
+        try:
+            raise ValueError("cannot parse 'card 4111 1111 1111 1111, mail jane@example.com'")
+        except ValueError:
+            logger.exception("request failed for %s", "jane@example.com")
+        text = out.getvalue()
+        assert "Traceback" in text and "ValueError: cannot parse 'card [CARD], mail [EMAIL]'" in text
+        assert "4111" not in text and "jane@" not in text
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
 
 
 def test_labelled_pii_set_meets_its_targets() -> None:

@@ -46,7 +46,9 @@ def run_serve(args: argparse.Namespace) -> int:
         )
     app = build_server(config)
     print(f"supportkit: serving on http://{args.host}:{args.port} (keys {'on' if keys.enabled else 'off'})")
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    # log_config=None: uvicorn's loggers (tracebacks of failed requests) go to the root handlers,
+    # which redact personal data and secrets (install_log_redaction), not to handlers of their own
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False, log_config=None)
     return 0
 
 

@@ -41,6 +41,9 @@ class ServingConfig(Section):
     api_keys_file: str | None = None
     #: Requests per key (per client address without keys), ``limits`` notation; ``None``: unlimited.
     rate_limit: str | None = "60/minute"
+    #: Requests with a wrong key per client address (``limits`` notation), then 429 before the key is
+    #: checked: each check of a wrong key costs a salted hash per configured key. ``None``: unlimited.
+    auth_failure_limit: str | None = "20/minute"
     #: Browser origins allowed by CORS (empty: none).
     cors_origins: list[str] = field(default_factory=list)
     #: Largest request body in bytes (413 past it).
@@ -83,6 +86,13 @@ class ServingConfig(Section):
         if self.rate_limit is not None and not _RATE_LIMIT.fullmatch(str(self.rate_limit)):
             fail(
                 "serving", "rate_limit", self.rate_limit, "limits notation such as '60/minute' or '5/second'"
+            )
+        if self.auth_failure_limit is not None and not _RATE_LIMIT.fullmatch(str(self.auth_failure_limit)):
+            fail(
+                "serving",
+                "auth_failure_limit",
+                self.auth_failure_limit,
+                "limits notation such as '20/minute'",
             )
         if not isinstance(self.cors_origins, list) or not all(
             isinstance(o, str) and o for o in self.cors_origins

@@ -14,7 +14,7 @@ from supportkit.config import Config
 from supportkit.data.examples import load_examples
 from supportkit.guardrails.guard import Guard
 from supportkit.guardrails.intent import IntentDetector
-from supportkit.privacy import Redactor, SecretsPolicy
+from supportkit.privacy import SECRET_KINDS, Redactor, SecretsPolicy
 from supportkit.prompts import PromptContext
 from supportkit.prompts.prompt_sets import PromptSet, load_prompt_set
 from supportkit.prompts.roles import resolve_role
@@ -55,7 +55,7 @@ def build_components(
     if p.few_shot_file:
         _load(bank, p.few_shot_file, config)
     if store is None and p.store_path:
-        store = Store.from_settings(p, redact=_redactor(config))
+        store = Store.from_settings(p, redact=_redactor(config) or Redactor(kinds=SECRET_KINDS))
     resolve_role(p.role, prompt_set, p.custom_roles)
     if knowledge is None and k.path:
         knowledge = KnowledgeBase.from_settings(k, embedder=bank.embedder)
@@ -77,7 +77,8 @@ def build_components(
 
 
 def _redactor(config: Config) -> Redactor | None:
-    """What few-shot/intent files and stored messages are redacted with (``data.redact_pii``)."""
+    """What few-shot/intent files and stored messages are redacted with (``data.redact_pii``);
+    without it the store still replaces secrets (``SECRET_KINDS``)."""
     return Redactor.from_settings(config.guardrails) if config.data.redact_pii else None
 
 

@@ -1,8 +1,9 @@
 """What every request is checked for before it is planned (the pipeline's ``prepare`` calls these).
 
-* the question: cleaned, refused when empty, cut at ``guardrails.max_query_chars``
-  (:mod:`supportkit.guardrails.inputs`);
-* the user context is a mapping; history messages are cleaned like the question;
+* the question: cleaned, secrets replaced (keys, passwords, cards, IBANs, national IDs:
+  :func:`supportkit.privacy.redact_secrets`), refused when empty, cut at
+  ``guardrails.max_query_chars`` (:mod:`supportkit.guardrails.inputs`);
+* the user context is a mapping; history messages are cleaned like the question, secrets too;
 * the question's language against ``model.languages`` (:mod:`supportkit.guardrails.language`): in
   ``notice`` mode an answer in an unsupported language gets the notice and the prompt asks for the
   first supported language;
@@ -21,6 +22,7 @@ from supportkit.guardrails.inputs import CheckedQuery, check_query, clean_text
 from supportkit.guardrails.language import LanguageDetector, LanguageGuess, language_name
 from supportkit.pipelines.response import Request
 from supportkit.pipelines.settings import PipelineSettings
+from supportkit.privacy import redact_secrets
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,10 @@ class Intake:
 
 def take_in(request: Request, settings: PipelineSettings, detector: LanguageDetector) -> Intake:
     """Check ``request``'s question, context and history. Raises: RequestError."""
-    checked = check_query(request.query, max_chars=settings.max_query_chars)
+    query = request.query
+    if isinstance(query, str):  # secrets never reach the prompt (nor the store, nor the hand-off)
+        query = redact_secrets(clean_text(query)[0])
+    checked = check_query(query, max_chars=settings.max_query_chars)
     if request.user_context is not None and not isinstance(request.user_context, Mapping):
         raise RequestError(
             f"user_context must be a mapping of field to value, got {type(request.user_context).__name__}"
@@ -69,8 +74,12 @@ def _clean_history(history: Sequence[Mapping[str, str]]) -> list[Mapping[str, st
     for i, message in enumerate(history):
         if not isinstance(message, Mapping) or not isinstance(message.get("content"), str):
             raise RequestError(f"history[{i}] must be a message with role and text content")
-        out.append({**message, "content": clean_text(message["content"])[0]})
+        out.append({**message, "content": redact_secrets(clean_text(message["content"])[0])})
     return out
+
+
+#: The seeds a request may give (a signed 64-bit integer, as OpenAI's API).
+SEED_MIN, SEED_MAX = -(2**63), 2**63 - 1
 
 
 def sampling_for(request: Request, defaults: Sampling) -> Sampling:
@@ -92,12 +101,14 @@ def sampling_for(request: Request, defaults: Sampling) -> Sampling:
     if (
         not all(isinstance(v, int) and not isinstance(v, bool) for v in ints)
         or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in numbers)
+        or not SEED_MIN <= ints[1] <= SEED_MAX  # torch's generator fails the whole decode step
         or sampling.max_new_tokens < 1
         or sampling.temperature <= 0
         or not 0 < sampling.top_p <= 1
     ):
         raise RequestError(
-            "max_new_tokens must be an integer >= 1, seed an integer, temperature > 0 and top_p in (0, 1]"
+            "max_new_tokens must be an integer >= 1, seed a 64-bit integer, temperature > 0 and top_p "
+            "in (0, 1]"
         )
     if sampling.min_new_tokens > sampling.max_new_tokens:
         sampling = replace(sampling, min_new_tokens=sampling.max_new_tokens)

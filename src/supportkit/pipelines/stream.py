@@ -8,7 +8,8 @@ Text is released in whole sentences, and only once the checks can decide about i
 * stop sequences: text that could still become one is held back; the answer ends before it;
 * ``max_chars``: a sentence that would cross the limit ends the stream (as ``respond`` cuts at the
   last sentence end within the limit);
-* slots and redaction: applied to each released piece;
+* slots and redaction: applied to each released piece; a piece whose end could label a secret on
+  the next line ("password:", "Bearer") waits for that line and is redacted with it;
 * groundedness (when passages apply): a sentence is released only once it is itself supported;
   after an unsupported one everything is held until the whole answer is checked. When the final
   check replaces the answer (extractive quote, hand-off) the stream ends with the replacement;
@@ -33,6 +34,10 @@ from supportkit.prompts.chain_of_thought import split_reasoning
 
 if TYPE_CHECKING:
     from supportkit.pipelines.inference import Prepared
+
+
+#: A value that is a secret only after a label (``_open``): short, with digits, not a known key shape.
+_PROBE = "q7w7e7r7"
 
 
 class StreamHandle:
@@ -147,7 +152,15 @@ class StreamGuard:
         end = ends[-1]
         if len(p) - _held_back(p, self.stops) < end:
             return None  # a stop sequence may start inside the sentence
+        if self._open(p[:end]):
+            return None  # the next line may hold its value: redacted together, as respond() does
         return end
+
+    def _open(self, head: str) -> bool:
+        """Whether text that follows ``head`` on the next line would be redacted with ``head``'s
+        end ("password:", "Bearer", "PIN is"): then ``head`` waits for it."""
+        probe = self.guard.guard_output(f"{head.strip()}\n{_PROBE}", self.prep.context, partial=True).text
+        return not probe.endswith(_PROBE)
 
     def _offer(self, head: str, gap: str) -> Iterator[str]:
         piece = self.guard.guard_output(head.strip(), self.prep.context, partial=True).text

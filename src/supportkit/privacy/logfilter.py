@@ -3,8 +3,8 @@
     handler.addFilter(RedactingFilter())      # or install_log_redaction() for the root handlers
 
 The record's message is formatted with its arguments first (``%s`` of a profile dict, say), then
-redacted by a :class:`~supportkit.privacy.pii.Redactor`; exception text is left to the formatter
-but the message that precedes it is clean. Records are never dropped.
+redacted by a :class:`~supportkit.privacy.pii.Redactor`; so are an exception's text (its message
+often quotes the input that failed) and the stack. Records are never dropped.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from supportkit.privacy.pii import Redactor
 
 
 class RedactingFilter(logging.Filter):
-    """Replaces ``record.msg`` by the redacted, formatted message (``record.args`` cleared)."""
+    """Replaces ``record.msg`` by the redacted, formatted message (``record.args`` cleared), and
+    the exception text and stack by redacted ones."""
 
     def __init__(self, redact: Callable[[str], str] | None = None) -> None:
         super().__init__()
@@ -28,7 +29,16 @@ class RedactingFilter(logging.Filter):
         except (TypeError, ValueError):  # a bad format string: keep the parts, still redacted
             message = f"{record.msg} {record.args}"
         record.msg, record.args = self.redact(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = _FORMATTER.formatException(record.exc_info)
+        if record.exc_text:  # what formatters print instead of formatting exc_info again
+            record.exc_text = self.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
         return True
+
+
+_FORMATTER = logging.Formatter()
 
 
 def install_log_redaction(

@@ -142,14 +142,18 @@ def card_spans(text: str) -> list[Span]:
 
 
 def iban_spans(text: str) -> list[Span]:
-    """Valid IBANs; a candidate that ran into following words is shortened group by group."""
-    spans = []
-    for match in _IBAN.finditer(text):
+    """Valid IBANs; a candidate that ran into following words is shortened group by group, and the
+    search goes on right after what it kept (the words it ran into may start the next IBAN)."""
+    spans: list[Span] = []
+    pos = 0
+    while match := _IBAN.search(text, pos):
         groups = list(re.finditer(r"\S+", match.group()))
+        pos = match.start() + len(groups[0].group())  # no valid IBAN here: try from the next word
         for n in range(len(groups), 0, -1):
             end = groups[n - 1].end()
             if is_iban(match.group()[:end]):
                 spans.append((match.start(), match.start() + end))
+                pos = match.start() + end
                 break
     return spans
 

@@ -52,6 +52,9 @@ PLACEHOLDERS = {
 }
 #: Every kind, in the order overlapping finds are settled (earlier wins).
 KINDS = tuple(PLACEHOLDERS)
+#: The kinds that are secrets rather than contact data: never in a prompt or the store, whatever
+#: ``data.redact_pii`` says (emails and phone numbers are kept for the agents unless it is set).
+SECRET_KINDS = ("SECRET", "IBAN", "CARD", "ID")
 
 EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
 
@@ -157,7 +160,8 @@ def find_pii(
     text: str, *, regions: Sequence[str] = DEFAULT_REGIONS, kinds: Iterable[str] = KINDS
 ) -> list[PIISpan]:
     """Every non-overlapping find in ``text``, in text order (an overlap goes to the kind listed
-    first in :data:`KINDS`, then to the longer span)."""
+    first in :data:`KINDS`, then to the longer span, and the span grows to cover both: "password
+    is 4111 1111 1111 1111" is one SECRET to its last digit, not a SECRET and twelve digits)."""
     wanted = set(kinds)
     if unknown := wanted - set(KINDS):
         raise ValueError(f"unknown PII kinds {sorted(unknown)}; known: {', '.join(KINDS)}")
@@ -177,8 +181,12 @@ def find_pii(
     ]
     taken: list[PIISpan] = []
     for _, _, start, end, kind in sorted(candidates):
-        if all(end <= t.start or start >= t.end for t in taken):
-            taken.append(PIISpan(kind, start, end))
+        overlapping = [t for t in taken if not (end <= t.start or start >= t.end)]
+        if overlapping:
+            kind = overlapping[0].kind
+            start, end = min(start, *(t.start for t in overlapping)), max(end, *(t.end for t in overlapping))
+            taken = [t for t in taken if t not in overlapping]
+        taken.append(PIISpan(kind, start, end))
     return sorted(taken, key=lambda s: s.start)
 
 
@@ -205,6 +213,12 @@ def redact_counted(
 def redact(text: str, *, regions: Sequence[str] = DEFAULT_REGIONS, kinds: Iterable[str] = KINDS) -> str:
     """Replace emails, phone numbers, IBANs, card numbers, national IDs and secrets in ``text``."""
     return redact_counted(text, regions=regions, kinds=kinds)[0]
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` with keys, tokens, passwords, IBANs, card numbers and national IDs replaced
+    (:data:`SECRET_KINDS`): what a customer types reaches the prompt and the store only so."""
+    return redact(text, kinds=SECRET_KINDS)
 
 
 def luhn_valid(digits: str) -> bool:
@@ -240,9 +254,11 @@ __all__ = [
     "DEFAULT_REGIONS",
     "KINDS",
     "PLACEHOLDERS",
+    "SECRET_KINDS",
     "PIISpan",
     "Redactor",
     "find_pii",
     "redact",
     "redact_counted",
+    "redact_secrets",
 ]

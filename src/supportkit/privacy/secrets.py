@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from supportkit.config import GuardrailsConfig
-from supportkit.privacy.patterns import card_spans, iban_spans, is_secret_value, secret_spans
+from supportkit.privacy.patterns import is_secret_value
+from supportkit.privacy.pii import SECRET_KINDS, find_pii
 
 #: Field names that are withheld, by family. Matching is normalised (see the module docstring).
 DEFAULT_SECRET_FIELDS: tuple[str, ...] = (
@@ -147,16 +148,11 @@ class SecretsPolicy:
 
 
 def scrub_text(text: str, placeholder: str = WITHHELD) -> str:
-    """Replace card numbers, IBANs and keys/tokens inside free text."""
-    spans = sorted({*card_spans(text), *iban_spans(text), *secret_spans(text)})
+    """Replace keys/tokens, IBANs, card numbers and national IDs (``SECRET_KINDS``) in free text."""
     out, pos = [], 0
-    for start, end in spans:
-        if start < pos:
-            start = pos
-        if start >= end:
-            continue
-        out += [text[pos:start], placeholder]
-        pos = end
+    for span in find_pii(text, kinds=SECRET_KINDS):
+        out += [text[pos : span.start], placeholder]
+        pos = span.end
     return "".join([*out, text[pos:]])
 
 

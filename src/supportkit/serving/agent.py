@@ -83,7 +83,7 @@ def agent_reply(request: Request, conversation_id: str, body: AgentReply) -> dic
 async def events(
     request: Request,
     conversation_id: str,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,  # a row id (SQLite INTEGER)
     wait: Annotated[float, Query(ge=0, le=30)] = 20.0,
 ) -> dict[str, Any]:
     """New messages (row id > ``after``) and the status, as soon as there are any or after ``wait`` s."""

@@ -15,6 +15,8 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from supportkit import __version__
@@ -23,7 +25,7 @@ from supportkit.serving import admin, agent, chat, dashboard, errors, support, w
 from supportkit.serving.auth import KeyRing, RateLimiter, browser_key, load_keyring
 from supportkit.serving.engine import Engine
 from supportkit.serving.metrics import Metrics
-from supportkit.serving.state import ServerState
+from supportkit.serving.state import ServerState, authenticate
 
 
 def create_app(
@@ -97,6 +99,10 @@ def create_app(
     app.include_router(web.router)
     if settings.web_pages:
         web.install_pages(app)
+    public = PUBLIC_PATHS | (web.PAGE_PATHS if settings.web_pages else frozenset())
+    app.add_middleware(  # inside CORS: preflights pass
+        RequireKey, state=state, public=public, failures=RateLimiter(settings.auth_failure_limit)
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -107,6 +113,60 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=state.metrics)
     return app
+
+
+#: What answers without a key: liveness and the chat page's start-up settings (``web.PAGE_PATHS``,
+#: the pages' own files, too when ``serving.web_pages``). Everything else, ``/openapi.json``,
+#: ``/docs`` and ``/redoc`` included, needs a key once keys are configured.
+PUBLIC_PATHS = frozenset({"/health", "/chat-config.json"})
+
+
+class RequireKey:
+    """401 for a request without a valid key to any path but ``public`` ones (exact paths, or
+    prefixes written ``/static/*``), before its body is read or validated: a route that forgets
+    :func:`~supportkit.serving.state.authorize` is still closed. Scopes and rate limits stay the
+    routes' (``authorize``)."""
+
+    def __init__(
+        self, app: ASGIApp, state: ServerState, public: frozenset[str], failures: RateLimiter
+    ) -> None:
+        self.app, self.state, self.failures = app, state, failures
+        self.exact = frozenset(p for p in public if not p.endswith("*"))
+        self.prefixes = tuple(p.rstrip("*") for p in public if p.endswith("*"))
+
+    async def _check(self, scope: Scope) -> None:
+        """A key never seen is checked (salted hashes: slow on purpose) off the event loop, and only
+        while its address is under ``serving.auth_failure_limit``. Raises: APIError (401, 429)."""
+        keys, header = self.state.keys, Headers(scope=scope).get("authorization", "")
+        key = header.partition(" ")[2]
+        if not keys.enabled or not key.strip() or keys.known(key.strip()) is not None:
+            authenticate(keys, header)  # cheap: no key, or a known one
+            return
+        address = scope["client"][0] if scope.get("client") else "-"
+        wait = self.failures.waiting(address)
+        if wait:
+            raise errors.APIError(
+                429,
+                f"too many requests with a wrong API key from this address; retry in {wait} s",
+                code="rate_limit_exceeded",
+                headers={"Retry-After": str(wait)},
+            )
+        try:
+            await run_in_threadpool(authenticate, keys, header)
+        except errors.APIError:
+            self.failures.hit(address)
+            raise
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and path not in self.exact and not path.startswith(self.prefixes):
+            try:
+                await self._check(scope)
+            except errors.APIError as exc:
+                response = errors.error_response(exc.status, exc.message, code=exc.code, headers=exc.headers)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class BodyLimit:

@@ -104,13 +104,18 @@ class KeyRing:
                 hashed.append((parts[2], Principal(parts[0], parts[1])))
         return cls(clear, hashed)
 
-    def check(self, key: str) -> Principal | None:
+    def known(self, key: str) -> Principal | None:
+        """The principal of a key in clear or already verified (cheap: no scrypt), else ``None``."""
         for known, principal in self._clear.items():
             if hmac.compare_digest(known.encode(), key.encode()):
                 return principal
+        return self._verified.get(hashlib.sha256(key.encode()).digest())
+
+    def check(self, key: str) -> Principal | None:
+        found = self.known(key)
+        if found is not None:
+            return found
         fingerprint = hashlib.sha256(key.encode()).digest()
-        if fingerprint in self._verified:
-            return self._verified[fingerprint]
         for encoded, principal in self._hashed:
             if _verify(key, encoded):
                 self._verified[fingerprint] = principal
@@ -132,6 +137,14 @@ class RateLimiter:
 
         self._items = parse_many(spec) if spec else []
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    def waiting(self, caller: str) -> int:
+        """Seconds ``caller`` must wait before its next request (0: it may go on); counts nothing."""
+        for item in self._items:
+            if not self._limiter.test(item, caller):
+                reset = self._limiter.get_window_stats(item, caller).reset_time
+                return max(1, math.ceil(reset - time.time()))
+        return 0
 
     def hit(self, caller: str) -> int:
         for item in self._items:

@@ -163,6 +163,15 @@ def _split(body: ChatCompletionRequest, state: ServerState) -> tuple[str, list[d
 async def chat_completions(request: Request, body: ChatCompletionRequest) -> Any:
     state = state_of(request)
     principal = authorize(request, "chat")
+    if body.user and getattr(request.state, "public_key", False):
+        raise APIError(
+            403,
+            "the browser key is public and proves no identity, so it cannot name a `user` (whose "
+            "profile would fill the prompt and the answer); send `user` from your own server with a "
+            "chat key of its own",
+            param="user",
+            code="user_not_allowed",
+        )
     adapter = state.resolve_model(body.model)
     request.state.adapter = body.model
     _check(body, state)

@@ -8,9 +8,33 @@ metadata travels in a ``supportkit`` object next to the standard fields.
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+#: The deepest nesting a JSON object of a request may have (a profile, ``user_context``): deeper
+#: values could be stored but not sent back (serialisation has a recursion limit).
+MAX_JSON_DEPTH = 20
+
+
+def shallow(value: dict[str, Any]) -> dict[str, Any]:
+    """``value`` when its objects and arrays nest at most :data:`MAX_JSON_DEPTH` deep.
+
+    Raises:
+        ValueError: nested deeper (a 400 naming the field).
+    """
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        if children and depth >= MAX_JSON_DEPTH:
+            raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels; flatten it")
+        stack.extend((child, depth + 1) for child in children)
+    return value
+
+
+#: A JSON object of a request, at most :data:`MAX_JSON_DEPTH` levels deep.
+JsonObject = Annotated[dict[str, Any], AfterValidator(shallow)]
 
 
 class ErrorDetail(BaseModel):
@@ -50,7 +74,7 @@ class ChatCompletionRequest(BaseModel):
     max_completion_tokens: int | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, gt=0, le=1)
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)
     stop: str | list[str] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
@@ -61,7 +85,7 @@ class ChatCompletionRequest(BaseModel):
     strategy: str | None = None
     role: str | None = None
     conversation_id: str | None = Field(default=None, max_length=200)
-    user_context: dict[str, Any] | None = None
+    user_context: JsonObject | None = None
 
 
 class Usage(BaseModel):

@@ -70,24 +70,32 @@ def state_of(request: Request) -> ServerState:
     return state
 
 
+def authenticate(keys: KeyRing, header: str) -> tuple[Principal, str]:
+    """The principal and key of an ``Authorization`` header (:data:`OPEN` and ``""`` without keys).
+
+    Raises:
+        APIError: 401 when keys are configured and the header holds no valid ``Bearer`` key.
+    """
+    if not keys.enabled:
+        return OPEN, ""
+    kind, _, key = header.partition(" ")
+    if kind.lower() != "bearer" or not key.strip():
+        raise APIError(
+            401, "this server needs an API key: send 'Authorization: Bearer KEY'", code="invalid_api_key"
+        )
+    found = keys.check(key.strip())
+    if found is None:
+        raise APIError(401, "the API key is not valid", code="invalid_api_key")
+    return found, key
+
+
 def authorize(request: Request, scope: str = "chat") -> Principal:
     """The caller's principal; 401 without a valid key, 403 with too narrow a scope, 429 past its rate.
 
     Without configured keys every caller is :data:`OPEN` (admin) and is rate-limited by address.
     """
     state = state_of(request)
-    principal, key = OPEN, ""
-    if state.keys.enabled:
-        header = request.headers.get("authorization", "")
-        kind, _, key = header.partition(" ")
-        if kind.lower() != "bearer" or not key.strip():
-            raise APIError(
-                401, "this server needs an API key: send 'Authorization: Bearer KEY'", code="invalid_api_key"
-            )
-        found = state.keys.check(key.strip())
-        if found is None:
-            raise APIError(401, "the API key is not valid", code="invalid_api_key")
-        principal = found
+    principal, key = authenticate(state.keys, request.headers.get("authorization", ""))
     address = f"addr:{request.client.host if request.client else '-'}"
     caller = principal.name if state.keys.enabled else address
     if state.browser_key and key and hmac.compare_digest(key.strip(), state.browser_key):
@@ -98,6 +106,7 @@ def authorize(request: Request, scope: str = "chat") -> Principal:
                 code="origin_not_allowed",
             )
         caller = f"{principal.name}@{address}"  # a public key: limited per client address
+        request.state.public_key = True  # proves no identity (see chat: no ``user``)
     wait = state.limiter.hit(caller)
     if wait:
         state.metrics.rejected.labels("rate_limit").inc()

@@ -28,11 +28,21 @@ def _store(state: ServerState) -> Any:
 
 @contextmanager
 def store_errors() -> Iterator[None]:
-    """A store failure inside becomes a 503 with Retry-After (the store is busy or unreachable)."""
+    """A store failure inside becomes a 503 with Retry-After (the store is busy or unreachable); the
+    details (they name the server's files) go to the log, not to the client."""
     try:
         yield
     except StoreError as exc:
-        raise APIError(503, f"the store is unavailable: {exc}", headers={"Retry-After": "5"}) from exc
+        log.warning("the store is unavailable: %s", exc)
+        raise APIError(503, "the store is unavailable now; retry", headers={"Retry-After": "5"}) from exc
+
+
+def _said(state: ServerState, exc: StoreError) -> str:
+    """What a client is told of a refused record or a conflict: the store's message without the
+    database file's path."""
+    path = str(getattr(state.store, "path", "") or "")
+    text = str(exc)
+    return text.replace(f"{path}: ", "").replace(path, "the store") if path else text
 
 
 def _owner_key(conversation: Any) -> str | None:
@@ -135,16 +145,17 @@ def commit_turn(
     if result.guardrails.get("extractive_answer"):
         meta["quoted"] = True  # not grounded: the article's own sentences replaced the answer
     try:
-        state.store.start_conversation(user_id=user, conversation_id=conversation_id)
-        state.store.append_messages(
+        state.store.append_messages(  # one transaction: a failure leaves no empty conversation
             conversation_id,
             [
                 Message("user", question, metadata={"api_key": principal.name}),
                 Message("assistant", answer, response_id=response_id, metadata=meta),
             ],
+            start=True,
+            user_id=user,
         )
     except ConflictError as exc:
-        raise APIError(409, str(exc), param="conversation_id") from exc
+        raise APIError(409, _said(state, exc), param="conversation_id") from exc
     except StoreError as exc:
         log.error("could not store turn %s: %s", response_id, type(exc).__name__)
         raise APIError(503, "the answer could not be stored; retry", headers={"Retry-After": "5"}) from exc
@@ -191,8 +202,9 @@ def add_feedback(state: ServerState, principal: Principal, body: Any) -> int:
     except NotFoundError as exc:
         raise APIError(404, f"no response {body.response_id!r} to rate", param="response_id") from exc
     except InvalidRecordError as exc:
-        raise APIError(400, str(exc)) from exc
+        raise APIError(400, _said(state, exc)) from exc
     except ConflictError as exc:
-        raise APIError(409, str(exc)) from exc
+        raise APIError(409, _said(state, exc)) from exc
     except StoreError as exc:
-        raise APIError(503, f"the store is unavailable: {exc}", headers={"Retry-After": "5"}) from exc
+        log.warning("the store is unavailable: %s", exc)
+        raise APIError(503, "the store is unavailable now; retry", headers={"Retry-After": "5"}) from exc

@@ -18,6 +18,7 @@ from supportkit.serving.schemas import (
     Feedback,
     FeedbackAck,
     Health,
+    JsonObject,
     LoadAdapter,
     ModelList,
     Profile,
@@ -115,7 +116,7 @@ def get_profile(request: Request, user_id: str) -> dict[str, Any]:
 
 
 @router.put("/v1/users/{user_id}/profile", response_model=Profile, responses=_ERRORS)
-def put_profile(request: Request, user_id: str, profile: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+def put_profile(request: Request, user_id: str, profile: Annotated[JsonObject, Body()]) -> dict[str, Any]:
     """Replace the profile with the given fields (their values fill the prompt's slots)."""
     store = _profile_store(request)
     if len(profile) > 100 or any(not isinstance(k, str) or len(k) > 100 for k in profile):

@@ -24,10 +24,12 @@ from supportkit.errors import SupportKitError
 from supportkit.retrieval.passages import load_articles
 from supportkit.serving.errors import APIError
 from supportkit.serving.schemas import Article, ChatPageConfig, ErrorBody
-from supportkit.serving.state import ServerState, authorize, state_of
+from supportkit.serving.state import ServerState, authorize, log, state_of
 
 router = APIRouter()
 pages = APIRouter()
+#: The pages' paths (public: no data; exact paths, or prefixes written ``/static/*``).
+PAGE_PATHS = frozenset({"/", "/console", "/widget.js", "/static/*"})
 STATIC = Path(str(resources.files("supportkit.serving") / "static"))
 _NO_CACHE = {"Cache-Control": "no-cache"}
 #: The pages load only their own files and talk only to this server; other sites cannot frame them.
@@ -94,10 +96,9 @@ def article(request: Request, article_id: str) -> dict[str, Any]:
     source = getattr(state.knowledge, "source", None)
     try:
         found = [a for a in load_articles(source) if a.id == article_id] if source is not None else []
-    except (SupportKitError, OSError) as exc:
-        raise APIError(
-            503, f"the help articles cannot be read now: {exc}", headers={"Retry-After": "5"}
-        ) from exc
+    except (SupportKitError, OSError) as exc:  # the details name the server's files: the log has them
+        log.warning("the help articles cannot be read: %s", exc)
+        raise APIError(503, "the help articles cannot be read now", headers={"Retry-After": "5"}) from exc
     if not found:
         raise APIError(404, f"no help article {article_id!r}", param="article_id")
     return {"id": article_id, "title": found[0].title, "url": found[0].url, "text": found[0].text}

@@ -65,6 +65,23 @@ def _is_escalation(message: Message) -> bool:
     return bool(message.metadata and message.metadata.get("escalation"))
 
 
+def _start(conn: sqlite3.Connection, cid: str, user_id: str | None) -> None:
+    """Create conversation ``cid`` for ``user_id`` inside the caller's transaction (see
+    :meth:`ConversationsMixin.start_conversation`). Raises: ConflictError (another user's)."""
+    row = conn.execute("SELECT user_id FROM conversations WHERE id = ?", (cid,)).fetchone()
+    if row is None:
+        now = time.time()
+        conn.execute(
+            "INSERT INTO conversations (id, user_id, created_at, updated_at) VALUES (?, ?, ?, ?)",
+            (cid, user_id, now, now),
+        )
+    elif row[0] is None and user_id is not None:
+        conn.execute("UPDATE conversations SET user_id = ? WHERE id = ?", (user_id, cid))
+        conn.execute("UPDATE messages SET user_id = ? WHERE conversation_id = ?", (user_id, cid))
+    elif user_id is not None and row[0] != user_id:
+        raise ConflictError(f"conversation {cid!r} belongs to another user")
+
+
 class ConversationsMixin(StoreBase):
     def start_conversation(self, user_id: str | None = None, conversation_id: str | None = None) -> str:
         """Create a conversation (a new random id when none is given) and return its id.
@@ -77,32 +94,33 @@ class ConversationsMixin(StoreBase):
             raise InvalidRecordError("conversation_id must be non-empty text")
 
         def write(conn: sqlite3.Connection) -> str:
-            row = conn.execute("SELECT user_id FROM conversations WHERE id = ?", (cid,)).fetchone()
-            if row is None:
-                now = time.time()
-                conn.execute(
-                    "INSERT INTO conversations (id, user_id, created_at, updated_at) VALUES (?, ?, ?, ?)",
-                    (cid, user_id, now, now),
-                )
-            elif row[0] is None and user_id is not None:
-                conn.execute("UPDATE conversations SET user_id = ? WHERE id = ?", (user_id, cid))
-                conn.execute("UPDATE messages SET user_id = ? WHERE conversation_id = ?", (user_id, cid))
-            elif user_id is not None and row[0] != user_id:
-                raise ConflictError(f"conversation {cid!r} belongs to another user")
+            _start(conn, cid, user_id)
             return cid
 
         return self._db.write(write, "start a conversation")
 
-    def append_messages(self, conversation_id: str, messages: Sequence[Message]) -> list[int]:
+    def append_messages(
+        self,
+        conversation_id: str,
+        messages: Sequence[Message],
+        *,
+        start: bool = False,
+        user_id: str | None = None,
+    ) -> list[int]:
         """Append ``messages`` to the conversation atomically (all or none); returns their row ids.
 
+        ``start``: first start the conversation as :meth:`start_conversation` (``user_id``) does, in
+        the same transaction, so a failed append leaves no empty conversation behind.
         Raises ``NotFoundError`` (unknown conversation), ``ConflictError`` (a response id already
-        stored), ``InvalidRecordError`` (bad role, oversize with ``oversize='error'``), ``StoreError``.
+        stored, the conversation another user's), ``InvalidRecordError`` (bad role, oversize with
+        ``oversize='error'``), ``StoreError``.
         """
         prepared = self._prepare(messages)  # validates first: metadata is a mapping from here on
         escalated = any(_is_escalation(m) for m in messages)
 
         def write(conn: sqlite3.Connection) -> list[int]:
+            if start:
+                _start(conn, conversation_id, user_id)
             row = conn.execute(
                 "SELECT user_id FROM conversations WHERE id = ?", (conversation_id,)
             ).fetchone()
