@@ -133,6 +133,29 @@ def test_wrong_keys_are_limited_per_address_before_they_are_hashed(
     assert get(None).status_code == 401  # no key: nothing to hash, a plain 401
 
 
+def test_concurrent_wrong_keys_cannot_pass_the_limit_together(
+    start_server: Callable[..., ServerThread], tmp_path: Path
+) -> None:
+    """Guesses sent at once: each used to pass the limit before any failure was counted (all of them
+    hashed, on worker threads the other routes need); now an address's wrong keys are checked in turn."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from supportkit.serving.auth import hash_key
+
+    server = start_server("serving.auth_failure_limit=3/minute")
+    keys_file = tmp_path / "keys.txt"
+    keys_file.write_text("".join(f"k{n} chat {hash_key(f'k-{n}')}\n" for n in range(4)))
+    server.app.state.supportkit.keys = KeyRing.load(None, keys_file)
+
+    def get(n: int) -> int:
+        headers = {"Authorization": f"Bearer guess-{n}"}
+        return httpx.get(server.url + "/v1/models", headers=headers, timeout=60).status_code
+
+    with ThreadPoolExecutor(12) as pool:
+        codes = sorted(pool.map(get, range(12)))
+    assert codes == [401] * 3 + [429] * 9
+
+
 def test_admin_loads_and_unloads_adapters_only_when_allowed(
     start_server: Callable[..., ServerThread], adapter_dirs: dict[str, str]
 ) -> None:

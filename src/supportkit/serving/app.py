@@ -8,6 +8,7 @@ The engine thread starts with the app (lifespan) and stops with it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Iterable
@@ -131,6 +132,8 @@ class RequireKey:
         self, app: ASGIApp, state: ServerState, public: frozenset[str], failures: RateLimiter
     ) -> None:
         self.app, self.state, self.failures = app, state, failures
+        #: address -> (its lock, requests holding or waiting for it): wrong keys are checked in turn
+        self.checking: dict[str, tuple[asyncio.Lock, int]] = {}
         self.exact = frozenset(p for p in public if not p.endswith("*"))
         self.prefixes = tuple(p.rstrip("*") for p in public if p.endswith("*"))
 
@@ -143,19 +146,31 @@ class RequireKey:
             authenticate(keys, header)  # cheap: no key, or a known one
             return
         address = scope["client"][0] if scope.get("client") else "-"
-        wait = self.failures.waiting(address)
-        if wait:
-            raise errors.APIError(
-                429,
-                f"too many requests with a wrong API key from this address; retry in {wait} s",
-                code="rate_limit_exceeded",
-                headers={"Retry-After": str(wait)},
-            )
+        # one check at a time per address: concurrent guesses all passed the limit before any failure
+        # was counted (and each took a worker thread for its hashes)
+        lock, users = self.checking.get(address) or (asyncio.Lock(), 0)
+        self.checking[address] = (lock, users + 1)
         try:
-            await run_in_threadpool(authenticate, keys, header)
-        except errors.APIError:
-            self.failures.hit(address)
-            raise
+            async with lock:
+                wait = self.failures.waiting(address)
+                if wait:
+                    raise errors.APIError(
+                        429,
+                        f"too many requests with a wrong API key from this address; retry in {wait} s",
+                        code="rate_limit_exceeded",
+                        headers={"Retry-After": str(wait)},
+                    )
+                try:
+                    await run_in_threadpool(authenticate, keys, header)
+                except errors.APIError:
+                    self.failures.hit(address)
+                    raise
+        finally:
+            lock, users = self.checking[address]
+            if users <= 1:
+                del self.checking[address]
+            else:
+                self.checking[address] = (lock, users - 1)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
