@@ -181,3 +181,10 @@ def test_a_method_with_finished_systems_is_not_trained_again(
     aside = sorted(p.name for p in train.glob("earlier-runs/*/checkpoint-*"))
     assert aside == ["checkpoint-000002", "checkpoint-000009"]
     assert _report(tmp_path)["systems"][0]["info"]["train_time_s"] != -1.0
+
+    # the report deleted, the checkpoints of other settings kept: the error says how to start over
+    (tmp_path / "report" / "report.json").unlink()
+    assert main(["compare", *base, "evaluation.strategies=[zero_shot]", "training.learning_rate=0.5"]) != 0
+    err = capsys.readouterr().err
+    assert "other data or config" in err or "different" in err
+    assert "--restart" in err and "force_resume" in err  # the trainer's words, then the comparison's way out

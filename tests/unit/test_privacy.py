@@ -163,6 +163,9 @@ def test_handoff_summary_shows_only_allow_listed_fields_and_scrubs_questions() -
         ("my SSN is 123-45-6789", "ID"),
         ("write to jane.doe@example.co.uk", "EMAIL"),
         ("card 5555-5555-5555-4444", "CARD"),
+        ("4111111111111111 is my card", "CARD"),
+        ("for my order: 4111 1111 1111 1111", "CARD"),  # grouped as a card is: a card whatever the label
+        ("order 12, card 4111111111111111", "CARD"),
     ],
 )
 def test_pii_found(text: str, kind: str) -> None:
@@ -178,6 +181,11 @@ def test_pii_found(text: str, kind: str) -> None:
         "tracking 1Z999AA10123456784",
         "version 2.14.3 at 10:30 on 2024-03-15 for $1,234.56",
         "order 550e8400-e29b-41d4-a716-446655440000",
+        # long references that pass a card's issuer and Luhn checks, labelled as what they are
+        "Order 4111111111111111 was shipped",
+        "Your tracking number is 378282246310005.",
+        "Reference: 5555555555554444, invoice no. 6011111111111117",
+        "your order number is 4155552671 and ships today",
         "Your password is case-sensitive. Passwords: at least eight characters.",
         "Basic authentication is off; token validation failed; the PIN is printed on the card.",
     ],

@@ -126,13 +126,30 @@ def _id_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-# A number right after one of these labels is an order/tracking/reference number, not a phone.
-_NOT_PHONE = re.compile(
+# A number right after one of these labels ("order", "tracking number is", "Ref #:") is an
+# order/tracking/reference number, not a phone, nor a card when written as one run of digits.
+_REFERENCE_LABEL = re.compile(
     r"\b(?:order|invoice|inv|tracking|track|ref|reference|sku|case|ticket|po|dhl|ups|fedex|usps|parcel"
     r"|shipment|awb|isbn|serial|model|part|item|receipt|transaction|confirmation)"
-    r"\s*(?:no\.?|number|nr\.?|#|id|code)?\s*[:#]?\s*$",
+    r"\s*(?:no\.?|number|nr\.?|#|id|code)?\s*(?:is|was)?\s*[:#]?\s*$",
     re.IGNORECASE,
 )
+
+
+def _labelled_reference(text: str, start: int) -> bool:
+    return bool(_REFERENCE_LABEL.search(text[max(0, start - 40) : start]))
+
+
+def _card_spans(text: str) -> list[tuple[int, int]]:
+    """Card numbers, except one unbroken run of digits labelled as an order, tracking or reference
+    number: 13-19 digit references pass the issuer and Luhn checks 4-8 % of the time, and redacting
+    them loses the number the customer asks about. A grouped number ("4111 1111 1111 1111") is
+    written as a card is, and stays a card whatever precedes it."""
+    return [
+        (start, end)
+        for start, end in card_spans(text)
+        if not (text[start:end].isdigit() and _labelled_reference(text, start))
+    ]
 
 
 def _phone_spans(text: str, regions: Sequence[str]) -> list[tuple[int, int]]:
@@ -152,7 +169,7 @@ def _phone_spans(text: str, regions: Sequence[str]) -> list[tuple[int, int]]:
             start
             and (text[start - 1].isalnum() or (text[start - 1] in "-/" and text[:start][-2:-1].isalnum()))
         )
-        and not _NOT_PHONE.search(text[max(0, start - 40) : start])
+        and not _labelled_reference(text, start)
     )
 
 
@@ -169,7 +186,7 @@ def find_pii(
         "EMAIL": lambda: [m.span() for m in EMAIL.finditer(text)],
         "SECRET": lambda: secret_spans(text),
         "IBAN": lambda: iban_spans(text),
-        "CARD": lambda: card_spans(text),
+        "CARD": lambda: _card_spans(text),
         "ID": lambda: _id_spans(text),
         "PHONE": lambda: _phone_spans(text, regions),
     }

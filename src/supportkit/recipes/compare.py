@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from supportkit.config import Config
+from supportkit.errors import ConfigError
 from supportkit.evaluation.compare import (
     BASELINES,
     comparison_pairs,
@@ -31,6 +32,7 @@ from supportkit.evaluation.compare import (
 )
 from supportkit.evaluation.evaluator import Evaluator, SystemResult
 from supportkit.evaluation.sampling import stratified_sample
+from supportkit.pipelines.checkpoints import ResumeError
 from supportkit.recipes.finetune import finetune
 from supportkit.retrieval.embedder import make_embedder
 
@@ -204,7 +206,14 @@ def run_comparison(
         steps = cfg.training.max_steps
         tell(f"{method}: loading the model" + (f", training {steps} steps" if method != "none" else ""))
         resume = "auto" if resume_training else None
-        model, info = _trained(method, cfg, out / "adapters" / method, resume_from=resume)
+        try:
+            model, info = _trained(method, cfg, out / "adapters" / method, resume_from=resume)
+        except ResumeError as exc:  # e.g. the report was deleted, the checkpoints of other settings kept
+            raise ConfigError(
+                f"{exc}. In a comparison: pass --restart to train {method} from scratch (the earlier "
+                f"checkpoints move to {log_dir / 'earlier-runs'}), or set evaluation.output_dir to a new "
+                "folder"
+            ) from exc
         names = [f"{method} + {spec}" for spec in specs(method)]
         earlier = next((kept[name].info for name in names if name in kept), None)
         if earlier is not None and "train_resumed_at_step" in info:  # measured when it was trained
