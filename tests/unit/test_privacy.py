@@ -166,6 +166,8 @@ def test_handoff_summary_shows_only_allow_listed_fields_and_scrubs_questions() -
         ("4111111111111111 is my card", "CARD"),
         ("for my order: 4111 1111 1111 1111", "CARD"),  # grouped as a card is: a card whatever the label
         ("order 12, card 4111111111111111", "CARD"),
+        ("order sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z", "SECRET"),  # a known key format always counts
+        ("token 9f86d081884c7d659a2feaa0c55ad015", "SECRET"),
     ],
 )
 def test_pii_found(text: str, kind: str) -> None:
@@ -186,6 +188,7 @@ def test_pii_found(text: str, kind: str) -> None:
         "Your tracking number is 378282246310005.",
         "Reference: 5555555555554444, invoice no. 6011111111111117",
         "your order number is 4155552671 and ships today",
+        "order 9f86d081884c7d659a2feaa0c55ad015 shipped; transaction id: 5f3a9c2e7b1d4e8fa6c0",
         "Your password is case-sensitive. Passwords: at least eight characters.",
         "Basic authentication is off; token validation failed; the PIN is printed on the card.",
     ],

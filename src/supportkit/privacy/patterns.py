@@ -171,9 +171,14 @@ def _labelled_value(match: re.Match[str]) -> Span | None:
     return start, start + len(value)
 
 
-def secret_spans(text: str) -> list[Span]:
-    """Keys, tokens, auth headers and labelled secrets ("password: x": only the value) in free text."""
+def secret_spans(text: str, *, generic: bool = True) -> list[Span]:
+    """Keys, tokens, auth headers and labelled secrets ("password: x": only the value) in free text;
+    with ``generic``, also any long high-entropy string (:func:`generic_token_spans`)."""
     spans = [m.span() for p in (_JWT, _PREFIXED, _AUTH_HEADER) for m in p.finditer(text)]
     spans += [span for m in _LABELLED.finditer(text) if (span := _labelled_value(m))]
-    spans += [m.span() for m in _TOKEN.finditer(text) if _high_entropy(m.group())]
-    return spans
+    return spans + generic_token_spans(text) if generic else spans
+
+
+def generic_token_spans(text: str) -> list[Span]:
+    """Long high-entropy strings that no known key format names (they look like generated keys)."""
+    return [m.span() for m in _TOKEN.finditer(text) if _high_entropy(m.group())]

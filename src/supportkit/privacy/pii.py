@@ -37,7 +37,7 @@ from stdnum.it import codicefiscale
 from stdnum.us import ssn
 
 from supportkit.config import GuardrailsConfig
-from supportkit.privacy.patterns import card_spans, iban_spans, secret_spans
+from supportkit.privacy.patterns import card_spans, generic_token_spans, iban_spans, secret_spans
 
 #: Regions whose national phone formats are recognised by default (``+CC`` numbers always are).
 DEFAULT_REGIONS: tuple[str, ...] = ("US", "GB", "DE", "FR", "IN", "BR")
@@ -173,6 +173,14 @@ def _phone_spans(text: str, regions: Sequence[str]) -> list[tuple[int, int]]:
     )
 
 
+def _secret_spans(text: str) -> list[tuple[int, int]]:
+    """Secrets, except a generic high-entropy string labelled as an order or reference id ("order
+    9f86d081884c7d659a2feaa0c55ad015"): a known key format or a labelled secret always counts."""
+    return secret_spans(text, generic=False) + [
+        (start, end) for start, end in generic_token_spans(text) if not _labelled_reference(text, start)
+    ]
+
+
 def find_pii(
     text: str, *, regions: Sequence[str] = DEFAULT_REGIONS, kinds: Iterable[str] = KINDS
 ) -> list[PIISpan]:
@@ -184,7 +192,7 @@ def find_pii(
         raise ValueError(f"unknown PII kinds {sorted(unknown)}; known: {', '.join(KINDS)}")
     finders: dict[str, Callable[[], list[tuple[int, int]]]] = {
         "EMAIL": lambda: [m.span() for m in EMAIL.finditer(text)],
-        "SECRET": lambda: secret_spans(text),
+        "SECRET": lambda: _secret_spans(text),
         "IBAN": lambda: iban_spans(text),
         "CARD": lambda: _card_spans(text),
         "ID": lambda: _id_spans(text),
