@@ -319,3 +319,61 @@ def test_an_empty_agent_notice_is_refused() -> None:
 
     with pytest.raises(ConfigError, match="agent_notice"):
         Config().with_overrides(["serving.agent_notice=' '"])
+
+
+def test_a_conversation_erased_while_answering_is_not_started_again(
+    start_server: Callable[..., ServerThread],
+) -> None:
+    """The right to erasure holds against a turn in flight: whole or streamed, an answer whose
+    conversation was deleted while it was generated stores nothing and fails with a 404."""
+    import tests.browser.conftest  # noqa: F401  (registers the paced decoder: an answer takes seconds)
+
+    server = start_server("serving.engine=paced-test", keys="k-admin:admin,k-web:chat")
+    store = server.app.state.supportkit.store
+    model = server.app.state.supportkit.base_id
+
+    def started() -> str:
+        cid = _ask(server, "Where is my parcel?", key="k-web").model_extra["supportkit"]["conversation_id"]
+        assert store.conversation(cid) is not None
+        return str(cid)
+
+    def erase(cid: str) -> None:
+        gone = httpx.delete(f"{server.url}/v1/conversations/{cid}", headers=WEB)
+        assert gone.status_code == 200 and gone.json()["deleted"] is True
+
+    cid = started()  # streamed: erased after the first event, before the answer is stored
+    body = {"model": model, "messages": [{"role": "user", "content": "And when?"}], "stream": True}
+    events = []
+    with httpx.stream(
+        "POST", f"{server.url}/v1/chat/completions", json={**body, "conversation_id": cid}, headers=WEB
+    ) as response:
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                events.append(line[6:])
+                if len(events) == 1:
+                    erase(cid)
+    errors = [json.loads(e)["error"] for e in events if e.startswith('{"error"')]
+    assert errors and errors[0]["code"] == 404 and "deleted while this answer" in errors[0]["message"]
+    assert store.conversation(cid) is None
+
+    cid = started()  # whole
+    answered: dict[str, Any] = {}
+    ask = threading.Thread(
+        target=lambda: answered.update(
+            r=httpx.post(
+                f"{server.url}/v1/chat/completions",
+                json={**body, "stream": False, "conversation_id": cid},
+                headers=WEB,
+                timeout=60,
+            )
+        )
+    )
+    ask.start()
+    running = server.app.state.supportkit.metrics.running
+    deadline = time.monotonic() + 30
+    while running.collect()[0].samples[0].value < 1 and time.monotonic() < deadline:  # generating?
+        time.sleep(0.05)
+    erase(cid)  # the paced answer takes about 5 s more
+    ask.join()
+    assert answered["r"].status_code == 404 and "deleted while this answer" in answered["r"].text
+    assert store.conversation(cid) is None

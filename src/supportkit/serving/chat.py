@@ -176,7 +176,7 @@ async def chat_completions(request: Request, body: ChatCompletionRequest) -> Any
     request.state.adapter = body.model
     _check(body, state)
     question, history, dropped = _split(body, state)
-    conversation_id = body.conversation_id
+    conversation_id, stored = body.conversation_id, None
     if conversation_id:
         stored, status = await run_in_threadpool(
             owned_conversation, state, conversation_id, principal, body.user
@@ -217,6 +217,7 @@ async def chat_completions(request: Request, body: ChatCompletionRequest) -> Any
             503, str(exc), code="server_busy", headers={"Retry-After": str(exc.retry_after)}
         ) from None
     turn = _Turn(state, body, principal, question, conversation_id, dropped, arrived, job)
+    turn.existed = stored is not None  # erased mid-answer: the turn fails rather than start it again
     log.info("chat %s model=%s question=%s", turn.id, body.model, redact_for_log(question))
     if body.stream:
         return StreamingResponse(
@@ -247,6 +248,7 @@ class _Turn:
         self.created = int(time.time())
         self.first_at: float | None = None
         self.last_at: float | None = None
+        self.existed = False  # the conversation was stored when the request arrived
 
     async def _next(self, request: Request) -> Delta | Done | Failed | None:
         """The next event; ``None`` when the client went away (the row is then cancelled)."""
@@ -284,6 +286,7 @@ class _Turn:
             result,
             time.monotonic() - self.arrived,
             (self.first_at - self.arrived) if self.first_at else None,
+            existed=self.existed,
         )
         m = self.state.metrics
         m.e2e.labels(self.body.model).observe(time.monotonic() - self.arrived)

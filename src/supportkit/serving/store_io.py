@@ -121,8 +121,14 @@ def commit_turn(
     result: Result,
     latency_s: float,
     ttft_s: float | None,
+    *,
+    existed: bool = False,
 ) -> None:
-    """Store the question and the answer atomically (both or neither) before the answer is acknowledged."""
+    """Store the question and the answer atomically (both or neither) before the answer is acknowledged.
+
+    ``existed``: the conversation was stored when the request arrived; if it is gone now (erased
+    while this answer was generated), nothing is stored and the answer fails with a 404, instead of
+    the turn starting the erased conversation again."""
     if state.store is None:
         return
     meta = {
@@ -151,9 +157,16 @@ def commit_turn(
                 Message("user", question, metadata={"api_key": principal.name}),
                 Message("assistant", answer, response_id=response_id, metadata=meta),
             ],
-            start=True,
+            start=not existed,
             user_id=user,
         )
+    except NotFoundError as exc:
+        raise APIError(
+            404,
+            f"conversation {conversation_id!r} was deleted while this answer was generated; nothing was "
+            "stored (start a new conversation)",
+            param="conversation_id",
+        ) from exc
     except ConflictError as exc:
         raise APIError(409, _said(state, exc), param="conversation_id") from exc
     except StoreError as exc:
