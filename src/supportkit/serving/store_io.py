@@ -161,12 +161,7 @@ def commit_turn(
             user_id=user,
         )
     except NotFoundError as exc:
-        raise APIError(
-            404,
-            f"conversation {conversation_id!r} was deleted while this answer was generated; nothing was "
-            "stored (start a new conversation)",
-            param="conversation_id",
-        ) from exc
+        raise _deleted(conversation_id, "this answer was generated") from exc
     except ConflictError as exc:
         raise APIError(409, _said(state, exc), param="conversation_id") from exc
     except StoreError as exc:
@@ -187,6 +182,15 @@ def handoff_text(escalation: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _deleted(conversation_id: str, meanwhile: str) -> APIError:
+    return APIError(
+        404,
+        f"conversation {conversation_id!r} was deleted while {meanwhile}; nothing was stored (start a "
+        "new conversation)",
+        param="conversation_id",
+    )
+
+
 def commit_customer_message(
     state: ServerState, conversation_id: str, principal: Principal, question: str
 ) -> int:
@@ -196,6 +200,8 @@ def commit_customer_message(
         ids = store.append_messages(
             conversation_id, [Message("user", question, metadata={"api_key": principal.name})]
         )
+    except NotFoundError as exc:
+        raise _deleted(conversation_id, "the message was sent") from exc
     except StoreError as exc:
         log.error("could not store a message for the agent: %s", type(exc).__name__)
         raise APIError(503, "the message could not be stored; retry", headers={"Retry-After": "5"}) from exc
