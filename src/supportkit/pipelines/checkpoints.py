@@ -24,6 +24,7 @@ import random
 import re
 import shutil
 import struct
+import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -198,8 +199,6 @@ def set_aside_earlier_run(output_dir: str | Path) -> Path | None:
 
     Raises :class:`~supportkit.errors.WriteError` naming the folder when it cannot be written.
     """
-    import time
-
     root = Path(output_dir)
     found = [p for p in root.iterdir() if PATTERN.match(p.name) and p.is_dir()] if root.is_dir() else []
     if not found:

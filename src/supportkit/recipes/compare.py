@@ -14,7 +14,6 @@ memory, time, tokens/s), then every strategy is evaluated through the one
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from supportkit.evaluation.compare import (
 )
 from supportkit.evaluation.evaluator import Evaluator, SystemResult
 from supportkit.evaluation.sampling import stratified_sample
-from supportkit.pipelines.checkpoints import ResumeError
+from supportkit.pipelines.checkpoints import PATTERN, ResumeError
 from supportkit.recipes.finetune import finetune
 from supportkit.retrieval.embedder import make_embedder
 
@@ -98,10 +97,9 @@ def _trained(
             train_tokens_per_s=round(summary.tokens_per_s, 1),
             train_steps=summary.steps,
         )
-        if summary.resumed_from:
-            state_file = Path(summary.resumed_from) / "trainer_state.json"
-            state = json.loads(state_file.read_text(encoding="utf-8"))
-            info["train_resumed_at_step"] = int(state["global_step"])
+        resumed = PATTERN.match(Path(summary.resumed_from).name) if summary.resumed_from else None
+        if resumed:  # checkpoint-<step>
+            info["train_resumed_at_step"] = int(resumed.group(1))
     return model, info
 
 

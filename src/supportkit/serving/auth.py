@@ -15,6 +15,7 @@ import math
 import os
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,15 +141,15 @@ class RateLimiter:
 
     def waiting(self, caller: str) -> int:
         """Seconds ``caller`` must wait before its next request (0: it may go on); counts nothing."""
-        for item in self._items:
-            if not self._limiter.test(item, caller):
-                reset = self._limiter.get_window_stats(item, caller).reset_time
-                return max(1, math.ceil(reset - time.time()))
-        return 0
+        return self._wait(caller, self._limiter.test)
 
     def hit(self, caller: str) -> int:
+        """Count one request of ``caller``; seconds it must wait when that went past a limit, else 0."""
+        return self._wait(caller, self._limiter.hit)
+
+    def _wait(self, caller: str, passes: Callable[..., bool]) -> int:
         for item in self._items:
-            if not self._limiter.hit(item, caller):
+            if not passes(item, caller):
                 reset = self._limiter.get_window_stats(item, caller).reset_time
                 return max(1, math.ceil(reset - time.time()))
         return 0
